@@ -1,0 +1,24 @@
+//! The shared kernel of Offchain DB: the small vocabulary every bounded context speaks.
+//!
+//! It holds what must mean the same thing everywhere: the error type and its stable codes
+//! ([`error`]), named constants ([`constants`]), the request context that travels with every
+//! change ([`context`]), typed UUIDv7 identifiers ([`id`]), time and the clock port ([`time`]),
+//! canonical JSON and SHA-256 digests ([`canonical`]), a strict JSON reader ([`json`]) and
+//! page limits ([`pagination`]).
+//!
+//! It must stay tiny and free of I/O: no async runtime, no HTTP, no database driver.
+
+pub mod canonical;
+pub mod constants;
+pub mod context;
+pub mod error;
+pub mod id;
+pub mod json;
+pub mod pagination;
+pub mod time;
+
+pub use canonical::{Sha256Digest, canonical_json};
+pub use context::{Actor, RequestContext, RequestId, TraceId};
+pub use error::{Error, ErrorCode, FieldError, Result};
+pub use id::{AuditId, CollectionId};
+pub use time::{Clock, SystemClock, Timestamp};

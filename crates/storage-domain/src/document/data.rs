@@ -1,0 +1,264 @@
+//! Document data: a JSON object that obeys every rule of API.md "Encodings".
+//!
+//! Once a `DocumentData` exists it is known to be storable and hashable: an object, no key
+//! starting with `$`, no integer beyond ±2^53, nested at most 64 deep, within the size limit.
+//! Its canonical (RFC 8785) text and content hash are computed once, at construction.
+
+use serde_json::{Map, Number, Value};
+use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, MAX_SAFE_INTEGER};
+use shared_kernel::{Error, ErrorCode, FieldError, Sha256Digest, canonical_json};
+
+/// The most field errors one rejection lists; past that the client has enough to go on.
+const MAX_REPORTED_VIOLATIONS: usize = 100;
+
+/// Limits that depend on configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentLimits {
+    /// The largest canonical size of a document's data, in bytes.
+    pub max_bytes: usize,
+}
+
+impl Default for DocumentLimits {
+    fn default() -> Self {
+        Self { max_bytes: DEFAULT_MAX_DOCUMENT_BYTES }
+    }
+}
+
+/// Valid document data with its canonical text and content hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentData {
+    value: Value,
+    canonical: String,
+    content_hash: Sha256Digest,
+}
+
+impl DocumentData {
+    /// Validates `value` and computes its canonical form. Integral numbers written as floats
+    /// (`1e2`, `3.0`) become integers, which is what their canonical form says they are.
+    ///
+    /// # Errors
+    /// `INVALID_INPUT` listing every violated rule with its JSON pointer (relative to the
+    /// data); `PAYLOAD_TOO_LARGE` when the canonical form exceeds `limits.max_bytes`.
+    pub fn parse(mut value: Value, limits: &DocumentLimits) -> Result<Self, Error> {
+        let Value::Object(object) = &mut value else {
+            return Err(Error::invalid_field("", "document data must be a JSON object"));
+        };
+        let mut violations = Vec::new();
+        check_object(object, &mut String::new(), 1, &mut violations);
+        if !violations.is_empty() {
+            let detail = format!("document data breaks {} rule(s)", violations.len());
+            return Err(Error::invalid_input(detail).with_field_errors(violations));
+        }
+        let canonical_bytes = canonical_json(&value)?;
+        if canonical_bytes.len() > limits.max_bytes {
+            return Err(Error::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "the document is {} bytes in canonical form; the limit is {}",
+                    canonical_bytes.len(),
+                    limits.max_bytes
+                ),
+            )
+            .with_detail("limit_bytes", limits.max_bytes));
+        }
+        let content_hash = Sha256Digest::of(&canonical_bytes);
+        let canonical = String::from_utf8(canonical_bytes)
+            .map_err(|e| Error::internal("canonical JSON is not UTF-8", e))?;
+        Ok(Self { value, canonical, content_hash })
+    }
+
+    /// Rebuilds stored data from its canonical text, trusting that it was valid when stored.
+    /// Only repositories call this.
+    ///
+    /// # Errors
+    /// `INTERNAL_ERROR` when the stored text is not JSON (a corrupted store).
+    pub fn restore(canonical: String) -> Result<Self, Error> {
+        let value: Value = serde_json::from_str(&canonical)
+            .map_err(|e| Error::internal("stored document data is not valid JSON", e))?;
+        let content_hash = Sha256Digest::of(canonical.as_bytes());
+        Ok(Self { value, canonical, content_hash })
+    }
+
+    /// The data.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// The RFC 8785 canonical text: what is stored, hashed and returned.
+    pub fn canonical(&self) -> &str {
+        &self.canonical
+    }
+
+    /// Hex SHA-256 of the canonical bytes.
+    pub fn content_hash(&self) -> Sha256Digest {
+        self.content_hash
+    }
+}
+
+/// Appends `key` to a JSON pointer, escaping `~` and `/` (RFC 6901).
+fn push_pointer_token(pointer: &mut String, key: &str) {
+    pointer.push('/');
+    for c in key.chars() {
+        match c {
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            other => pointer.push(other),
+        }
+    }
+}
+
+fn report(violations: &mut Vec<FieldError>, path: &str, message: impl Into<String>) {
+    if violations.len() < MAX_REPORTED_VIOLATIONS {
+        violations.push(FieldError::new(path, message));
+    }
+}
+
+fn check_object(
+    object: &mut Map<String, Value>,
+    path: &mut String,
+    depth: usize,
+    violations: &mut Vec<FieldError>,
+) {
+    if depth > MAX_DOCUMENT_DEPTH {
+        report(violations, path, format!("nesting deeper than {MAX_DOCUMENT_DEPTH} levels"));
+        return;
+    }
+    for (key, value) in object.iter_mut() {
+        let saved = path.len();
+        push_pointer_token(path, key);
+        if key.starts_with('$') {
+            report(violations, path, "keys must not start with `$`");
+        }
+        check_value(value, path, depth, violations);
+        path.truncate(saved);
+    }
+}
+
+fn check_value(value: &mut Value, path: &mut String, depth: usize, violations: &mut Vec<FieldError>) {
+    match value {
+        Value::Object(object) => check_object(object, path, depth + 1, violations),
+        Value::Array(items) => {
+            if depth + 1 > MAX_DOCUMENT_DEPTH {
+                report(violations, path, format!("nesting deeper than {MAX_DOCUMENT_DEPTH} levels"));
+                return;
+            }
+            for (index, item) in items.iter_mut().enumerate() {
+                let saved = path.len();
+                path.push('/');
+                path.push_str(&index.to_string());
+                check_value(item, path, depth + 1, violations);
+                path.truncate(saved);
+            }
+        }
+        Value::Number(number) => match normalise_number(number) {
+            Some(normalised) => *number = normalised,
+            None => report(
+                violations,
+                path,
+                format!("integers must lie within ±2^53 ({MAX_SAFE_INTEGER})"),
+            ),
+        },
+        Value::Null | Value::Bool(_) | Value::String(_) => {}
+    }
+}
+
+/// Returns the number in canonical shape, or `None` when it is an integer beyond ±2^53.
+fn normalise_number(number: &Number) -> Option<Number> {
+    if let Some(unsigned) = number.as_u64() {
+        return (unsigned <= MAX_SAFE_INTEGER).then(|| number.clone());
+    }
+    if let Some(signed) = number.as_i64() {
+        return (signed.unsigned_abs() <= MAX_SAFE_INTEGER).then(|| number.clone());
+    }
+    let float = number.as_f64()?;
+    if float.fract() != 0.0 {
+        return Some(number.clone());
+    }
+    // An integral float: beyond 2^53 it cannot stand for one exact integer.
+    if float.abs() > MAX_SAFE_INTEGER as f64 {
+        return None;
+    }
+    #[expect(clippy::cast_possible_truncation, reason = "integral and within ±2^53: exact")]
+    let integer = float as i64;
+    // -0.0 canonicalises to 0, as JCS does.
+    Some(Number::from(integer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: Value) -> Result<DocumentData, Error> {
+        DocumentData::parse(value, &DocumentLimits::default())
+    }
+
+    fn paths(error: &Error) -> Vec<&str> {
+        error.field_errors().iter().map(|e| e.path.as_str()).collect()
+    }
+
+    #[test]
+    fn valid_data_gets_its_canonical_text_and_hash() {
+        let data = parse(json!({"b": 1e2, "a": [1.5, "x"]})).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(data.canonical(), r#"{"a":[1.5,"x"],"b":100}"#);
+        assert_eq!(data.content_hash(), Sha256Digest::of(data.canonical().as_bytes()));
+        assert_eq!(data.value(), &json!({"a": [1.5, "x"], "b": 100}));
+    }
+
+    #[test]
+    fn data_must_be_an_object() {
+        for value in [json!([]), json!("x"), json!(1), json!(null)] {
+            assert_eq!(parse(value).err().map(|e| e.code()), Some(ErrorCode::InvalidInput));
+        }
+    }
+
+    #[test]
+    fn dollar_keys_are_rejected_with_every_path() {
+        let error = parse(json!({"$a": 1, "b": {"$c": 2}, "d": [{"$e": 3}], "f~/": {"$g": 0}}))
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(paths(&error), vec!["/$a", "/b/$c", "/d/0/$e", "/f~0~1/$g"]);
+    }
+
+    #[test]
+    fn integers_beyond_two_to_the_fifty_third_are_rejected() {
+        assert!(parse(json!({"n": 9_007_199_254_740_992_u64})).is_ok());
+        assert!(parse(json!({"n": -9_007_199_254_740_992_i64})).is_ok());
+        for value in [
+            json!({"n": 9_007_199_254_740_993_u64}),
+            json!({"n": -9_007_199_254_740_993_i64}),
+            json!({"n": 1e300}),
+            json!({"n": [u64::MAX]}),
+        ] {
+            let error = parse(value).err().unwrap_or_else(|| panic!("accepted"));
+            assert_eq!(error.code(), ErrorCode::InvalidInput);
+        }
+    }
+
+    #[test]
+    fn nesting_is_limited_to_sixty_four_levels() {
+        let mut deep = json!(1);
+        for _ in 0..64 {
+            deep = json!({ "k": deep });
+        }
+        assert!(parse(deep.clone()).is_ok(), "64 nested objects are fine");
+        let too_deep = json!({ "k": deep });
+        let error = parse(too_deep).err().unwrap_or_else(|| panic!("accepted"));
+        assert!(error.field_errors()[0].message.contains("nesting"));
+    }
+
+    #[test]
+    fn data_over_the_size_limit_is_too_large() {
+        let limits = DocumentLimits { max_bytes: 15 };
+        assert!(DocumentData::parse(json!({"a": "1234567"}), &limits).is_ok());
+        let error = DocumentData::parse(json!({"a": "12345678"}), &limits).err();
+        assert_eq!(error.map(|e| e.code()), Some(ErrorCode::PayloadTooLarge));
+    }
+
+    #[test]
+    fn restored_data_hashes_like_parsed_data() {
+        let data = parse(json!({"x": [1, 2]})).unwrap_or_else(|e| panic!("{e}"));
+        let restored = DocumentData::restore(data.canonical().to_owned()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(restored, data);
+    }
+}
