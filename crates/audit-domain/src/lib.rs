@@ -1,1 +1,16 @@
-//! placeholder
+//! The Audit bounded context: audit entries, the port that records them, and the RFC 9162
+//! Merkle log that makes them verifiable.
+//!
+//! - [`entry`]: the audit entry of API.md and its leaf bytes (the JCS of its fields).
+//! - [`logger`]: the `AuditLogger` port, the one way any layer records an audit entry.
+//! - [`merkle`]: RFC 9162 hashing, proofs and verification.
+//!
+//! Pure and fast, with no I/O of any kind: the offline verifier links this crate alone (with
+//! the shared kernel), so it must not depend on a runtime, HTTP, or a database driver.
+
+pub mod entry;
+pub mod logger;
+pub mod merkle;
+
+pub use entry::{AuditEntry, AuditOperation, AuditRecord, AuditSubject};
+pub use logger::AuditLogger;

@@ -74,7 +74,9 @@ impl Actor {
                 return Ok(make(ActorSuffix::parse(rest)?));
             }
         }
-        Err(Error::invalid_input(format!("`{text}` is not a valid actor")))
+        Err(Error::invalid_input(format!(
+            "`{text}` is not a valid actor"
+        )))
     }
 
     /// A named internal worker (`system:<worker>`).
@@ -110,7 +112,9 @@ impl RequestId {
     pub fn parse(value: &str) -> Result<Self, Error> {
         let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-');
         if value.is_empty() || value.len() > MAX_REQUEST_ID_LEN || !value.bytes().all(allowed) {
-            return Err(Error::invalid_input("request id does not follow the grammar"));
+            return Err(Error::invalid_input(
+                "request id does not follow the grammar",
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -142,9 +146,14 @@ impl TraceId {
     /// # Errors
     /// `INVALID_INPUT` when it is not 32 lowercase hex characters or is all zeros.
     pub fn parse(value: &str) -> Result<Self, Error> {
-        let hex = value.len() == 32 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let hex = value.len() == 32
+            && value
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if !hex || value.bytes().all(|b| b == b'0') {
-            return Err(Error::invalid_input("trace id must be 32 lowercase hex characters"));
+            return Err(Error::invalid_input(
+                "trace id must be 32 lowercase hex characters",
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -169,7 +178,11 @@ pub struct RequestContext {
 impl RequestContext {
     /// The context of internal work by a named worker, with a fresh request id.
     pub fn system() -> Self {
-        Self { actor: Actor::System, request_id: RequestId::generate(), trace_id: None }
+        Self {
+            actor: Actor::System,
+            request_id: RequestId::generate(),
+            trace_id: None,
+        }
     }
 }
 
@@ -179,14 +192,31 @@ mod tests {
 
     #[test]
     fn every_actor_form_round_trips_through_text() {
-        for text in ["anonymous", "system", "system:sequencer", "key:k_1", "user:alice@example.com"] {
-            assert_eq!(Actor::parse(text).map(|a| a.to_string()).ok().as_deref(), Some(text), "{text}");
+        for text in [
+            "anonymous",
+            "system",
+            "system:sequencer",
+            "key:k_1",
+            "user:alice@example.com",
+        ] {
+            assert_eq!(
+                Actor::parse(text).map(|a| a.to_string()).ok().as_deref(),
+                Some(text),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn malformed_actors_are_rejected() {
-        for text in ["", "root", "system:", "key:has space", "user:\u{e9}", "Anonymous"] {
+        for text in [
+            "",
+            "root",
+            "system:",
+            "key:has space",
+            "user:\u{e9}",
+            "Anonymous",
+        ] {
             assert!(Actor::parse(text).is_err(), "{text:?} was accepted");
         }
     }

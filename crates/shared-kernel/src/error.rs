@@ -109,7 +109,10 @@ pub struct FieldError {
 impl FieldError {
     /// A failure at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -214,6 +217,17 @@ impl Error {
         self
     }
 
+    /// Names the location the error is about, using the detail as the message, unless it
+    /// already names locations of its own.
+    #[must_use]
+    pub fn at(mut self, path: &str) -> Self {
+        if self.field_errors.is_empty() {
+            let message = self.detail.clone();
+            self.field_errors.push(FieldError::new(path, message));
+        }
+        self
+    }
+
     /// Prefixes every field error's path with `prefix` (a JSON pointer), so that an error
     /// raised about a sub-value names its place in the enclosing request.
     #[must_use]
@@ -265,7 +279,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -285,7 +301,10 @@ mod tests {
     fn the_chain_names_every_cause() {
         let io = std::io::Error::other("disk on fire");
         let error = Error::internal("could not write", io);
-        assert_eq!(error.chain(), "INTERNAL_ERROR: could not write: disk on fire");
+        assert_eq!(
+            error.chain(),
+            "INTERNAL_ERROR: could not write: disk on fire"
+        );
     }
 
     #[test]

@@ -101,13 +101,23 @@ mod tests {
     #[test]
     fn well_formed_json_parses_like_serde_json() {
         let text = br#"{"a":[1,-2,3.5,"x",null,true,{"b":{}}]}"#;
-        assert_eq!(parse_strict(text).ok(), Some(json!({"a":[1,-2,3.5,"x",null,true,{"b":{}}]})));
+        assert_eq!(
+            parse_strict(text).ok(),
+            Some(json!({"a":[1,-2,3.5,"x",null,true,{"b":{}}]}))
+        );
     }
 
     #[test]
     fn duplicate_keys_are_rejected_at_any_depth() {
-        for text in [&br#"{"a":1,"a":2}"#[..], br#"{"x":{"a":1,"a":1}}"#, br#"[{"k":0,"k":0}]"#] {
-            let error = parse_strict(text).err().map(|e| e.detail().to_owned()).unwrap_or_default();
+        for text in [
+            &br#"{"a":1,"a":2}"#[..],
+            br#"{"x":{"a":1,"a":1}}"#,
+            br#"[{"k":0,"k":0}]"#,
+        ] {
+            let error = parse_strict(text)
+                .err()
+                .map(|e| e.detail().to_owned())
+                .unwrap_or_default();
             assert!(error.contains("duplicate key"), "{error}");
         }
     }

@@ -42,7 +42,10 @@ mod tests {
     #[test]
     fn limits_default_to_fifty_and_stop_at_one_thousand() {
         assert_eq!(PageLimit::parse(None).map(PageLimit::get).ok(), Some(50));
-        assert_eq!(PageLimit::parse(Some(1000)).map(PageLimit::get).ok(), Some(1000));
+        assert_eq!(
+            PageLimit::parse(Some(1000)).map(PageLimit::get).ok(),
+            Some(1000)
+        );
         assert!(PageLimit::parse(Some(1001)).is_err());
         assert!(PageLimit::parse(Some(0)).is_err());
     }

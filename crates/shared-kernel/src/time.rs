@@ -91,9 +91,15 @@ mod tests {
 
     #[test]
     fn times_render_with_exactly_three_fractional_digits_in_utc() {
-        assert_eq!(Timestamp::from_millis(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp::from_millis(0).to_rfc3339(),
+            "1970-01-01T00:00:00.000Z"
+        );
         let t = Timestamp::parse_rfc3339("2026-11-25T10:30:00.123456+01:00").ok();
-        assert_eq!(t.map(Timestamp::to_rfc3339).as_deref(), Some("2026-11-25T09:30:00.123Z"));
+        assert_eq!(
+            t.map(Timestamp::to_rfc3339).as_deref(),
+            Some("2026-11-25T09:30:00.123Z")
+        );
     }
 
     #[test]

@@ -48,7 +48,11 @@ pub trait DocumentRepository: Send {
     ///
     /// # Errors
     /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
-    async fn find(&mut self, collection: CollectionId, id: &DocumentId) -> Result<Option<Document>, Error>;
+    async fn find(
+        &mut self,
+        collection: CollectionId,
+        id: &DocumentId,
+    ) -> Result<Option<Document>, Error>;
 
     /// Stores the document's current state and the revision it produced.
     ///

@@ -119,7 +119,7 @@ impl AsRef<[u8]> for Hash {
     }
 }
 
-/// Why a text or byte string is not a [`Hash`].
+/// Why a text or byte string is not a [`Hash`](struct@Hash).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum HashParseError {
     /// Hex text must have 64 characters and raw bytes 32; `len` is what was given.
@@ -209,7 +209,10 @@ mod tests {
         assert_eq!(Hash::parse(&non_hex), Err(HashParseError::NotLowercaseHex));
         // Multi-byte characters must not be mistaken for hex digits or cause a panic.
         let multibyte = "é".repeat(32);
-        assert_eq!(Hash::parse(&multibyte), Err(HashParseError::NotLowercaseHex));
+        assert_eq!(
+            Hash::parse(&multibyte),
+            Err(HashParseError::NotLowercaseHex)
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! [`HashReader`], which hands out stored complete-subtree hashes (see [`tree`] for the layout),
 //! so a root or proof of any past tree size costs O(log n) stored hashes.
 //!
-//! - [`hash`]: the [`Hash`] type, [`leaf_hash`] and [`node_hash`].
+//! - [`hash`]: the [`Hash`](struct@Hash) type, [`leaf_hash`] and [`node_hash`].
 //! - [`tree`]: the stored-hash layout, roots and proof generation.
 //! - [`proof`]: proof verification for untrusted input, returning a [`ProofError`].
 //! - [`memory`]: [`MemoryTree`], the whole layout in a `Vec`.

@@ -3,7 +3,7 @@
 //! Verifiers run on data from outside (a client, a mirror, a CLI reading files), so each check
 //! takes raw byte strings, never panics and names what failed in a [`ProofError`]. The `*_bytes`
 //! functions take untrusted bytes; [`verify_inclusion`] and [`verify_consistency`] take parsed
-//! [`Hash`]es for callers that already hold them.
+//! [`Hash`](struct@Hash)es for callers that already hold them.
 //!
 //! Where the conformance suite of transparency-dev/merkle is stricter or clearer than the RFC
 //! prose, it wins: a leaf hash must be 32 bytes, a consistency proof from size 0 is rejected, and
@@ -268,6 +268,10 @@ fn to_arrays<P: AsRef<[u8]>>(proof: &[P]) -> Result<Vec<[u8; HASH_LEN]>, ProofEr
 
 /// The RFC's "shift right until LSB(fn) is set or fn is 0": `u64::trailing_zeros(0)` is 64, and
 /// shifting a `u64` by 64 overflows, so zero needs no shift at all.
-fn trailing_zeros_or_zero(value: u64) -> u32 {
-    if value == 0 { 0 } else { value.trailing_zeros() }
+const fn trailing_zeros_or_zero(value: u64) -> u32 {
+    if value == 0 {
+        0
+    } else {
+        value.trailing_zeros()
+    }
 }

@@ -73,7 +73,11 @@ fn rfc_path(index: usize, leaves: &[Hash]) -> Vec<Hash> {
 /// RFC 9162 §2.1.4.1 SUBPROOF(m, D[n], b).
 fn rfc_subproof(old: usize, leaves: &[Hash], whole: bool) -> Vec<Hash> {
     if old == leaves.len() {
-        return if whole { Vec::new() } else { vec![rfc_mth(leaves)] };
+        return if whole {
+            Vec::new()
+        } else {
+            vec![rfc_mth(leaves)]
+        };
     }
     let k = split(leaves.len());
     let (left, right) = leaves.split_at(k);
@@ -101,7 +105,11 @@ fn the_reference_tree_has_the_reference_roots_for_sizes_0_to_8() {
     for (size, expected) in REFERENCE_ROOTS.iter().enumerate() {
         let expected = Hash::parse(expected).unwrap();
         assert_eq!(tree_hash(u(size), &tree).unwrap(), expected, "size {size}");
-        assert_eq!(root_from_leaf_hashes(&leaves[..size]), expected, "size {size}");
+        assert_eq!(
+            root_from_leaf_hashes(&leaves[..size]),
+            expected,
+            "size {size}"
+        );
         assert_eq!(rfc_mth(&leaves[..size]), expected, "size {size}");
     }
 }
@@ -109,9 +117,21 @@ fn the_reference_tree_has_the_reference_roots_for_sizes_0_to_8() {
 #[test]
 fn stored_hashes_follow_the_tlog_layout() {
     // Leaf 0, leaf 1, node (1,0), leaf 2, leaf 3, node (1,1), node (2,0), leaf 4.
-    let cases = [(0, 0, 0), (0, 1, 1), (1, 0, 2), (0, 2, 3), (0, 3, 4), (1, 1, 5), (2, 0, 6)];
+    let cases = [
+        (0, 0, 0),
+        (0, 1, 1),
+        (1, 0, 2),
+        (0, 2, 3),
+        (0, 3, 4),
+        (1, 1, 5),
+        (2, 0, 6),
+    ];
     for (level, index, want) in cases {
-        assert_eq!(stored_hash_index(level, index), Some(want), "({level},{index})");
+        assert_eq!(
+            stored_hash_index(level, index),
+            Some(want),
+            "({level},{index})"
+        );
     }
     assert_eq!(stored_hash_index(0, 4), Some(7));
     assert_eq!(stored_hash_count(0), Some(0));
@@ -123,7 +143,10 @@ fn stored_hashes_follow_the_tlog_layout() {
 
     let leaves = numbered_leaves(37);
     let tree = MemoryTree::from_leaf_hashes(leaves.iter().copied()).unwrap();
-    assert_eq!(u(tree.stored_hashes().len()), stored_hash_count(37).unwrap());
+    assert_eq!(
+        u(tree.stored_hashes().len()),
+        stored_hash_count(37).unwrap()
+    );
     for level in 0..6_u32 {
         let width = 1_usize << level;
         for (k, chunk) in leaves.chunks_exact(width).enumerate() {
@@ -142,13 +165,21 @@ fn every_proof_of_a_small_tree_matches_the_rfc_definition_and_verifies() {
         assert_eq!(tree_hash(u(size), &tree).unwrap(), root, "root of {size}");
         for index in 0..size {
             let proof = prove_inclusion(u(index), u(size), &tree).unwrap();
-            assert_eq!(proof, rfc_path(index, &leaves[..size]), "path {index} in {size}");
+            assert_eq!(
+                proof,
+                rfc_path(index, &leaves[..size]),
+                "path {index} in {size}"
+            );
             let verified = verify_inclusion(&leaves[index], u(index), u(size), &proof, &root);
             assert_eq!(verified, Ok(()), "inclusion {index} in {size}");
         }
         for old in 1..=size {
             let proof = prove_consistency(u(old), u(size), &tree).unwrap();
-            assert_eq!(proof, rfc_subproof(old, &leaves[..size], true), "{old}->{size}");
+            assert_eq!(
+                proof,
+                rfc_subproof(old, &leaves[..size], true),
+                "{old}->{size}"
+            );
             let old_root = rfc_mth(&leaves[..old]);
             let verified = verify_consistency(u(old), u(size), &proof, &old_root, &root);
             assert_eq!(verified, Ok(()), "consistency {old} -> {size}");
@@ -205,7 +236,10 @@ fn a_closure_can_serve_as_the_hash_reader() {
             .iter()
             .map(|&i| {
                 let at = usize::try_from(i).map_err(|e| e.to_string())?;
-                stored.get(at).copied().ok_or_else(|| format!("missing {i}"))
+                stored
+                    .get(at)
+                    .copied()
+                    .ok_or_else(|| format!("missing {i}"))
             })
             .collect()
     };
@@ -260,7 +294,10 @@ fn verification_names_what_failed() {
     let garbage: Vec<&[u8]> = vec![leaf.as_bytes(), b"short"];
     assert_eq!(
         verify_inclusion_bytes(leaf.as_bytes(), 2, 6, &garbage, root.as_bytes()),
-        Err(ProofError::ProofHashLength { position: 1, len: 5 })
+        Err(ProofError::ProofHashLength {
+            position: 1,
+            len: 5
+        })
     );
 
     let old_root = tree_hash(3, &tree).unwrap();

@@ -152,10 +152,10 @@ pub fn tree_hash<R: HashReader + ?Sized>(
         return Ok(empty_root());
     }
     let hashes = range_hashes(&[(0, size)], reader)?;
-    hashes.first().copied().ok_or(TreeError::ReaderCount {
-        wanted: 1,
-        got: 0,
-    })
+    hashes
+        .first()
+        .copied()
+        .ok_or(TreeError::ReaderCount { wanted: 1, got: 0 })
 }
 
 /// The inclusion proof of leaf `index` in the tree of `size` leaves (RFC 9162 §2.1.3.1), ordered

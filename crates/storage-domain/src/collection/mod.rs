@@ -73,7 +73,11 @@ impl Collection {
     /// Creates a collection with a fresh id, recording [`CollectionEvent::Created`].
     pub fn create(name: CollectionName, schema: Option<CollectionSchema>, now: Timestamp) -> Self {
         let id = CollectionId::generate();
-        let event = CollectionEvent::Created { id, name: name.clone(), at: now };
+        let event = CollectionEvent::Created {
+            id,
+            name: name.clone(),
+            at: now,
+        };
         Self {
             state: CollectionSnapshot {
                 id,
@@ -90,7 +94,10 @@ impl Collection {
 
     /// Rebuilds a stored collection. Only repositories call this; no event is recorded.
     pub fn restore(snapshot: CollectionSnapshot) -> Self {
-        Self { state: snapshot, events: Vec::new() }
+        Self {
+            state: snapshot,
+            events: Vec::new(),
+        }
     }
 
     /// Replaces (or removes, with `None`) the schema. Later writes are checked against it;
@@ -141,7 +148,10 @@ impl Collection {
 
     fn ensure_live(&self) -> Result<(), Error> {
         match self.state.deleted_at {
-            Some(_) => Err(Error::not_found(format!("collection `{}` not found", self.state.name))),
+            Some(_) => Err(Error::not_found(format!(
+                "collection `{}` not found",
+                self.state.name
+            ))),
             None => Ok(()),
         }
     }
@@ -211,12 +221,23 @@ mod tests {
         let mut collection = Collection::create(name(), None, t(1));
         assert_eq!(collection.version(), 1);
         let events = collection.take_events();
-        assert_eq!(events, vec![CollectionEvent::Created { id: collection.id(), name: name(), at: t(1) }]);
-        assert!(collection.take_events().is_empty(), "events are drained once");
+        assert_eq!(
+            events,
+            vec![CollectionEvent::Created {
+                id: collection.id(),
+                name: name(),
+                at: t(1)
+            }]
+        );
+        assert!(
+            collection.take_events().is_empty(),
+            "events are drained once"
+        );
     }
 
     #[test]
-    fn given_a_collection_when_its_schema_changes_then_the_version_moves_and_an_event_is_recorded() {
+    fn given_a_collection_when_its_schema_changes_then_the_version_moves_and_an_event_is_recorded()
+    {
         let mut collection = Collection::create(name(), None, t(1));
         collection.take_events();
         let schema = CollectionSchema::new(json!({"type": "object"})).ok();
@@ -226,7 +247,12 @@ mod tests {
         assert_eq!(collection.updated_at(), t(2));
         assert_eq!(
             collection.take_events(),
-            vec![CollectionEvent::SchemaChanged { id: collection.id(), name: name(), version: 2, at: t(2) }]
+            vec![CollectionEvent::SchemaChanged {
+                id: collection.id(),
+                name: name(),
+                version: 2,
+                at: t(2)
+            }]
         );
     }
 
@@ -247,10 +273,20 @@ mod tests {
         assert!(collection.delete(0, t(2)).is_ok());
         assert_eq!(
             collection.take_events(),
-            vec![CollectionEvent::Deleted { id: collection.id(), name: name(), at: t(2) }]
+            vec![CollectionEvent::Deleted {
+                id: collection.id(),
+                name: name(),
+                at: t(2)
+            }]
         );
-        assert_eq!(collection.change_schema(None, t(3)).err().map(|e| e.code()), Some(ErrorCode::NotFound));
-        assert_eq!(collection.delete(0, t(3)).err().map(|e| e.code()), Some(ErrorCode::NotFound));
+        assert_eq!(
+            collection.change_schema(None, t(3)).err().map(|e| e.code()),
+            Some(ErrorCode::NotFound)
+        );
+        assert_eq!(
+            collection.delete(0, t(3)).err().map(|e| e.code()),
+            Some(ErrorCode::NotFound)
+        );
     }
 
     #[test]

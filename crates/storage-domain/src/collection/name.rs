@@ -18,7 +18,8 @@ impl CollectionName {
     /// `INVALID_INPUT` naming the rule that failed.
     pub fn parse(name: &str) -> Result<Self, Error> {
         let starts_with_letter = name.bytes().next().is_some_and(|b| b.is_ascii_lowercase());
-        let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-';
+        let allowed =
+            |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-';
         if name.is_empty() || name.len() > MAX_COLLECTION_NAME_LEN {
             return Err(Error::invalid_input(format!(
                 "a collection name must be 1-{MAX_COLLECTION_NAME_LEN} characters long"
@@ -58,8 +59,22 @@ mod tests {
     #[test]
     fn invalid_names_are_rejected() {
         let long = "a".repeat(65);
-        for name in ["", "1abc", "_a", "-a", "Orders", "a b", "a.b", "a/b", "caf\u{e9}", &long] {
-            assert!(CollectionName::parse(name).is_err(), "{name:?} was accepted");
+        for name in [
+            "",
+            "1abc",
+            "_a",
+            "-a",
+            "Orders",
+            "a b",
+            "a.b",
+            "a/b",
+            "caf\u{e9}",
+            &long,
+        ] {
+            assert!(
+                CollectionName::parse(name).is_err(),
+                "{name:?} was accepted"
+            );
         }
     }
 }

@@ -17,7 +17,10 @@ impl CollectionSchema {
     /// `INVALID_INPUT` at `/schema` when it is not a JSON object.
     pub fn new(schema: Value) -> Result<Self, Error> {
         if !schema.is_object() {
-            return Err(Error::invalid_field("/schema", "a schema must be a JSON object"));
+            return Err(Error::invalid_field(
+                "/schema",
+                "a schema must be a JSON object",
+            ));
         }
         Ok(Self(schema))
     }

@@ -20,7 +20,9 @@ pub struct DocumentLimits {
 
 impl Default for DocumentLimits {
     fn default() -> Self {
-        Self { max_bytes: DEFAULT_MAX_DOCUMENT_BYTES }
+        Self {
+            max_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
+        }
     }
 }
 
@@ -41,7 +43,10 @@ impl DocumentData {
     /// data); `PAYLOAD_TOO_LARGE` when the canonical form exceeds `limits.max_bytes`.
     pub fn parse(mut value: Value, limits: &DocumentLimits) -> Result<Self, Error> {
         let Value::Object(object) = &mut value else {
-            return Err(Error::invalid_field("", "document data must be a JSON object"));
+            return Err(Error::invalid_field(
+                "",
+                "document data must be a JSON object",
+            ));
         };
         let mut violations = Vec::new();
         check_object(object, &mut String::new(), 1, &mut violations);
@@ -64,7 +69,11 @@ impl DocumentData {
         let content_hash = Sha256Digest::of(&canonical_bytes);
         let canonical = String::from_utf8(canonical_bytes)
             .map_err(|e| Error::internal("canonical JSON is not UTF-8", e))?;
-        Ok(Self { value, canonical, content_hash })
+        Ok(Self {
+            value,
+            canonical,
+            content_hash,
+        })
     }
 
     /// Rebuilds stored data from its canonical text, trusting that it was valid when stored.
@@ -76,7 +85,11 @@ impl DocumentData {
         let value: Value = serde_json::from_str(&canonical)
             .map_err(|e| Error::internal("stored document data is not valid JSON", e))?;
         let content_hash = Sha256Digest::of(canonical.as_bytes());
-        Ok(Self { value, canonical, content_hash })
+        Ok(Self {
+            value,
+            canonical,
+            content_hash,
+        })
     }
 
     /// The data.
@@ -120,7 +133,11 @@ fn check_object(
     violations: &mut Vec<FieldError>,
 ) {
     if depth > MAX_DOCUMENT_DEPTH {
-        report(violations, path, format!("nesting deeper than {MAX_DOCUMENT_DEPTH} levels"));
+        report(
+            violations,
+            path,
+            format!("nesting deeper than {MAX_DOCUMENT_DEPTH} levels"),
+        );
         return;
     }
     for (key, value) in object.iter_mut() {
@@ -134,12 +151,21 @@ fn check_object(
     }
 }
 
-fn check_value(value: &mut Value, path: &mut String, depth: usize, violations: &mut Vec<FieldError>) {
+fn check_value(
+    value: &mut Value,
+    path: &mut String,
+    depth: usize,
+    violations: &mut Vec<FieldError>,
+) {
     match value {
         Value::Object(object) => check_object(object, path, depth + 1, violations),
         Value::Array(items) => {
             if depth + 1 > MAX_DOCUMENT_DEPTH {
-                report(violations, path, format!("nesting deeper than {MAX_DOCUMENT_DEPTH} levels"));
+                report(
+                    violations,
+                    path,
+                    format!("nesting deeper than {MAX_DOCUMENT_DEPTH} levels"),
+                );
                 return;
             }
             for (index, item) in items.iter_mut().enumerate() {
@@ -178,7 +204,10 @@ fn normalise_number(number: &Number) -> Option<Number> {
     if float.abs() > MAX_SAFE_INTEGER as f64 {
         return None;
     }
-    #[expect(clippy::cast_possible_truncation, reason = "integral and within ±2^53: exact")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "integral and within ±2^53: exact"
+    )]
     let integer = float as i64;
     // -0.0 canonicalises to 0, as JCS does.
     Some(Number::from(integer))
@@ -194,21 +223,31 @@ mod tests {
     }
 
     fn paths(error: &Error) -> Vec<&str> {
-        error.field_errors().iter().map(|e| e.path.as_str()).collect()
+        error
+            .field_errors()
+            .iter()
+            .map(|e| e.path.as_str())
+            .collect()
     }
 
     #[test]
     fn valid_data_gets_its_canonical_text_and_hash() {
         let data = parse(json!({"b": 1e2, "a": [1.5, "x"]})).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(data.canonical(), r#"{"a":[1.5,"x"],"b":100}"#);
-        assert_eq!(data.content_hash(), Sha256Digest::of(data.canonical().as_bytes()));
+        assert_eq!(
+            data.content_hash(),
+            Sha256Digest::of(data.canonical().as_bytes())
+        );
         assert_eq!(data.value(), &json!({"a": [1.5, "x"], "b": 100}));
     }
 
     #[test]
     fn data_must_be_an_object() {
         for value in [json!([]), json!("x"), json!(1), json!(null)] {
-            assert_eq!(parse(value).err().map(|e| e.code()), Some(ErrorCode::InvalidInput));
+            assert_eq!(
+                parse(value).err().map(|e| e.code()),
+                Some(ErrorCode::InvalidInput)
+            );
         }
     }
 
@@ -258,7 +297,8 @@ mod tests {
     #[test]
     fn restored_data_hashes_like_parsed_data() {
         let data = parse(json!({"x": [1, 2]})).unwrap_or_else(|e| panic!("{e}"));
-        let restored = DocumentData::restore(data.canonical().to_owned()).unwrap_or_else(|e| panic!("{e}"));
+        let restored =
+            DocumentData::restore(data.canonical().to_owned()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(restored, data);
     }
 }

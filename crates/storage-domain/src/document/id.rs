@@ -64,7 +64,9 @@ mod tests {
     #[test]
     fn invalid_ids_are_rejected() {
         let long = "x".repeat(129);
-        for id in ["", ".a", "-a", ":a", "_a", "a b", "a/b", "a?b", "\u{e9}", &long] {
+        for id in [
+            "", ".a", "-a", ":a", "_a", "a b", "a/b", "a?b", "\u{e9}", &long,
+        ] {
             assert!(DocumentId::parse(id).is_err(), "{id:?} was accepted");
         }
     }

@@ -138,7 +138,10 @@ impl Document {
     /// `CONFLICT` when the document is live.
     pub fn recreate(&mut self, data: DocumentData, stamp: ChangeStamp) -> Result<(), Error> {
         if self.is_live() {
-            return Err(Error::conflict(format!("document `{}` already exists", self.state.id)));
+            return Err(Error::conflict(format!(
+                "document `{}` already exists",
+                self.state.id
+            )));
         }
         let hash_after = Some(data.content_hash());
         self.advance(Some(data), DocumentOperation::Create, &stamp)?;
@@ -193,7 +196,10 @@ impl Document {
 
     fn live_data_meeting(&self, precondition: &Precondition) -> Result<&DocumentData, Error> {
         let Some(data) = &self.state.data else {
-            return Err(Error::not_found(format!("document `{}` not found", self.state.id)));
+            return Err(Error::not_found(format!(
+                "document `{}` not found",
+                self.state.id
+            )));
         };
         if !precondition.is_met_by(self.state.version) {
             return Err(Error::precondition_failed(format!(

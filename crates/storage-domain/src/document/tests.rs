@@ -10,7 +10,11 @@ fn data(value: Value) -> DocumentData {
 }
 
 fn stamp(ms: i64) -> ChangeStamp {
-    ChangeStamp { at: Timestamp::from_millis(ms), actor: Actor::Anonymous, audit_id: AuditId::generate() }
+    ChangeStamp {
+        at: Timestamp::from_millis(ms),
+        actor: Actor::Anonymous,
+        audit_id: AuditId::generate(),
+    }
 }
 
 fn v(n: u64) -> Version {
@@ -29,7 +33,12 @@ fn given_document(value: Value) -> Document {
 fn when_created_then_version_one_and_a_create_event_with_only_hash_after() {
     let id = DocumentId::parse("doc-1").unwrap_or_else(|e| panic!("{e}"));
     let first = stamp(5);
-    let mut document = Document::create(CollectionId::generate(), id, data(json!({"a": 1})), first.clone());
+    let mut document = Document::create(
+        CollectionId::generate(),
+        id,
+        data(json!({"a": 1})),
+        first.clone(),
+    );
     assert_eq!(document.version(), Version::FIRST);
     let events = document.take_events();
     assert_eq!(events.len(), 1);
@@ -39,7 +48,10 @@ fn when_created_then_version_one_and_a_create_event_with_only_hash_after() {
     assert_eq!(event.hash_after, Some(data(json!({"a": 1})).content_hash()));
     assert_eq!(event.patch, None);
     assert_eq!(event.audit_id, first.audit_id);
-    assert_eq!(document.current_revision().operation, DocumentOperation::Create);
+    assert_eq!(
+        document.current_revision().operation,
+        DocumentOperation::Create
+    );
 }
 
 #[test]
@@ -53,22 +65,40 @@ fn given_a_document_when_replaced_then_hashes_chain_and_the_patch_is_rfc6902() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].operation, DocumentOperation::Replace);
     assert_eq!(events[0].hash_before, before);
-    assert_eq!(events[0].hash_after, Some(data(json!({"a": 1, "c": 3})).content_hash()));
+    assert_eq!(
+        events[0].hash_after,
+        Some(data(json!({"a": 1, "c": 3})).content_hash())
+    );
     let mut replayed = json!({"a": 1, "b": 2});
     let patch: json_patch::Patch =
         serde_json::from_value(events[0].patch.clone().unwrap_or_default()).unwrap_or_default();
     assert!(json_patch::patch(&mut replayed, &patch).is_ok());
-    assert_eq!(replayed, json!({"a": 1, "c": 3}), "applying the patch to N-1 gives N");
+    assert_eq!(
+        replayed,
+        json!({"a": 1, "c": 3}),
+        "applying the patch to N-1 gives N"
+    );
 }
 
 #[test]
 fn given_a_document_when_merge_patched_then_nulls_remove_keys_and_the_result_is_validated() {
     let mut document = given_document(json!({"a": 1, "b": {"c": 2}}));
     let limits = DocumentLimits::default();
-    let result = document.merge_patch(&json!({"b": {"c": null, "d": 4}}), &limits, &Precondition::None, stamp(2));
+    let result = document.merge_patch(
+        &json!({"b": {"c": null, "d": 4}}),
+        &limits,
+        &Precondition::None,
+        stamp(2),
+    );
     assert!(result.is_ok());
-    assert_eq!(document.data().map(DocumentData::value), Some(&json!({"a": 1, "b": {"d": 4}})));
-    assert_eq!(document.take_events()[0].operation, DocumentOperation::Patch);
+    assert_eq!(
+        document.data().map(DocumentData::value),
+        Some(&json!({"a": 1, "b": {"d": 4}}))
+    );
+    assert_eq!(
+        document.take_events()[0].operation,
+        DocumentOperation::Patch
+    );
 
     let bad = document.merge_patch(&json!({"$x": 1}), &limits, &Precondition::None, stamp(3));
     assert_eq!(bad.err().map(|e| e.code()), Some(ErrorCode::InvalidInput));
@@ -81,10 +111,24 @@ fn given_a_stale_if_match_when_changed_then_precondition_failed_and_nothing_reco
     let mut document = given_document(json!({"a": 1}));
     let stale = Precondition::OneOf(vec![v(7)]);
     let result = document.replace(data(json!({"a": 2})), &stale, stamp(2));
-    assert_eq!(result.err().map(|e| e.code()), Some(ErrorCode::PreconditionFailed));
-    assert_eq!(document.delete(&stale, stamp(2)).err().map(|e| e.code()), Some(ErrorCode::PreconditionFailed));
+    assert_eq!(
+        result.err().map(|e| e.code()),
+        Some(ErrorCode::PreconditionFailed)
+    );
+    assert_eq!(
+        document.delete(&stale, stamp(2)).err().map(|e| e.code()),
+        Some(ErrorCode::PreconditionFailed)
+    );
     assert!(document.take_events().is_empty());
-    assert!(document.replace(data(json!({"a": 2})), &Precondition::OneOf(vec![v(1)]), stamp(2)).is_ok());
+    assert!(
+        document
+            .replace(
+                data(json!({"a": 2})),
+                &Precondition::OneOf(vec![v(1)]),
+                stamp(2)
+            )
+            .is_ok()
+    );
 }
 
 #[test]
@@ -134,7 +178,12 @@ fn given_a_live_document_when_recreated_then_conflict() {
 
 #[test]
 fn operations_round_trip_through_their_names() {
-    for op in [DocumentOperation::Create, DocumentOperation::Replace, DocumentOperation::Patch, DocumentOperation::Delete] {
+    for op in [
+        DocumentOperation::Create,
+        DocumentOperation::Replace,
+        DocumentOperation::Patch,
+        DocumentOperation::Delete,
+    ] {
         assert_eq!(DocumentOperation::parse(op.as_str()).ok(), Some(op));
     }
     assert!(DocumentOperation::parse("document.burn").is_err());

@@ -1,0 +1,126 @@
+//! `StorageApp`: the ports every handler needs, and the steps all writes share.
+//!
+//! Each command lives in its own file under `commands/` and each query under `queries/`, as
+//! an `impl StorageApp` block; this file holds only what they have in common.
+
+use std::sync::Arc;
+
+use shared_kernel::{Clock, Error, RequestContext};
+use storage_domain::document::ChangeStamp;
+use storage_domain::{Collection, CollectionName, Document, DocumentLimits};
+
+use crate::audit;
+use crate::events::OutboxEvent;
+use crate::ports::{SchemaValidator, StorageReader, Transaction, UnitOfWork};
+
+/// The Storage application: command and query handlers over injected ports.
+#[derive(Clone)]
+pub struct StorageApp {
+    pub(crate) unit_of_work: Arc<dyn UnitOfWork>,
+    pub(crate) reader: Arc<dyn StorageReader>,
+    pub(crate) schemas: Arc<dyn SchemaValidator>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) limits: DocumentLimits,
+}
+
+/// A document together with its collection's name, as every document answer shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentView {
+    /// The collection's name.
+    pub collection: CollectionName,
+    /// The document.
+    pub document: Document,
+}
+
+impl StorageApp {
+    /// Wires the application to its ports.
+    pub fn new(
+        unit_of_work: Arc<dyn UnitOfWork>,
+        reader: Arc<dyn StorageReader>,
+        schemas: Arc<dyn SchemaValidator>,
+        clock: Arc<dyn Clock>,
+        limits: DocumentLimits,
+    ) -> Self {
+        Self {
+            unit_of_work,
+            reader,
+            schemas,
+            clock,
+            limits,
+        }
+    }
+
+    /// The document limits in force.
+    pub fn limits(&self) -> &DocumentLimits {
+        &self.limits
+    }
+
+    /// The stamp of a change made now: the time is taken inside the open transaction.
+    pub(crate) fn stamp(&self, context: &RequestContext) -> ChangeStamp {
+        ChangeStamp {
+            at: self.clock.now(),
+            actor: context.actor.clone(),
+            audit_id: shared_kernel::AuditId::generate(),
+        }
+    }
+
+    /// Loads a live collection inside `tx`.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` when there is none with that name.
+    pub(crate) async fn live_collection(
+        tx: &mut dyn Transaction,
+        name: &CollectionName,
+    ) -> Result<Collection, Error> {
+        tx.collections()
+            .find_by_name(name)
+            .await?
+            .ok_or_else(|| collection_not_found(name))
+    }
+
+    /// Stores a collection change's audit entry and outbox event, then commits.
+    pub(crate) async fn record_collection_change_and_commit(
+        mut tx: Box<dyn Transaction>,
+        collection: &mut Collection,
+        context: &RequestContext,
+    ) -> Result<(), Error> {
+        for event in collection.take_events() {
+            let audit_id = shared_kernel::AuditId::generate();
+            tx.audit()
+                .append(audit::collection_record(&event, audit_id, context))
+                .await?;
+            tx.outbox()
+                .append(vec![OutboxEvent::from_collection(
+                    &event, audit_id, context,
+                )])
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Stores a document change (state and revision), its audit entry and outbox event, then
+    /// commits.
+    pub(crate) async fn record_document_change_and_commit(
+        mut tx: Box<dyn Transaction>,
+        collection: &Collection,
+        document: &mut Document,
+        context: &RequestContext,
+    ) -> Result<(), Error> {
+        tx.documents()
+            .save(document, &document.current_revision())
+            .await?;
+        for event in document.take_events() {
+            let record = audit::document_record(&event, collection.name().as_str(), context)?;
+            tx.audit().append(record).await?;
+            let outbox_event =
+                OutboxEvent::from_document(&event, collection.name().as_str(), context);
+            tx.outbox().append(vec![outbox_event]).await?;
+        }
+        tx.commit().await
+    }
+}
+
+/// The error for a missing collection.
+pub(crate) fn collection_not_found(name: &CollectionName) -> Error {
+    Error::not_found(format!("collection `{name}` not found"))
+}

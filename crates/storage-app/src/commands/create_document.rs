@@ -1,0 +1,159 @@
+//! Create (or re-create after delete) a document.
+
+use serde_json::Value;
+use shared_kernel::{Error, RequestContext};
+use storage_domain::{CollectionName, Document, DocumentData, DocumentId};
+
+use crate::app::{DocumentView, StorageApp};
+
+/// The request to create a document, as received (unvalidated).
+#[derive(Debug, Clone)]
+pub struct CreateDocument {
+    /// The collection.
+    pub collection: String,
+    /// The id, or none to have one generated.
+    pub id: Option<String>,
+    /// The data.
+    pub data: Value,
+}
+
+impl StorageApp {
+    /// Creates a document at version 1, or re-creates a deleted one (its version sequence
+    /// continues), audited.
+    ///
+    /// # Errors
+    /// `INVALID_INPUT` or `PAYLOAD_TOO_LARGE` for bad input (paths into the request body);
+    /// `NOT_FOUND` without the collection; `SCHEMA_VIOLATION` when the data fails its schema;
+    /// `CONFLICT` when a live document has the id.
+    #[tracing::instrument(skip_all, fields(collection = %command.collection))]
+    pub async fn create_document(
+        &self,
+        context: &RequestContext,
+        command: CreateDocument,
+    ) -> Result<DocumentView, Error> {
+        let name = CollectionName::parse(&command.collection)?;
+        let id = match command.id {
+            Some(id) => DocumentId::parse(&id).map_err(|e| e.at("/id"))?,
+            None => DocumentId::generate(),
+        };
+        let data =
+            DocumentData::parse(command.data, &self.limits).map_err(|e| e.nested_under("/data"))?;
+        let mut tx = self.unit_of_work.begin().await?;
+        let collection = Self::live_collection(tx.as_mut(), &name).await?;
+        self.schemas
+            .validate(&collection, &data)
+            .map_err(|e| e.nested_under("/data"))?;
+        let stamp = self.stamp(context);
+        let mut document = match tx.documents().find(collection.id(), &id).await? {
+            None => Document::create(collection.id(), id, data, stamp),
+            Some(mut existing) => {
+                existing.recreate(data, stamp)?;
+                existing
+            }
+        };
+        Self::record_document_change_and_commit(tx, &collection, &mut document, context).await?;
+        Ok(DocumentView {
+            collection: collection.name().clone(),
+            document,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shared_kernel::ErrorCode;
+
+    use super::*;
+    use crate::commands::test_support::*;
+
+    fn command(data: Value) -> CreateDocument {
+        CreateDocument {
+            collection: "orders".into(),
+            id: Some("o-1".into()),
+            data,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_document_is_saved_with_one_audit_entry_inside_the_transaction() {
+        let mut tx = MockTx::with_collection();
+        tx.documents.expect_find().returning(|_, _| Ok(None));
+        tx.documents.expect_save().times(1).returning(|_, _| Ok(()));
+        tx.expect_one_audit_entry("document.create");
+        let (app, committed) = app_with(tx, valid_schemas());
+        let view = app
+            .create_document(&context(), command(json!({"a": 1})))
+            .await;
+        assert_eq!(view.map(|v| v.document.version().get()).ok(), Some(1));
+        assert!(committed.was_committed());
+    }
+
+    #[tokio::test]
+    async fn a_live_id_is_a_conflict_and_nothing_is_written() {
+        let mut tx = MockTx::with_collection();
+        tx.documents
+            .expect_find()
+            .returning(|c, id| Ok(Some(live_document(c, id))));
+        tx.expect_nothing_written();
+        let (app, committed) = app_with(tx, valid_schemas());
+        let error = app
+            .create_document(&context(), command(json!({"a": 1})))
+            .await
+            .err();
+        assert_eq!(error.map(|e| e.code()), Some(ErrorCode::Conflict));
+        assert!(!committed.was_committed());
+    }
+
+    #[tokio::test]
+    async fn data_failing_the_schema_is_rejected_and_nothing_is_written() {
+        let mut tx = MockTx::with_collection();
+        tx.expect_nothing_written();
+        tx.documents.expect_find().never();
+        let (app, committed) = app_with(tx, rejecting_schemas());
+        let error = app
+            .create_document(&context(), command(json!({"a": 1})))
+            .await
+            .err();
+        assert_eq!(
+            error.as_ref().map(|e| e.code()),
+            Some(ErrorCode::SchemaViolation)
+        );
+        assert_eq!(
+            error.map(|e| e.field_errors()[0].path.clone()).as_deref(),
+            Some("/data/a")
+        );
+        assert!(!committed.was_committed());
+    }
+
+    #[tokio::test]
+    async fn invalid_data_is_rejected_before_any_transaction() {
+        let (app, committed) = app_without_transactions(valid_schemas());
+        let error = app
+            .create_document(&context(), command(json!({"$a": 1})))
+            .await
+            .err();
+        assert_eq!(
+            error.as_ref().map(|e| e.code()),
+            Some(ErrorCode::InvalidInput)
+        );
+        assert_eq!(
+            error.map(|e| e.field_errors()[0].path.clone()).as_deref(),
+            Some("/data/$a")
+        );
+        assert!(!committed.was_committed());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_collection_is_not_found() {
+        let mut tx = MockTx::default();
+        tx.collections.expect_find_by_name().returning(|_| Ok(None));
+        tx.expect_nothing_written();
+        let (app, _) = app_with(tx, valid_schemas());
+        let error = app
+            .create_document(&context(), command(json!({})))
+            .await
+            .err();
+        assert_eq!(error.map(|e| e.code()), Some(ErrorCode::NotFound));
+    }
+}

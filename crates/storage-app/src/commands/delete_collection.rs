@@ -1,0 +1,98 @@
+//! Delete an empty collection.
+
+use shared_kernel::{Error, RequestContext};
+use storage_domain::CollectionName;
+
+use crate::app::StorageApp;
+
+/// The request to delete a collection.
+#[derive(Debug, Clone)]
+pub struct DeleteCollection {
+    /// The collection.
+    pub collection: String,
+}
+
+impl StorageApp {
+    /// Deletes a collection that holds no live documents, audited. Its history stays; the
+    /// name may be reused by a new collection with a new id.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` when there is no such collection; `CONFLICT` while it holds live documents.
+    #[tracing::instrument(skip_all, fields(collection = %command.collection))]
+    pub async fn delete_collection(
+        &self,
+        context: &RequestContext,
+        command: DeleteCollection,
+    ) -> Result<(), Error> {
+        let name = CollectionName::parse(&command.collection)?;
+        let mut tx = self.unit_of_work.begin().await?;
+        let mut collection = Self::live_collection(tx.as_mut(), &name).await?;
+        let live_documents = tx
+            .collections()
+            .count_live_documents(collection.id())
+            .await?;
+        collection.delete(live_documents, self.clock.now())?;
+        tx.collections().update(&collection).await?;
+        Self::record_collection_change_and_commit(tx, &mut collection, context).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shared_kernel::ErrorCode;
+
+    use super::*;
+    use crate::commands::test_support::*;
+
+    #[tokio::test]
+    async fn an_empty_collection_is_deleted_and_audited() {
+        let mut tx = MockTx::default();
+        tx.collections
+            .expect_find_by_name()
+            .returning(|name| Ok(Some(existing_collection(name))));
+        tx.collections
+            .expect_count_live_documents()
+            .returning(|_| Ok(0));
+        tx.collections
+            .expect_update()
+            .times(1)
+            .returning(|_| Ok(()));
+        tx.expect_one_audit_entry("collection.delete");
+        let (app, committed) = app_with(tx, valid_schemas());
+        let result = app
+            .delete_collection(
+                &context(),
+                DeleteCollection {
+                    collection: "orders".into(),
+                },
+            )
+            .await;
+        assert!(result.is_ok());
+        assert!(committed.was_committed());
+    }
+
+    #[tokio::test]
+    async fn a_collection_with_live_documents_is_a_conflict_and_nothing_is_written() {
+        let mut tx = MockTx::default();
+        tx.collections
+            .expect_find_by_name()
+            .returning(|name| Ok(Some(existing_collection(name))));
+        tx.collections
+            .expect_count_live_documents()
+            .returning(|_| Ok(2));
+        tx.collections.expect_update().never();
+        tx.audit.expect_append().never();
+        let (app, committed) = app_with(tx, valid_schemas());
+        let error = app
+            .delete_collection(
+                &context(),
+                DeleteCollection {
+                    collection: "orders".into(),
+                },
+            )
+            .await
+            .err();
+        assert_eq!(error.map(|e| e.code()), Some(ErrorCode::Conflict));
+        assert!(!committed.was_committed());
+    }
+}

@@ -1,0 +1,101 @@
+//! The ports this layer needs from the outside world, named by role.
+
+use async_trait::async_trait;
+use audit_domain::AuditLogger;
+use shared_kernel::{CollectionId, Error};
+use storage_domain::repository::{CollectionRepository, DocumentRepository};
+use storage_domain::{
+    Collection, CollectionName, CollectionSchema, Document, DocumentData, DocumentId,
+};
+
+use crate::events::OutboxEvent;
+
+/// Opens transactions.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait UnitOfWork: Send + Sync {
+    /// Begins a write transaction. Everything done through the returned handle commits or
+    /// rolls back together; dropping it without [`Transaction::commit`] rolls back.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when storage cannot start a transaction.
+    async fn begin(&self) -> Result<Box<dyn Transaction>, Error>;
+}
+
+/// One open write transaction and the ports bound to it.
+#[async_trait]
+pub trait Transaction: Send {
+    /// Collections, inside this transaction.
+    fn collections(&mut self) -> &mut dyn CollectionRepository;
+    /// Documents and revisions, inside this transaction.
+    fn documents(&mut self) -> &mut dyn DocumentRepository;
+    /// The audit log, inside this transaction.
+    fn audit(&mut self) -> &mut dyn AuditLogger;
+    /// The event outbox, inside this transaction.
+    fn outbox(&mut self) -> &mut dyn EventOutbox;
+
+    /// Makes every change durable (per the store's durability setting) or none of them.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the commit fails; nothing was stored.
+    async fn commit(self: Box<Self>) -> Result<(), Error>;
+}
+
+/// Appends events to the transactional outbox, published after commit by a relay.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EventOutbox: Send {
+    /// Appends events inside the current transaction.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails; the transaction must roll back.
+    async fn append(&mut self, events: Vec<OutboxEvent>) -> Result<(), Error>;
+}
+
+/// Checks JSON Schemas and validates data against them.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait SchemaValidator: Send + Sync {
+    /// Checks that `schema` is a valid JSON Schema of a supported draft.
+    ///
+    /// # Errors
+    /// MUST return `INVALID_INPUT` (with `/schema...` field paths) when it is not.
+    fn check_schema(&self, schema: &CollectionSchema) -> Result<(), Error>;
+
+    /// Validates `data` against `collection`'s current schema (a no-op without one).
+    ///
+    /// # Errors
+    /// MUST return `SCHEMA_VIOLATION` listing every failing instance path (JSON pointers
+    /// into the data) when the data does not conform.
+    fn validate(&self, collection: &Collection, data: &DocumentData) -> Result<(), Error>;
+}
+
+/// Reads committed state outside any write transaction.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait StorageReader: Send + Sync {
+    /// The live collection with this name.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
+    async fn collection(&self, name: &CollectionName) -> Result<Option<Collection>, Error>;
+
+    /// Live collections ordered by name, starting after `after`, at most `limit` of them.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
+    async fn collections(
+        &self,
+        after: Option<CollectionName>,
+        limit: u32,
+    ) -> Result<Vec<Collection>, Error>;
+
+    /// The document (live or tombstone) with this id.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
+    async fn document(
+        &self,
+        collection: CollectionId,
+        id: DocumentId,
+    ) -> Result<Option<Document>, Error>;
+}
