@@ -1,1 +1,12 @@
-//! placeholder
+//! Adapters: the technologies behind the application's ports.
+//!
+//! - [`embedded`]: the default store, one SQLite file (WAL), implementing every storage port
+//!   with real transactions.
+//! - [`schema`]: the JSON Schema validator (the `jsonschema` crate, with remote references
+//!   and file access compiled out).
+//!
+//! Each adapter classifies its driver's errors into the shared kernel's codes and keeps the
+//! driver error as the cause; no driver type appears in a public signature.
+
+pub mod embedded;
+pub mod schema;

@@ -1,1 +1,18 @@
-//! placeholder
+//! The `offchain-db` server: configuration, wiring, the REST API and graceful shutdown.
+//!
+//! - [`cli`]: the command line (`serve`, ...), the only entry point of the binary.
+//! - [`config`]: the effective configuration.
+//! - [`wiring`]: builds the application from the configuration (the composition root).
+//! - [`http`]: axum routes, middleware, extractors and the one mapping of errors to HTTP.
+//! - [`run`]: binds, serves, and shuts down within the shutdown timeout.
+//!
+//! Tests build the router with [`http::router`] or start a real server with [`start`].
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod run;
+pub mod telemetry;
+pub mod wiring;
+
+pub use run::{RunningServer, start};

@@ -5,7 +5,9 @@
 //! Its canonical (RFC 8785) text and content hash are computed once, at construction.
 
 use serde_json::{Map, Number, Value};
-use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, MAX_SAFE_INTEGER};
+use shared_kernel::constants::{
+    DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, MAX_SAFE_INTEGER, REQUEST_BODY_OVERHEAD_BYTES,
+};
 use shared_kernel::{Error, ErrorCode, FieldError, Sha256Digest, canonical_json};
 
 /// The most field errors one rejection lists; past that the client has enough to go on.
@@ -16,6 +18,13 @@ const MAX_REPORTED_VIOLATIONS: usize = 100;
 pub struct DocumentLimits {
     /// The largest canonical size of a document's data, in bytes.
     pub max_bytes: usize,
+}
+
+impl DocumentLimits {
+    /// The largest request body: the document limit plus room for the envelope.
+    pub fn max_request_bytes(&self) -> usize {
+        self.max_bytes.saturating_add(REQUEST_BODY_OVERHEAD_BYTES)
+    }
 }
 
 impl Default for DocumentLimits {

@@ -1,0 +1,124 @@
+//! The embedded schema and its migrations, tracked with `PRAGMA user_version`.
+//!
+//! Migration `n` (1-based) brings `user_version` from `n - 1` to `n`. They run in one
+//! immediate transaction at open, so a crash mid-way leaves the previous version intact.
+//! Migrations are append-only: a released one is never edited, since files in the field
+//! already ran it. Table and column names are part of the integration tests' contract.
+
+use rusqlite::{Connection, TransactionBehavior};
+use shared_kernel::{Error, ErrorCode};
+
+use super::error::storage_error;
+
+/// Every migration, in order.
+const MIGRATIONS: &[&str] = &[
+    // 1: collections, documents, revisions, audit entries and the outbox.
+    "
+    CREATE TABLE collections (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        schema TEXT,
+        version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        deleted_at INTEGER
+    );
+    CREATE UNIQUE INDEX collections_live_name ON collections(name) WHERE deleted_at IS NULL;
+
+    CREATE TABLE documents (
+        collection_id TEXT NOT NULL REFERENCES collections(id),
+        id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        data TEXT,
+        content_hash TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        audit_id TEXT NOT NULL,
+        PRIMARY KEY (collection_id, id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE revisions (
+        collection_id TEXT NOT NULL,
+        document_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        operation TEXT NOT NULL,
+        data TEXT,
+        content_hash TEXT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        audit_id TEXT NOT NULL,
+        PRIMARY KEY (collection_id, document_id, version)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE audit_entries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        collection_id TEXT NOT NULL,
+        document_id TEXT,
+        version INTEGER,
+        leaf BLOB NOT NULL,
+        leaf_hash BLOB NOT NULL,
+        patch TEXT,
+        leaf_index INTEGER UNIQUE
+    );
+    CREATE INDEX audit_entries_document ON audit_entries(collection_id, document_id, seq);
+
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        event_type TEXT NOT NULL,
+        audit_id TEXT NOT NULL,
+        occurred_at INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        published_at INTEGER
+    );
+    ",
+];
+
+/// The schema version this build writes.
+pub(super) fn latest_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// Brings the database up to [`latest_version`]; a no-op when it is there already.
+///
+/// # Errors
+/// `INTERNAL_ERROR` when a migration fails or the file was written by a newer build
+/// (whose schema this build does not know); `UNAVAILABLE` when the file is busy or failing.
+pub(super) fn apply(connection: &mut Connection) -> Result<(), Error> {
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| storage_error("starting the migrations", e))?;
+    let current: i64 = transaction
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| storage_error("reading the schema version", e))?;
+    let latest = latest_version();
+    if current > latest {
+        return Err(Error::new(
+            ErrorCode::Internal,
+            format!(
+                "the database is at schema version {current}, newer than this build's {latest}"
+            ),
+        ));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        if version <= current {
+            continue;
+        }
+        transaction
+            .execute_batch(sql)
+            .map_err(|e| storage_error(&format!("applying migration {version}"), e))?;
+        transaction
+            .pragma_update(None, "user_version", version)
+            .map_err(|e| storage_error("recording the schema version", e))?;
+        tracing::info!(version, "applied embedded store migration");
+    }
+    transaction
+        .commit()
+        .map_err(|e| storage_error("committing the migrations", e))
+}

@@ -1,0 +1,157 @@
+//! The embedded store: Offchain DB on one SQLite file, with no server to run.
+//!
+//! [`EmbeddedStore::open`] takes an exclusive lock on its data folder (so two processes never
+//! write one file), opens `offchain.db` in WAL mode, applies the embedded migrations and hands
+//! out the application's ports:
+//!
+//! - [`EmbeddedStore::unit_of_work`]: write transactions on the one writer connection. SQLite
+//!   allows one writer at a time anyway; holding it behind an async mutex makes the commit
+//!   sequence (`seq`) exact and turns "database is locked" into an orderly queue.
+//! - [`EmbeddedStore::reader`]: committed state through a small pool of read-only
+//!   connections, which WAL lets run beside the writer.
+//!
+//! SQLite is blocking, so every statement runs on tokio's blocking pool, never on the async
+//! worker threads. Driver types stay inside this module: every failure leaves it as a
+//! [`shared_kernel::Error`] (busy, locked, disk full, I/O → `UNAVAILABLE`; constraint
+//! violations the ports name → `CONFLICT`; anything else → `INTERNAL_ERROR`), with the driver
+//! error kept as its source.
+
+mod connection;
+mod error;
+mod lock;
+mod migrations;
+mod reader;
+mod repositories;
+mod rows;
+mod transaction;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use shared_kernel::Error;
+use storage_app::{StorageReader, UnitOfWork};
+
+use self::lock::DirLock;
+use self::reader::{ReaderPool, SqliteReader};
+use self::transaction::{SharedWriter, SqliteUnitOfWork};
+
+/// The database file's name inside the data folder.
+pub const DATABASE_FILE_NAME: &str = "offchain.db";
+
+/// The lock file's name inside the data folder.
+pub const LOCK_FILE_NAME: &str = "LOCK";
+
+/// How many idle read-only connections the reader keeps by default.
+pub const DEFAULT_MAX_IDLE_READERS: usize = 8;
+
+/// How hard a commit works to survive a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: a commit that returned survives a power loss. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: in WAL mode the database stays consistent, but the last commits
+    /// before a power loss (not a process crash) may be lost. Faster.
+    Normal,
+}
+
+/// Settings of the embedded store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedOptions {
+    /// How hard a commit works to survive a crash.
+    pub durability: Durability,
+    /// How many idle read-only connections to keep (more are opened under load, then closed).
+    pub max_idle_readers: usize,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::default(),
+            max_idle_readers: DEFAULT_MAX_IDLE_READERS,
+        }
+    }
+}
+
+/// An open embedded store. Cloning is cheap and shares the same connections and lock; the
+/// folder is released when the last clone (and every port handed out) is dropped.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+/// What every clone shares.
+struct Inner {
+    database_path: PathBuf,
+    unit_of_work: Arc<SqliteUnitOfWork>,
+    reader: Arc<SqliteReader>,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating when missing) the store in `data_dir`, locks the folder for as long
+    /// as the store lives and brings the schema up to date.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when another process (or another open store in this process) is using
+    /// the folder, or the folder or database cannot be created or opened; `INTERNAL_ERROR`
+    /// when a migration fails or the database was written by a newer version.
+    pub fn open(data_dir: &Path, options: EmbeddedOptions) -> Result<Self, Error> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            Error::unavailable(
+                format!("could not create the data folder `{}`", data_dir.display()),
+                e,
+            )
+        })?;
+        let lock = Arc::new(DirLock::acquire(data_dir)?);
+        let database_path = data_dir.join(DATABASE_FILE_NAME);
+        let mut writer = connection::open_writer(&database_path, options.durability)?;
+        migrations::apply(&mut writer)?;
+        let readers = ReaderPool::new(
+            database_path.clone(),
+            options.max_idle_readers,
+            Arc::clone(&lock),
+        )?;
+        let writer: SharedWriter = Arc::new(tokio::sync::Mutex::new(writer));
+        tracing::info!(path = %database_path.display(), "embedded store opened");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                database_path,
+                unit_of_work: Arc::new(SqliteUnitOfWork::new(writer, lock)),
+                reader: Arc::new(SqliteReader::new(Arc::new(readers))),
+            }),
+        })
+    }
+
+    /// Write transactions on this store.
+    pub fn unit_of_work(&self) -> Arc<dyn UnitOfWork> {
+        Arc::clone(&self.inner.unit_of_work) as Arc<dyn UnitOfWork>
+    }
+
+    /// Reads of committed state on this store.
+    pub fn reader(&self) -> Arc<dyn StorageReader> {
+        Arc::clone(&self.inner.reader) as Arc<dyn StorageReader>
+    }
+
+    /// The SQLite file (`<data_dir>/offchain.db`).
+    pub fn database_path(&self) -> PathBuf {
+        self.inner.database_path.clone()
+    }
+
+    /// The writer connection, for tests that poke at its state directly.
+    #[cfg(test)]
+    fn writer(&self) -> SharedWriter {
+        self.inner.unit_of_work.writer()
+    }
+}
+
+impl fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("database_path", &self.inner.database_path)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,134 @@
+//! Reads of committed state, on read-only connections beside the writer.
+//!
+//! WAL lets any number of readers run while the writer writes, each seeing the last commit
+//! before its statement began. Connections are pooled: a read takes an idle one (or opens a
+//! new one when none is idle), runs on a blocking thread and puts it back; at most
+//! `max_idle` stay open between reads.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+use shared_kernel::{CollectionId, Error};
+use storage_app::StorageReader;
+use storage_domain::{Collection, CollectionName, Document, DocumentId};
+
+use super::connection::open_reader;
+use super::error::task_failed;
+use super::lock::DirLock;
+use super::rows;
+
+/// A pool of read-only connections to one database file.
+pub(super) struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    max_idle: usize,
+    /// Keeps the folder locked for as long as readers can be opened.
+    _lock: Arc<DirLock>,
+}
+
+impl ReaderPool {
+    /// A pool over `path` (which must exist), opening one connection now so that a file
+    /// readers cannot open fails at start rather than at the first request.
+    ///
+    /// # Errors
+    /// As [`open_reader`].
+    pub(super) fn new(path: PathBuf, max_idle: usize, lock: Arc<DirLock>) -> Result<Self, Error> {
+        let first = open_reader(&path)?;
+        Ok(Self {
+            path,
+            idle: Mutex::new(vec![first]),
+            max_idle,
+            _lock: lock,
+        })
+    }
+
+    /// An idle connection, or a new one.
+    fn take(&self) -> Result<Connection, Error> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match idle {
+            Some(connection) => Ok(connection),
+            None => open_reader(&self.path),
+        }
+    }
+
+    /// Returns a connection to the pool, or closes it when enough are idle.
+    fn give_back(&self, connection: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.max_idle {
+            idle.push(connection);
+        }
+    }
+
+    /// Runs `work` with a pooled connection on a blocking thread.
+    async fn read<T, F>(self: &Arc<Self>, work: F) -> Result<T, Error>
+    where
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let connection = pool.take()?;
+            let result = work(&connection);
+            pool.give_back(connection);
+            result
+        })
+        .await
+        .map_err(task_failed)?
+    }
+}
+
+/// The [`StorageReader`] of the embedded store.
+pub(super) struct SqliteReader {
+    pool: Arc<ReaderPool>,
+}
+
+impl SqliteReader {
+    /// A reader over `pool`.
+    pub(super) fn new(pool: Arc<ReaderPool>) -> Self {
+        Self { pool }
+    }
+}
+
+#[async_trait]
+impl StorageReader for SqliteReader {
+    #[tracing::instrument(name = "embedded.read.collection", skip_all)]
+    async fn collection(&self, name: &CollectionName) -> Result<Option<Collection>, Error> {
+        let name = name.as_str().to_owned();
+        self.pool
+            .read(move |connection| rows::select_live_collection(connection, &name))
+            .await
+    }
+
+    #[tracing::instrument(name = "embedded.read.collections", skip_all)]
+    async fn collections(
+        &self,
+        after: Option<CollectionName>,
+        limit: u32,
+    ) -> Result<Vec<Collection>, Error> {
+        // Every name is non-empty, so "after the empty string" means "from the start".
+        let after = after
+            .map(|name| name.as_str().to_owned())
+            .unwrap_or_default();
+        self.pool
+            .read(move |connection| rows::select_live_collections(connection, &after, limit))
+            .await
+    }
+
+    #[tracing::instrument(name = "embedded.read.document", skip_all)]
+    async fn document(
+        &self,
+        collection: CollectionId,
+        id: DocumentId,
+    ) -> Result<Option<Document>, Error> {
+        let collection = collection.to_string();
+        self.pool
+            .read(move |connection| rows::select_document(connection, &collection, id.as_str()))
+            .await
+    }
+}

@@ -1,0 +1,324 @@
+//! The ports bound to a write transaction: collections, documents, the audit log and the
+//! outbox, each implemented by [`SqliteTransaction`] itself.
+//!
+//! Every method copies what it needs into owned values and runs its statements through
+//! [`SqliteTransaction::run`], on a blocking thread. The `# Errors` contracts of the ports are
+//! enforced here: optimistic concurrency on documents is a conditional `UPDATE ... WHERE
+//! version = N-1` (never a reliance on locking), and uniqueness is left to the indexes, whose
+//! violations become `CONFLICT`.
+
+use async_trait::async_trait;
+use audit_domain::{AuditLogger, AuditRecord, AuditSubject};
+use rusqlite::params;
+use shared_kernel::{CollectionId, Error, canonical_json};
+use storage_app::{EventOutbox, OutboxEvent};
+use storage_domain::repository::{CollectionRepository, DocumentRepository};
+use storage_domain::{Collection, CollectionName, Document, DocumentId, Revision};
+
+use super::error::{conflict_or_storage_error, storage_error};
+use super::rows::{self, CollectionRow, DocumentRow, from_sql_integer, to_sql_integer};
+use super::transaction::SqliteTransaction;
+
+#[async_trait]
+impl CollectionRepository for SqliteTransaction {
+    #[tracing::instrument(name = "embedded.collections.find_by_name", skip_all)]
+    async fn find_by_name(&mut self, name: &CollectionName) -> Result<Option<Collection>, Error> {
+        let name = name.as_str().to_owned();
+        self.run(move |connection| rows::select_live_collection(connection, &name))
+            .await
+    }
+
+    #[tracing::instrument(name = "embedded.collections.insert", skip_all)]
+    async fn insert(&mut self, collection: &Collection) -> Result<(), Error> {
+        let row = CollectionRow::from_domain(collection)?;
+        self.run(move |connection| {
+            connection
+                .prepare_cached(
+                    "INSERT INTO collections \
+                     (id, name, schema, version, created_at, updated_at, deleted_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        row.id,
+                        row.name,
+                        row.schema,
+                        row.version,
+                        row.created_at,
+                        row.updated_at,
+                        row.deleted_at
+                    ])
+                })
+                .map(drop)
+                .map_err(|e| {
+                    conflict_or_storage_error("inserting a collection", e, || {
+                        Error::conflict(format!("collection `{}` already exists", row.name))
+                    })
+                })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "embedded.collections.update", skip_all)]
+    async fn update(&mut self, collection: &Collection) -> Result<(), Error> {
+        let row = CollectionRow::from_domain(collection)?;
+        self.run(move |connection| {
+            // The name is immutable; only the settings and the deletion move.
+            let changed = connection
+                .prepare_cached(
+                    "UPDATE collections SET schema = ?2, version = ?3, updated_at = ?4, \
+                     deleted_at = ?5 WHERE id = ?1",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        row.id,
+                        row.schema,
+                        row.version,
+                        row.updated_at,
+                        row.deleted_at
+                    ])
+                })
+                .map_err(|e| {
+                    conflict_or_storage_error("updating a collection", e, || {
+                        Error::conflict(format!("collection `{}` already exists", row.name))
+                    })
+                })?;
+            if changed == 0 {
+                return Err(Error::not_found(format!(
+                    "collection `{}` not found",
+                    row.name
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "embedded.collections.count_live_documents", skip_all)]
+    async fn count_live_documents(&mut self, id: CollectionId) -> Result<u64, Error> {
+        let id = id.to_string();
+        self.run(move |connection| {
+            let count: i64 = connection
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM documents WHERE collection_id = ?1 AND data IS NOT NULL",
+                )
+                .and_then(|mut statement| statement.query_row(params![id], |row| row.get(0)))
+                .map_err(|e| storage_error("counting documents", e))?;
+            from_sql_integer(count, "document count")
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl DocumentRepository for SqliteTransaction {
+    #[tracing::instrument(name = "embedded.documents.find", skip_all)]
+    async fn find(
+        &mut self,
+        collection: CollectionId,
+        id: &DocumentId,
+    ) -> Result<Option<Document>, Error> {
+        let (collection, id) = (collection.to_string(), id.as_str().to_owned());
+        self.run(move |connection| rows::select_document(connection, &collection, &id))
+            .await
+    }
+
+    #[tracing::instrument(name = "embedded.documents.save", skip_all)]
+    async fn save(&mut self, document: &Document, revision: &Revision) -> Result<(), Error> {
+        let row = DocumentRow::from_domain(document)?;
+        let revision = revision.clone();
+        self.run(move |connection| {
+            save_document(connection, &row)?;
+            insert_revision(connection, &revision)
+        })
+        .await
+    }
+}
+
+/// Inserts version 1, or moves the stored version N-1 to N; anything else is a lost race.
+fn save_document(connection: &rusqlite::Connection, row: &DocumentRow) -> Result<(), Error> {
+    let conflict = || {
+        Error::conflict(format!(
+            "document `{}` was changed concurrently (expected to store version {})",
+            row.id, row.version
+        ))
+    };
+    if row.version == 1 {
+        return connection
+            .prepare_cached(
+                "INSERT INTO documents (collection_id, id, version, data, content_hash, \
+                 created_at, updated_at, audit_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    row.collection_id,
+                    row.id,
+                    row.version,
+                    row.data,
+                    row.content_hash,
+                    row.created_at,
+                    row.updated_at,
+                    row.audit_id
+                ])
+            })
+            .map(drop)
+            .map_err(|e| conflict_or_storage_error("inserting a document", e, conflict));
+    }
+    let changed = connection
+        .prepare_cached(
+            "UPDATE documents SET version = ?3, data = ?4, content_hash = ?5, created_at = ?6, \
+             updated_at = ?7, audit_id = ?8 \
+             WHERE collection_id = ?1 AND id = ?2 AND version = ?3 - 1",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
+                row.collection_id,
+                row.id,
+                row.version,
+                row.data,
+                row.content_hash,
+                row.created_at,
+                row.updated_at,
+                row.audit_id
+            ])
+        })
+        .map_err(|e| storage_error("updating a document", e))?;
+    if changed == 0 {
+        return Err(conflict());
+    }
+    Ok(())
+}
+
+/// Stores one revision; a second revision with the same version is a lost race.
+fn insert_revision(connection: &rusqlite::Connection, revision: &Revision) -> Result<(), Error> {
+    let version = to_sql_integer(revision.version.get(), "revision version")?;
+    let data = revision.data.as_ref().map(|d| d.canonical());
+    let content_hash = revision.data.as_ref().map(|d| d.content_hash().to_hex());
+    connection
+        .prepare_cached(
+            "INSERT INTO revisions (collection_id, document_id, version, operation, data, \
+             content_hash, at, actor, audit_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
+                revision.collection_id.to_string(),
+                revision.document_id.as_str(),
+                version,
+                revision.operation.as_str(),
+                data,
+                content_hash,
+                revision.at.as_millis(),
+                revision.actor.to_string(),
+                revision.audit_id.to_string()
+            ])
+        })
+        .map(drop)
+        .map_err(|e| {
+            conflict_or_storage_error("inserting a revision", e, || {
+                Error::conflict(format!(
+                    "revision {} of document `{}` already exists",
+                    revision.version, revision.document_id
+                ))
+            })
+        })
+}
+
+#[async_trait]
+impl AuditLogger for SqliteTransaction {
+    #[tracing::instrument(name = "embedded.audit.append", skip_all)]
+    async fn append(&mut self, record: AuditRecord) -> Result<(), Error> {
+        // Hashing and canonicalising a large patch is CPU work: it runs on the blocking
+        // thread too.
+        self.run(move |connection| {
+            let entry = &record.entry;
+            let leaf = entry.leaf_bytes()?;
+            let leaf_hash = entry.leaf_hash()?.into_bytes();
+            let patch = record
+                .patch
+                .as_ref()
+                .map(|patch| {
+                    canonical_json(patch).and_then(|bytes| {
+                        String::from_utf8(bytes)
+                            .map_err(|e| Error::internal("canonical JSON is not UTF-8", e))
+                    })
+                })
+                .transpose()?;
+            let (document_id, version) = match &entry.subject {
+                AuditSubject::Collection => (None, None),
+                AuditSubject::Document {
+                    document_id,
+                    version,
+                    ..
+                } => (
+                    Some(document_id.as_str()),
+                    Some(to_sql_integer(*version, "audit entry version")?),
+                ),
+            };
+            connection
+                .prepare_cached(
+                    "INSERT INTO audit_entries (id, at, actor, operation, collection, \
+                     collection_id, document_id, version, leaf, leaf_hash, patch) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        entry.id.to_string(),
+                        entry.at.as_millis(),
+                        entry.actor.to_string(),
+                        entry.operation.as_str(),
+                        entry.collection,
+                        entry.collection_id.to_string(),
+                        document_id,
+                        version,
+                        leaf,
+                        leaf_hash.as_slice(),
+                        patch
+                    ])
+                })
+                .map(drop)
+                .map_err(|e| {
+                    conflict_or_storage_error("appending an audit entry", e, || {
+                        Error::conflict(format!("audit entry `{}` already exists", entry.id))
+                    })
+                })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl EventOutbox for SqliteTransaction {
+    #[tracing::instrument(name = "embedded.outbox.append", skip_all)]
+    async fn append(&mut self, events: Vec<OutboxEvent>) -> Result<(), Error> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.run(move |connection| {
+            let mut statement = connection
+                .prepare_cached(
+                    "INSERT INTO outbox (id, event_type, audit_id, occurred_at, payload) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(|e| storage_error("appending to the outbox", e))?;
+            for event in &events {
+                let payload = serde_json::to_string(&event.payload)
+                    .map_err(|e| Error::internal("could not encode an outbox event", e))?;
+                statement
+                    .execute(params![
+                        event.id.to_string(),
+                        event.event_type,
+                        event.audit_id.to_string(),
+                        event.occurred_at.as_millis(),
+                        payload
+                    ])
+                    .map_err(|e| {
+                        conflict_or_storage_error("appending to the outbox", e, || {
+                            Error::conflict(format!("outbox event `{}` already exists", event.id))
+                        })
+                    })?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}

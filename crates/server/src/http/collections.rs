@@ -1,0 +1,109 @@
+//! `/v1/collections`: create, list, read, change schema, delete.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+use storage_app::commands::{ChangeSchema, CreateCollection, DeleteCollection};
+
+use super::AppState;
+use super::dto::{CollectionDto, ListDto};
+use super::extract::{Context, JsonBody, PathParams, QueryParams, RequestBody};
+use super::problem::ApiError;
+
+/// The collection routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/collections", get(list).post(create))
+        .route("/v1/collections/{name}", get(read).delete(delete))
+        .route("/v1/collections/{name}/schema", put(change_schema))
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    name: String,
+    #[serde(default)]
+    schema: Option<Value>,
+}
+
+impl RequestBody for CreateBody {
+    const FIELDS: &'static [&'static str] = &["name", "schema"];
+}
+
+#[derive(Deserialize)]
+struct SchemaBody {
+    /// `null` removes the schema.
+    schema: Option<Value>,
+}
+
+impl RequestBody for SchemaBody {
+    const FIELDS: &'static [&'static str] = &["schema"];
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Context(context): Context,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<Response, ApiError> {
+    let command = CreateCollection {
+        name: body.name,
+        schema: body.schema,
+    };
+    let collection = state.storage.create_collection(&context, command).await?;
+    Ok((StatusCode::CREATED, Json(CollectionDto::from(&collection))).into_response())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<ListParams>,
+) -> Result<Json<ListDto<CollectionDto>>, ApiError> {
+    let page = state
+        .storage
+        .list_collections(params.limit, params.cursor.as_deref())
+        .await?;
+    Ok(Json(ListDto::from_page(page, |c| CollectionDto::from(c))))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    PathParams(name): PathParams<String>,
+) -> Result<Json<CollectionDto>, ApiError> {
+    let collection = state.storage.get_collection(&name).await?;
+    Ok(Json(CollectionDto::from(&collection)))
+}
+
+async fn change_schema(
+    State(state): State<AppState>,
+    Context(context): Context,
+    PathParams(name): PathParams<String>,
+    JsonBody(body): JsonBody<SchemaBody>,
+) -> Result<Json<CollectionDto>, ApiError> {
+    let command = ChangeSchema {
+        collection: name,
+        schema: body.schema,
+    };
+    let collection = state.storage.change_schema(&context, command).await?;
+    Ok(Json(CollectionDto::from(&collection)))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Context(context): Context,
+    PathParams(name): PathParams<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .storage
+        .delete_collection(&context, DeleteCollection { collection: name })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,160 @@
+//! `/v1/collections/{name}/documents`: create, read, replace, merge-patch, delete.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+use shared_kernel::Error;
+use storage_app::DocumentView;
+use storage_app::commands::{CreateDocument, DeleteDocument, PatchDocument, ReplaceDocument};
+
+use super::AppState;
+use super::dto::DocumentDto;
+use super::extract::{Context, JsonBody, MergePatchBody, PathParams, QueryParams, RequestBody};
+use super::precondition::{etag, if_match};
+use super::problem::ApiError;
+
+/// The document routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/collections/{name}/documents", post(create))
+        .route(
+            "/v1/collections/{name}/documents/{id}",
+            get(read).put(replace).patch(patch).delete(delete),
+        )
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    #[serde(default)]
+    id: Option<String>,
+    data: Value,
+}
+
+impl RequestBody for CreateBody {
+    const FIELDS: &'static [&'static str] = &["id", "data"];
+}
+
+#[derive(Deserialize)]
+struct ReplaceBody {
+    data: Value,
+}
+
+impl RequestBody for ReplaceBody {
+    const FIELDS: &'static [&'static str] = &["data"];
+}
+
+/// Reading a document takes no parameters yet; any given is an error, never ignored.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadParams {}
+
+/// `/v1/collections/{name}/documents/{id}`.
+pub fn location(view: &DocumentView) -> String {
+    format!(
+        "/v1/collections/{}/documents/{}",
+        view.collection,
+        view.document.id()
+    )
+}
+
+/// A document answer with its ETag.
+fn document_response(status: StatusCode, view: &DocumentView) -> Response {
+    let mut response = (status, Json(DocumentDto::from(view))).into_response();
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(view.document.version()));
+    response
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Context(context): Context,
+    PathParams(name): PathParams<String>,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<Response, ApiError> {
+    let command = CreateDocument {
+        collection: name,
+        id: body.id,
+        data: body.data,
+    };
+    let view = state.storage.create_document(&context, command).await?;
+    let mut response = document_response(StatusCode::CREATED, &view);
+    let location = HeaderValue::from_str(&location(&view))
+        .map_err(|e| Error::internal("document location is not a header value", e))?;
+    response.headers_mut().insert(header::LOCATION, location);
+    Ok(response)
+}
+
+async fn read(
+    State(state): State<AppState>,
+    PathParams((name, id)): PathParams<(String, String)>,
+    QueryParams(ReadParams {}): QueryParams<ReadParams>,
+) -> Result<Response, ApiError> {
+    let view = state.storage.get_document(&name, &id).await?;
+    Ok(document_response(StatusCode::OK, &view))
+}
+
+async fn replace(
+    State(state): State<AppState>,
+    Context(context): Context,
+    PathParams((name, id)): PathParams<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ReplaceBody>,
+) -> Result<Response, ApiError> {
+    let precondition = if_match(&headers)?;
+    let command = ReplaceDocument {
+        collection: name,
+        id,
+        data: body.data,
+        precondition,
+    };
+    let view = state.storage.replace_document(&context, command).await?;
+    Ok(document_response(StatusCode::OK, &view))
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    Context(context): Context,
+    PathParams((name, id)): PathParams<(String, String)>,
+    headers: HeaderMap,
+    MergePatchBody(merge_patch): MergePatchBody,
+) -> Result<Response, ApiError> {
+    let precondition = if_match(&headers)?;
+    let command = PatchDocument {
+        collection: name,
+        id,
+        merge_patch,
+        precondition,
+    };
+    let view = state.storage.patch_document(&context, command).await?;
+    Ok(document_response(StatusCode::OK, &view))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Context(context): Context,
+    PathParams((name, id)): PathParams<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let precondition = if_match(&headers)?;
+    let view = state
+        .storage
+        .delete_document(
+            &context,
+            DeleteDocument {
+                collection: name,
+                id,
+                precondition,
+            },
+        )
+        .await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(view.document.version()));
+    Ok(response)
+}

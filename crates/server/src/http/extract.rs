@@ -1,0 +1,172 @@
+//! Extractors that answer in our problem format: bodies (media type, size, strict JSON, no
+//! unknown fields), query strings, path segments, and the request context.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use shared_kernel::{Error, ErrorCode, FieldError, RequestContext};
+
+use super::AppState;
+use super::problem::ApiError;
+
+/// A request body type: its fields, so that unknown ones are named, every one of them.
+pub trait RequestBody: DeserializeOwned {
+    /// The accepted top-level fields.
+    const FIELDS: &'static [&'static str];
+}
+
+/// A JSON body (`application/json`), read within the body limit, parsed strictly.
+pub struct JsonBody<T>(pub T);
+
+/// An RFC 7396 merge patch body (`application/merge-patch+json`).
+pub struct MergePatchBody(pub Value);
+
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next()?.trim().to_ascii_lowercase();
+    Some(essence)
+}
+
+fn require_media_type(headers: &HeaderMap, expected: &str) -> Result<(), Error> {
+    match media_type(headers) {
+        Some(actual) if actual == expected => Ok(()),
+        Some(actual) => Err(Error::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("this route takes `{expected}`, not `{actual}`"),
+        )),
+        None => Err(Error::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("a Content-Type header of `{expected}` is required"),
+        )),
+    }
+}
+
+/// Reads at most `limit` bytes of body.
+async fn read_body(request: Request, limit: usize) -> Result<Bytes, Error> {
+    let too_large = || {
+        Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the request body exceeds {limit} bytes"),
+        )
+        .with_detail("limit_bytes", limit)
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|e| {
+            let over_limit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            if over_limit {
+                too_large()
+            } else {
+                Error::invalid_input("the request body could not be read").with_source(e)
+            }
+        })
+}
+
+/// Rejects unknown top-level fields (naming every one), then deserialises with the failing
+/// field's path.
+fn into_body<T: RequestBody>(value: Value) -> Result<T, Error> {
+    let Value::Object(object) = &value else {
+        return Err(Error::invalid_field(
+            "",
+            "the request body must be a JSON object",
+        ));
+    };
+    let unknown: Vec<FieldError> = object
+        .keys()
+        .filter(|key| !T::FIELDS.contains(&key.as_str()))
+        .map(|key| FieldError::new(format!("/{key}"), format!("unknown field `{key}`")))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(
+            Error::invalid_input("the request body has unknown fields").with_field_errors(unknown)
+        );
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = format!("/{}", e.path().to_string().replace('.', "/"));
+        let path = if path == "/." { String::new() } else { path };
+        Error::invalid_field(path, e.inner().to_string())
+    })
+}
+
+impl<T: RequestBody> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        require_media_type(request.headers(), "application/json")?;
+        let bytes = read_body(request, state.storage.limits().max_request_bytes()).await?;
+        let value = shared_kernel::json::parse_strict(&bytes)?;
+        Ok(Self(into_body(value)?))
+    }
+}
+
+impl FromRequest<AppState> for MergePatchBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        require_media_type(request.headers(), "application/merge-patch+json")?;
+        let bytes = read_body(request, state.storage.limits().max_request_bytes()).await?;
+        Ok(Self(shared_kernel::json::parse_strict(&bytes)?))
+    }
+}
+
+/// Query parameters; unknown ones are rejected rather than silently ignored.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(Self)
+            .map_err(|e| ApiError(Error::invalid_input(format!("bad query parameters: {e}"))))
+    }
+}
+
+/// Path segments.
+pub struct PathParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|e| ApiError(Error::invalid_input(format!("bad path: {e}"))))
+    }
+}
+
+/// The request context stored by the request-context middleware.
+pub struct Context(pub RequestContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Context {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<RequestContext>()
+            .cloned()
+            .map(Self)
+            .ok_or_else(|| {
+                ApiError(Error::internal(
+                    "the request context middleware did not run",
+                    std::io::Error::other("missing RequestContext extension"),
+                ))
+            })
+    }
+}

@@ -1,0 +1,79 @@
+//! The REST API: routes under `/v1`, middleware, extractors, and the mapping of errors to
+//! HTTP. Handlers are thin: extract, build a command, call the application, map to a DTO.
+
+mod collections;
+mod documents;
+mod dto;
+mod extract;
+mod health;
+mod middleware;
+mod precondition;
+mod problem;
+
+use std::any::Any;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use storage_app::StorageApp;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use problem::ApiError;
+
+/// What every handler can reach: the application and the process's lifecycle flags.
+#[derive(Clone)]
+pub struct AppState {
+    storage: StorageApp,
+    /// Keeps the store (and its data-folder lock) alive as long as the server.
+    _store: Arc<dyn Any + Send + Sync>,
+    shutting_down: Arc<AtomicBool>,
+    request_timeout: Duration,
+}
+
+impl AppState {
+    /// State over a wired application; `store` is kept alive with it.
+    pub fn new(
+        storage: StorageApp,
+        store: Arc<dyn Any + Send + Sync>,
+        request_timeout: Duration,
+    ) -> Self {
+        Self {
+            storage,
+            _store: store,
+            shutting_down: Arc::new(AtomicBool::new(false)),
+            request_timeout,
+        }
+    }
+
+    /// Marks the process as shutting down: `/readyz` answers 503 from now on.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+/// The whole router with its middleware, from outside in: request context (request id, trace
+/// span, echoed header) → panic catcher → timeout → routes.
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(health::routes())
+        .merge(collections::routes())
+        .merge(documents::routes())
+        .fallback(problem::route_not_found)
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        // Bodies are read by our extractors, which enforce the configured limit themselves.
+        .layer(DefaultBodyLimit::disable());
+    routes
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::timeout,
+        ))
+        .layer(CatchPanicLayer::custom(problem::panic_response))
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .with_state(state)
+}
