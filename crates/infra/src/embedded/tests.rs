@@ -191,36 +191,38 @@ async fn the_writer_uses_wal_and_the_chosen_durability() {
     }
 }
 
+/// Checks that what [`commit_collection_and_document`] stored is there, and only that.
+async fn assert_committed(store: &EmbeddedStore, orders: &Collection, doc: &Document) {
+    let reader = store.reader();
+    let found = ok(reader.collection(orders.name()).await);
+    assert_eq!(found.as_ref().map(Collection::id), Some(orders.id()));
+    let stored = ok(reader.document(orders.id(), doc.id().clone()).await)
+        .unwrap_or_else(|| panic!("the document is missing"));
+    assert_eq!(stored.version(), doc.version());
+    assert_eq!(stored.data(), doc.data());
+    assert_eq!(stored.audit_id(), doc.audit_id());
+    assert_eq!(stored.created_at(), doc.created_at());
+    for (table, rows) in [
+        ("collections", 1),
+        ("documents", 1),
+        ("revisions", 1),
+        ("audit_entries", 1),
+        ("outbox", 1),
+    ] {
+        assert_eq!(count(store, table), rows, "{table}");
+    }
+}
+
 #[tokio::test]
 async fn a_committed_transaction_is_visible_to_the_reader_and_survives_reopen() {
     let dir = tempdir();
     let store = open(dir.path());
     let orders = collection("orders");
     let doc = commit_collection_and_document(&store, &orders).await;
-
-    for store in [store.clone(), {
-        drop(store);
-        open(dir.path())
-    }] {
-        let reader = store.reader();
-        let found = ok(reader.collection(orders.name()).await);
-        assert_eq!(found.as_ref().map(Collection::id), Some(orders.id()));
-        let stored = ok(reader.document(orders.id(), doc.id().clone()).await)
-            .unwrap_or_else(|| panic!("the document is missing"));
-        assert_eq!(stored.version(), doc.version());
-        assert_eq!(stored.data(), doc.data());
-        assert_eq!(stored.audit_id(), doc.audit_id());
-        assert_eq!(stored.created_at(), doc.created_at());
-        for (table, rows) in [
-            ("collections", 1),
-            ("documents", 1),
-            ("revisions", 1),
-            ("audit_entries", 1),
-            ("outbox", 1),
-        ] {
-            assert_eq!(count(&store, table), rows, "{table}");
-        }
-    }
+    assert_committed(&store, &orders, &doc).await;
+    drop(store);
+    let reopened = open(dir.path());
+    assert_committed(&reopened, &orders, &doc).await;
 }
 
 #[tokio::test]
@@ -471,4 +473,27 @@ async fn the_reader_lists_live_collections_by_name_after_a_cursor() {
         ["charlie", "delta"]
     );
     assert_eq!(ok(reader.collection(gone.name()).await), None);
+}
+
+#[test]
+fn a_transaction_dropped_outside_any_runtime_is_rolled_back_inline() {
+    let dir = tempdir();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let store = open(dir.path());
+    let orders = collection("orders");
+    let tx = runtime.block_on(async {
+        let mut tx = ok(store.unit_of_work().begin().await);
+        ok(tx.collections().insert(&orders).await);
+        tx
+    });
+    // Not inside the runtime here: `Drop` cannot reach a blocking pool.
+    drop(tx);
+    runtime.block_on(async {
+        let tx = ok(store.unit_of_work().begin().await);
+        ok(tx.commit().await);
+        assert_eq!(ok(store.reader().collection(orders.name()).await), None);
+    });
 }

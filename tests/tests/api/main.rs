@@ -1,0 +1,12 @@
+//! End-to-end tests over real HTTP against a real server on a real SQLite file.
+//!
+//! One test binary (so the crate graph links once); each test gets its own data folder
+//! through [`helpers::spawn_app`], so tests never share state.
+
+mod audit;
+mod collections;
+mod concurrency;
+mod documents;
+mod errors;
+mod helpers;
+mod persistence;
