@@ -236,7 +236,7 @@ impl AuditEntry {
         let optional_text = |name: &str| match field(name)? {
             Value::Null => Ok(None),
             Value::String(s) => Ok(Some(s.as_str())),
-            _ => Err(malformed(name)),
+            Value::Bool(_) | Value::Number(_) | Value::Array(_) | Value::Object(_) => Err(malformed(name)),
         };
         let optional_digest = |name: &str| {
             optional_text(name)?

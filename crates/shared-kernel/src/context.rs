@@ -8,6 +8,9 @@ use crate::constants::{
 };
 use crate::error::Error;
 
+/// Builds a prefixed actor from its suffix.
+type MakeActor = fn(ActorSuffix) -> Actor;
+
 /// The longest suffix of a `system:`, `key:` or `user:` actor.
 const MAX_ACTOR_SUFFIX_LEN: usize = 128;
 
@@ -64,7 +67,7 @@ impl Actor {
         if text == ACTOR_SYSTEM {
             return Ok(Actor::System);
         }
-        let prefixed: [(&str, fn(ActorSuffix) -> Actor); 3] = [
+        let prefixed: [(&str, MakeActor); 3] = [
             (ACTOR_SYSTEM_PREFIX, Actor::Worker),
             (ACTOR_KEY_PREFIX, Actor::Key),
             (ACTOR_USER_PREFIX, Actor::User),

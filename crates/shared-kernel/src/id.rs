@@ -63,6 +63,7 @@ mod tests {
         assert!(first < second);
         assert_eq!(SampleId::parse(&first.to_string()).ok(), Some(first));
         assert!(SampleId::parse("not-a-uuid").is_err());
+        assert_eq!(SampleId::from_uuid(first.as_uuid()), first);
     }
 }
 

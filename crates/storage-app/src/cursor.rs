@@ -37,7 +37,7 @@ fn hex_encode(text: &str) -> String {
 }
 
 fn hex_decode(text: &str) -> Option<String> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }
     let bytes = (0..text.len())
