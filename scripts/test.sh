@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: layering check, every unit, contract and end-to-end test, and the
+# README walkthrough against a real server. Installs nothing beyond what it needs; the
+# embedded store is compiled in (bundled SQLite), so no server process is required yet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== layering"
+./scripts/check-layers.sh
+echo "== tests"
+cargo test --workspace --all-targets
+echo "== README walkthrough"
+./scripts/readme-walkthrough.sh
