@@ -236,7 +236,9 @@ impl AuditEntry {
         let optional_text = |name: &str| match field(name)? {
             Value::Null => Ok(None),
             Value::String(s) => Ok(Some(s.as_str())),
-            Value::Bool(_) | Value::Number(_) | Value::Array(_) | Value::Object(_) => Err(malformed(name)),
+            Value::Bool(_) | Value::Number(_) | Value::Array(_) | Value::Object(_) => {
+                Err(malformed(name))
+            }
         };
         let optional_digest = |name: &str| {
             optional_text(name)?
@@ -289,6 +291,22 @@ pub struct AuditRecord {
     /// The entry.
     pub entry: AuditEntry,
     /// The patch whose hash is `patch_sha256`, for replace and patch.
+    pub patch: Option<Value>,
+}
+
+/// An audit entry as stored: its commit sequence, leaf hash, log index once sequenced, and
+/// the patch kept beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedAuditEntry {
+    /// Commit sequence: the order in which entries were committed (1, 2, ...).
+    pub seq: u64,
+    /// The entry.
+    pub entry: AuditEntry,
+    /// SHA-256(0x00 ‖ leaf bytes).
+    pub leaf_hash: Hash,
+    /// Its index in the Merkle log, once the sequencer has placed it.
+    pub leaf_index: Option<u64>,
+    /// The RFC 6902 patch whose hash is the entry's `patch_sha256`.
     pub patch: Option<Value>,
 }
 

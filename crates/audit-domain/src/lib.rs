@@ -12,5 +12,5 @@ pub mod entry;
 pub mod logger;
 pub mod merkle;
 
-pub use entry::{AuditEntry, AuditOperation, AuditRecord, AuditSubject};
+pub use entry::{AuditEntry, AuditOperation, AuditRecord, AuditSubject, LoggedAuditEntry};
 pub use logger::AuditLogger;

@@ -1,11 +1,12 @@
 //! The ports this layer needs from the outside world, named by role.
 
 use async_trait::async_trait;
-use audit_domain::AuditLogger;
+use audit_domain::{AuditLogger, LoggedAuditEntry};
 use shared_kernel::{CollectionId, Error};
 use storage_domain::repository::{CollectionRepository, DocumentRepository};
 use storage_domain::{
-    Collection, CollectionName, CollectionSchema, Document, DocumentData, DocumentId,
+    Collection, CollectionName, CollectionSchema, Document, DocumentData, DocumentId, Revision,
+    Version,
 };
 
 use crate::events::OutboxEvent;
@@ -98,4 +99,42 @@ pub trait StorageReader: Send + Sync {
         collection: CollectionId,
         id: DocumentId,
     ) -> Result<Option<Document>, Error>;
+
+    /// The document as it was at `version` (a tombstone if that version was a delete), with
+    /// `created_at` the start of the life that version belongs to.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
+    async fn document_at(
+        &self,
+        collection: CollectionId,
+        id: DocumentId,
+        version: Version,
+    ) -> Result<Option<Document>, Error>;
+
+    /// The document's revisions after version `after`, oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
+    async fn revisions(
+        &self,
+        collection: CollectionId,
+        id: DocumentId,
+        after: Option<Version>,
+        limit: u32,
+    ) -> Result<Vec<Revision>, Error>;
+
+    /// The document's audit entries after commit sequence `after_seq`, in commit order, at
+    /// most `limit`.
+    ///
+    /// # Errors
+    /// `INTERNAL_ERROR` when a stored entry is not canonical (a damaged store); `UNAVAILABLE`
+    /// when storage fails.
+    async fn document_audit_trail(
+        &self,
+        collection: CollectionId,
+        id: DocumentId,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<LoggedAuditEntry>, Error>;
 }

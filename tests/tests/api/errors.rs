@@ -432,13 +432,54 @@ fn bad_requests() -> Vec<Case> {
             "INVALID_INPUT",
         ),
         case(
-            "not-yet-supported version read",
+            "version zero",
             Method::GET,
-            "/v1/collections/people/documents/alice?version=1",
+            "/v1/collections/people/documents/alice?version=0",
             Value::Null,
             400,
             "INVALID_INPUT",
         ),
+        case(
+            "version never reached",
+            Method::GET,
+            "/v1/collections/people/documents/alice?version=9",
+            Value::Null,
+            404,
+            "NOT_FOUND",
+        ),
+        case(
+            "unknown document parameter",
+            Method::GET,
+            "/v1/collections/people/documents/alice?colour=red",
+            Value::Null,
+            400,
+            "INVALID_INPUT",
+        ),
+        case(
+            "revisions of an unknown document",
+            Method::GET,
+            "/v1/collections/people/documents/bob/revisions",
+            Value::Null,
+            404,
+            "NOT_FOUND",
+        ),
+        case(
+            "history of an unknown document",
+            Method::GET,
+            "/v1/collections/people/documents/bob/history",
+            Value::Null,
+            404,
+            "NOT_FOUND",
+        ),
+        case(
+            "history cursor of another list",
+            Method::GET,
+            "/v1/collections/people/documents/alice/history?cursor=7265766973696f6e737c31",
+            Value::Null,
+            400,
+            "INVALID_INPUT",
+        )
+        .paths(&["/cursor"]),
     ]
 }
 

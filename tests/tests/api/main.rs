@@ -9,4 +9,5 @@ mod concurrency;
 mod documents;
 mod errors;
 mod helpers;
+mod history;
 mod persistence;

@@ -18,6 +18,7 @@
 
 mod connection;
 mod error;
+mod history;
 mod lock;
 mod migrations;
 mod reader;

@@ -9,15 +9,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use audit_domain::LoggedAuditEntry;
 use rusqlite::Connection;
 use shared_kernel::{CollectionId, Error};
 use storage_app::StorageReader;
-use storage_domain::{Collection, CollectionName, Document, DocumentId};
+use storage_domain::{Collection, CollectionName, Document, DocumentId, Revision, Version};
 
 use super::connection::open_reader;
 use super::error::task_failed;
 use super::lock::DirLock;
-use super::rows;
+use super::{history, rows};
 
 /// A pool of read-only connections to one database file.
 pub(super) struct ReaderPool {
@@ -129,6 +130,54 @@ impl StorageReader for SqliteReader {
         let collection = collection.to_string();
         self.pool
             .read(move |connection| rows::select_document(connection, &collection, id.as_str()))
+            .await
+    }
+
+    #[tracing::instrument(name = "embedded.read.document_at", skip_all)]
+    async fn document_at(
+        &self,
+        collection: CollectionId,
+        id: DocumentId,
+        version: Version,
+    ) -> Result<Option<Document>, Error> {
+        let collection = collection.to_string();
+        self.pool
+            .read(move |connection| {
+                history::select_document_at(connection, &collection, id.as_str(), version.get())
+            })
+            .await
+    }
+
+    #[tracing::instrument(name = "embedded.read.revisions", skip_all)]
+    async fn revisions(
+        &self,
+        collection: CollectionId,
+        id: DocumentId,
+        after: Option<Version>,
+        limit: u32,
+    ) -> Result<Vec<Revision>, Error> {
+        let after = after.map_or(0, Version::get);
+        self.pool
+            .read(move |connection| {
+                history::select_revisions(connection, collection, &id, after, limit)
+            })
+            .await
+    }
+
+    #[tracing::instrument(name = "embedded.read.audit_trail", skip_all)]
+    async fn document_audit_trail(
+        &self,
+        collection: CollectionId,
+        id: DocumentId,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<LoggedAuditEntry>, Error> {
+        let collection = collection.to_string();
+        let after = after_seq.unwrap_or(0);
+        self.pool
+            .read(move |connection| {
+                history::select_audit_trail(connection, &collection, id.as_str(), after, limit)
+            })
             .await
     }
 }

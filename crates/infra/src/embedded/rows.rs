@@ -116,7 +116,7 @@ impl DocumentRow {
 
     /// Rebuilds the entity; a row without data is a tombstone. The stored hash must be the
     /// hash of the stored data: a mismatch means the file was edited behind the store's back.
-    fn into_domain(self) -> Result<Document, Error> {
+    pub(super) fn into_domain(self) -> Result<Document, Error> {
         let data = self.data.map(DocumentData::restore).transpose()?;
         let actual_hash = data.as_ref().map(|d| d.content_hash().to_hex());
         if actual_hash != self.content_hash {

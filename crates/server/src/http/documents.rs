@@ -47,10 +47,12 @@ impl RequestBody for ReplaceBody {
     const FIELDS: &'static [&'static str] = &["data"];
 }
 
-/// Reading a document takes no parameters yet; any given is an error, never ignored.
+/// `?version=N` reads a past version; any other parameter is an error, never ignored.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReadParams {}
+struct ReadParams {
+    version: Option<u64>,
+}
 
 /// `/v1/collections/{name}/documents/{id}`.
 pub fn location(view: &DocumentView) -> String {
@@ -92,9 +94,17 @@ async fn create(
 async fn read(
     State(state): State<AppState>,
     PathParams((name, id)): PathParams<(String, String)>,
-    QueryParams(ReadParams {}): QueryParams<ReadParams>,
+    QueryParams(params): QueryParams<ReadParams>,
 ) -> Result<Response, ApiError> {
-    let view = state.storage.get_document(&name, &id).await?;
+    let view = match params.version {
+        Some(version) => {
+            state
+                .storage
+                .get_document_version(&name, &id, version)
+                .await?
+        }
+        None => state.storage.get_document(&name, &id).await?,
+    };
     Ok(document_response(StatusCode::OK, &view))
 }
 

@@ -1,11 +1,12 @@
 //! Response bodies: the wire shapes of API.md, kept apart from the domain types.
 
+use audit_domain::LoggedAuditEntry;
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use storage_app::DocumentView;
 use storage_app::queries::Page;
-use storage_domain::Collection;
+use storage_domain::{Collection, Revision};
 
 /// `{"name","id","schema","version","created_at","updated_at"}`.
 #[derive(Debug, Serialize)]
@@ -75,6 +76,54 @@ impl<T> ListDto<T> {
         Self {
             items: page.items.iter().map(map).collect(),
             next_cursor: page.next_cursor,
+        }
+    }
+}
+
+/// `{version, operation, content_hash, data, at, actor, audit_id}`; `data` and
+/// `content_hash` are null for a deletion.
+#[derive(Debug, Serialize)]
+pub struct RevisionDto {
+    version: u64,
+    operation: &'static str,
+    content_hash: Option<String>,
+    data: Option<Box<RawValue>>,
+    at: String,
+    actor: String,
+    audit_id: String,
+}
+
+impl From<&Revision> for RevisionDto {
+    fn from(revision: &Revision) -> Self {
+        let data = revision.data.as_ref();
+        Self {
+            version: revision.version.get(),
+            operation: revision.operation.as_str(),
+            content_hash: data.map(|d| d.content_hash().to_hex()),
+            data: data.and_then(|d| RawValue::from_string(d.canonical().to_owned()).ok()),
+            at: revision.at.to_rfc3339(),
+            actor: revision.actor.to_string(),
+            audit_id: revision.audit_id.to_string(),
+        }
+    }
+}
+
+/// `{"entry": {...}, "leaf_index": n|null, "leaf_hash", "patch"}` (API.md "Audit entries").
+#[derive(Debug, Serialize)]
+pub struct AuditEntryDto {
+    entry: Value,
+    leaf_index: Option<u64>,
+    leaf_hash: String,
+    patch: Option<Value>,
+}
+
+impl From<&LoggedAuditEntry> for AuditEntryDto {
+    fn from(logged: &LoggedAuditEntry) -> Self {
+        Self {
+            entry: logged.entry.to_json(),
+            leaf_index: logged.leaf_index,
+            leaf_hash: logged.leaf_hash.to_hex(),
+            patch: logged.patch.clone(),
         }
     }
 }

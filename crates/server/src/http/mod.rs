@@ -6,6 +6,7 @@ mod documents;
 mod dto;
 mod extract;
 mod health;
+mod history;
 mod middleware;
 mod precondition;
 mod problem;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(collections::routes())
         .merge(documents::routes())
+        .merge(history::routes())
         .fallback(problem::route_not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         // Bodies are read by our extractors, which enforce the configured limit themselves.

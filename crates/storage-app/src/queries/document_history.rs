@@ -1,0 +1,61 @@
+//! List a document's audit entries, in commit order.
+
+use audit_domain::LoggedAuditEntry;
+use shared_kernel::Error;
+use shared_kernel::pagination::PageLimit;
+use storage_domain::DocumentId;
+
+use super::Page;
+use crate::app::StorageApp;
+use crate::commands::replace_document::document_not_found;
+use crate::cursor;
+
+/// The cursor tag of this list.
+const CURSOR_KIND: &str = "history";
+
+impl StorageApp {
+    /// The audit entries of every change to a document, oldest first, a page at a time.
+    ///
+    /// # Errors
+    /// `INVALID_INPUT` for a bad name, id, limit or cursor; `NOT_FOUND` without the collection
+    /// or when the document never existed.
+    #[tracing::instrument(skip_all, fields(collection = %collection, document = %id))]
+    pub async fn document_history(
+        &self,
+        collection: &str,
+        id: &str,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<LoggedAuditEntry>, Error> {
+        let collection = self.get_collection(collection).await?;
+        let id = DocumentId::parse(id)?;
+        let limit = PageLimit::parse(limit)?;
+        let after = cursor
+            .map(|c| {
+                cursor::decode(CURSOR_KIND, c)?.parse::<u64>().map_err(|_| {
+                    Error::invalid_field(
+                        "/cursor",
+                        "the cursor is malformed or belongs to another list",
+                    )
+                })
+            })
+            .transpose()?;
+        let mut items = self
+            .reader
+            .document_audit_trail(collection.id(), id.clone(), after, limit.get() + 1)
+            .await?;
+        if items.is_empty() && after.is_none() {
+            return Err(document_not_found(&id));
+        }
+        let has_more = items.len() > limit.get() as usize;
+        items.truncate(limit.get() as usize);
+        let next_cursor = has_more
+            .then(|| {
+                items
+                    .last()
+                    .map(|e| cursor::encode(CURSOR_KIND, &e.seq.to_string()))
+            })
+            .flatten();
+        Ok(Page { items, next_cursor })
+    }
+}
