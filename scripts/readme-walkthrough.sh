@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
 
-cargo build --quiet --bin offchain-db
+# Same target set as the test run, so this reuses its build instead of re-resolving features.
+cargo build --quiet --workspace --all-targets
 work=$(mktemp -d)
 trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
