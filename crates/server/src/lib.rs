@@ -5,6 +5,7 @@
 //! - [`wiring`]: builds the application from the configuration (the composition root).
 //! - [`http`]: axum routes, middleware, extractors and the one mapping of errors to HTTP.
 //! - [`run`]: binds, serves, and shuts down within the shutdown timeout.
+//! - [`workers`]: background tasks (the purge of expired idempotency keys).
 //!
 //! Tests build the router with [`http::router`] or start a real server with [`start`].
 
@@ -14,5 +15,6 @@ pub mod http;
 pub mod run;
 pub mod telemetry;
 pub mod wiring;
+pub mod workers;
 
 pub use run::{RunningServer, start};

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::wiring;
+use crate::{wiring, workers};
 
 /// A server running in the background of this process.
 pub struct RunningServer {
@@ -59,7 +59,14 @@ pub async fn start(config: Config) -> Result<RunningServer, Error> {
     let shutdown = async move {
         let _stop_requested_or_handle_dropped = stopped.await;
     };
-    let task = tokio::spawn(serve(listener, state, shutdown, config.shutdown_timeout));
+    let purge = workers::spawn_idempotency_purge(state.storage().clone(), workers::PURGE_INTERVAL);
+    let task = tokio::spawn(async move {
+        let served = serve(listener, state, shutdown, config.shutdown_timeout).await;
+        // Wait for the purge task to be gone: it holds the store, and with it the folder lock.
+        purge.abort();
+        let _cancelled = purge.await;
+        served
+    });
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "offchain-db is listening");
     Ok(RunningServer {
         addr,

@@ -39,3 +39,10 @@ pub const MAX_SAFE_INTEGER: u64 = 1 << 53;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Longest accepted request id.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// How long an `Idempotency-Key` and its first answer are kept.
+pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// How often expired idempotency keys are purged.
+pub const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// The longest `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;

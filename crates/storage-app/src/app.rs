@@ -78,9 +78,9 @@ impl StorageApp {
             .ok_or_else(|| collection_not_found(name))
     }
 
-    /// Stores a collection change's audit entry and outbox event, then commits.
-    pub(crate) async fn record_collection_change_and_commit(
-        mut tx: Box<dyn Transaction>,
+    /// Stores a collection change's audit entry and outbox event.
+    pub(crate) async fn record_collection_change(
+        tx: &mut dyn Transaction,
         collection: &mut Collection,
         context: &RequestContext,
     ) -> Result<(), Error> {
@@ -95,13 +95,12 @@ impl StorageApp {
                 )])
                 .await?;
         }
-        tx.commit().await
+        Ok(())
     }
 
-    /// Stores a document change (state and revision), its audit entry and outbox event, then
-    /// commits.
-    pub(crate) async fn record_document_change_and_commit(
-        mut tx: Box<dyn Transaction>,
+    /// Stores a document change (state and revision), its audit entry and outbox event.
+    pub(crate) async fn record_document_change(
+        tx: &mut dyn Transaction,
         collection: &Collection,
         document: &mut Document,
         context: &RequestContext,
@@ -116,7 +115,7 @@ impl StorageApp {
                 OutboxEvent::from_document(&event, collection.name().as_str(), context);
             tx.outbox().append(vec![outbox_event]).await?;
         }
-        tx.commit().await
+        Ok(())
     }
 }
 

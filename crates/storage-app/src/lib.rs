@@ -12,6 +12,7 @@ pub mod app;
 pub mod commands;
 pub mod cursor;
 pub mod events;
+pub mod idempotency;
 pub mod ports;
 pub mod queries;
 

@@ -10,6 +10,7 @@ use storage_domain::{
 };
 
 use crate::events::OutboxEvent;
+use crate::idempotency::{IdempotencyRecord, IdempotencyScope, IdempotencyStore};
 
 /// Opens transactions.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -34,6 +35,8 @@ pub trait Transaction: Send {
     fn audit(&mut self) -> &mut dyn AuditLogger;
     /// The event outbox, inside this transaction.
     fn outbox(&mut self) -> &mut dyn EventOutbox;
+    /// Idempotency keys, inside this transaction.
+    fn idempotency(&mut self) -> &mut dyn IdempotencyStore;
 
     /// Makes every change durable (per the store's durability setting) or none of them.
     ///
@@ -123,6 +126,15 @@ pub trait StorageReader: Send + Sync {
         after: Option<Version>,
         limit: u32,
     ) -> Result<Vec<Revision>, Error>;
+
+    /// The recorded idempotency key of `scope`, expired or not (the caller decides).
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
+    async fn idempotency_record(
+        &self,
+        scope: IdempotencyScope,
+    ) -> Result<Option<IdempotencyRecord>, Error>;
 
     /// The document's audit entries after commit sequence `after_seq`, in commit order, at
     /// most `limit`.

@@ -10,4 +10,5 @@ mod documents;
 mod errors;
 mod helpers;
 mod history;
+mod idempotency;
 mod persistence;

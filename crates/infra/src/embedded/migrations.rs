@@ -77,6 +77,22 @@ const MIGRATIONS: &[&str] = &[
         published_at INTEGER
     );
     ",
+    // 2: idempotency keys with the first answer to each.
+    "
+    CREATE TABLE idempotency_keys (
+        actor TEXT NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        headers TEXT NOT NULL,
+        body BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (actor, method, path, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -19,6 +19,7 @@
 mod connection;
 mod error;
 mod history;
+mod idempotency;
 mod lock;
 mod migrations;
 mod reader;

@@ -13,12 +13,13 @@ use audit_domain::LoggedAuditEntry;
 use rusqlite::Connection;
 use shared_kernel::{CollectionId, Error};
 use storage_app::StorageReader;
+use storage_app::idempotency::{IdempotencyRecord, IdempotencyScope};
 use storage_domain::{Collection, CollectionName, Document, DocumentId, Revision, Version};
 
 use super::connection::open_reader;
 use super::error::task_failed;
 use super::lock::DirLock;
-use super::{history, rows};
+use super::{history, idempotency, rows};
 
 /// A pool of read-only connections to one database file.
 pub(super) struct ReaderPool {
@@ -178,6 +179,16 @@ impl StorageReader for SqliteReader {
             .read(move |connection| {
                 history::select_audit_trail(connection, &collection, id.as_str(), after, limit)
             })
+            .await
+    }
+
+    #[tracing::instrument(name = "embedded.read.idempotency", skip_all)]
+    async fn idempotency_record(
+        &self,
+        scope: IdempotencyScope,
+    ) -> Result<Option<IdempotencyRecord>, Error> {
+        self.pool
+            .read(move |connection| idempotency::select_record(connection, scope))
             .await
     }
 }

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use audit_domain::AuditLogger;
 use rusqlite::Connection;
 use shared_kernel::{Error, ErrorCode};
+use storage_app::idempotency::IdempotencyStore;
 use storage_app::{EventOutbox, Transaction, UnitOfWork};
 use storage_domain::repository::{CollectionRepository, DocumentRepository};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -136,6 +137,10 @@ impl Transaction for SqliteTransaction {
     }
 
     fn outbox(&mut self) -> &mut dyn EventOutbox {
+        self
+    }
+
+    fn idempotency(&mut self) -> &mut dyn IdempotencyStore {
         self
     }
 

@@ -2,16 +2,22 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 use storage_app::commands::{ChangeSchema, CreateCollection, DeleteCollection};
 
+use axum::Extension;
+use shared_kernel::Error;
+use storage_app::idempotency::{Idempotency, IdempotencyKey, StoredResponse};
+use storage_domain::Collection;
+
 use super::AppState;
 use super::dto::{CollectionDto, ListDto};
 use super::extract::{Context, JsonBody, PathParams, QueryParams, RequestBody};
+use super::idempotency::{RecordedInTransaction, render_json, to_response};
 use super::problem::ApiError;
 
 /// The collection routes.
@@ -50,17 +56,37 @@ struct ListParams {
     cursor: Option<String>,
 }
 
+/// The 201 answer to a created collection: sent, and recorded for an `Idempotency-Key`.
+fn render_created(collection: &Collection) -> Result<StoredResponse, Error> {
+    render_json(
+        StatusCode::CREATED,
+        Vec::new(),
+        &CollectionDto::from(collection),
+    )
+}
+
 async fn create(
     State(state): State<AppState>,
     Context(context): Context,
+    key: Option<Extension<IdempotencyKey>>,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
+    let recorded = key.is_some();
+    let idempotency = key.map(|Extension(key)| Idempotency {
+        key,
+        render: Box::new(render_created),
+    });
     let command = CreateCollection {
         name: body.name,
         schema: body.schema,
+        idempotency,
     };
     let collection = state.storage.create_collection(&context, command).await?;
-    Ok((StatusCode::CREATED, Json(CollectionDto::from(&collection))).into_response())
+    let mut response = to_response(&render_created(&collection)?);
+    if recorded {
+        response.extensions_mut().insert(RecordedInTransaction);
+    }
+    Ok(response)
 }
 
 async fn list(

@@ -1,7 +1,7 @@
 //! `/v1/collections/{name}/documents`: create, read, replace, merge-patch, delete.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -11,9 +11,13 @@ use shared_kernel::Error;
 use storage_app::DocumentView;
 use storage_app::commands::{CreateDocument, DeleteDocument, PatchDocument, ReplaceDocument};
 
+use axum::Extension;
+use storage_app::idempotency::{Idempotency, IdempotencyKey, StoredResponse};
+
 use super::AppState;
 use super::dto::DocumentDto;
 use super::extract::{Context, JsonBody, MergePatchBody, PathParams, QueryParams, RequestBody};
+use super::idempotency::{RecordedInTransaction, render_json, to_response};
 use super::precondition::{etag, if_match};
 use super::problem::ApiError;
 
@@ -72,22 +76,39 @@ fn document_response(status: StatusCode, view: &DocumentView) -> Response {
     response
 }
 
+/// The 201 answer to a created document (with `ETag` and `Location`): sent, and recorded for
+/// an `Idempotency-Key`.
+fn render_created(view: &DocumentView) -> Result<StoredResponse, Error> {
+    let headers = vec![
+        (header::ETAG, format!("\"{}\"", view.document.version())),
+        (header::LOCATION, location(view)),
+    ];
+    render_json(StatusCode::CREATED, headers, &DocumentDto::from(view))
+}
+
 async fn create(
     State(state): State<AppState>,
     Context(context): Context,
     PathParams(name): PathParams<String>,
+    key: Option<Extension<IdempotencyKey>>,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
+    let recorded = key.is_some();
+    let idempotency = key.map(|Extension(key)| Idempotency {
+        key,
+        render: Box::new(render_created),
+    });
     let command = CreateDocument {
         collection: name,
         id: body.id,
         data: body.data,
+        idempotency,
     };
     let view = state.storage.create_document(&context, command).await?;
-    let mut response = document_response(StatusCode::CREATED, &view);
-    let location = HeaderValue::from_str(&location(&view))
-        .map_err(|e| Error::internal("document location is not a header value", e))?;
-    response.headers_mut().insert(header::LOCATION, location);
+    let mut response = to_response(&render_created(&view)?);
+    if recorded {
+        response.extensions_mut().insert(RecordedInTransaction);
+    }
     Ok(response)
 }
 

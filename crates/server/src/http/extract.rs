@@ -1,7 +1,7 @@
 //! Extractors that answer in our problem format: bodies (media type, size, strict JSON, no
 //! unknown fields), query strings, path segments, and the request context.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -45,7 +45,10 @@ fn require_media_type(headers: &HeaderMap, expected: &str) -> Result<(), Error> 
 }
 
 /// Reads at most `limit` bytes of body.
-async fn read_body(request: Request, limit: usize) -> Result<Bytes, Error> {
+///
+/// # Errors
+/// `PAYLOAD_TOO_LARGE` over the limit; `INVALID_INPUT` when the body cannot be read.
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Error> {
     let too_large = || {
         Error::new(
             ErrorCode::PayloadTooLarge,
@@ -53,26 +56,23 @@ async fn read_body(request: Request, limit: usize) -> Result<Bytes, Error> {
         )
         .with_detail("limit_bytes", limit)
     };
-    let declared = request
-        .headers()
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large());
     }
-    axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|e| {
-            let over_limit = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                || e.to_string().contains("length limit");
-            if over_limit {
-                too_large()
-            } else {
-                Error::invalid_input("the request body could not be read").with_source(e)
-            }
-        })
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let over_limit = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit");
+        if over_limit {
+            too_large()
+        } else {
+            Error::invalid_input("the request body could not be read").with_source(e)
+        }
+    })
 }
 
 /// Rejects unknown top-level fields (naming every one), then deserialises with the failing
@@ -106,7 +106,13 @@ impl<T: RequestBody> FromRequest<AppState> for JsonBody<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         require_media_type(request.headers(), "application/json")?;
-        let bytes = read_body(request, state.storage.limits().max_request_bytes()).await?;
+        let (parts, body) = request.into_parts();
+        let bytes = read_body(
+            &parts.headers,
+            body,
+            state.storage.limits().max_request_bytes(),
+        )
+        .await?;
         let value = shared_kernel::json::parse_strict(&bytes)?;
         Ok(Self(into_body(value)?))
     }
@@ -117,7 +123,13 @@ impl FromRequest<AppState> for MergePatchBody {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         require_media_type(request.headers(), "application/merge-patch+json")?;
-        let bytes = read_body(request, state.storage.limits().max_request_bytes()).await?;
+        let (parts, body) = request.into_parts();
+        let bytes = read_body(
+            &parts.headers,
+            body,
+            state.storage.limits().max_request_bytes(),
+        )
+        .await?;
         Ok(Self(shared_kernel::json::parse_strict(&bytes)?))
     }
 }

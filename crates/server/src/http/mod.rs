@@ -7,6 +7,7 @@ mod dto;
 mod extract;
 mod health;
 mod history;
+mod idempotency;
 mod middleware;
 mod precondition;
 mod problem;
@@ -31,6 +32,7 @@ pub struct AppState {
     _store: Arc<dyn Any + Send + Sync>,
     shutting_down: Arc<AtomicBool>,
     request_timeout: Duration,
+    in_flight: Arc<idempotency::InFlightKeys>,
 }
 
 impl AppState {
@@ -45,7 +47,13 @@ impl AppState {
             _store: store,
             shutting_down: Arc::new(AtomicBool::new(false)),
             request_timeout,
+            in_flight: Arc::default(),
         }
+    }
+
+    /// The application.
+    pub fn storage(&self) -> &StorageApp {
+        &self.storage
     }
 
     /// Marks the process as shutting down: `/readyz` answers 503 from now on.
@@ -59,7 +67,7 @@ impl AppState {
 }
 
 /// The whole router with its middleware, from outside in: request context (request id, trace
-/// span, echoed header) → panic catcher → timeout → routes.
+/// span, echoed header) → panic catcher → timeout → idempotency keys → routes.
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(health::routes())
@@ -71,6 +79,10 @@ pub fn router(state: AppState) -> Router {
         // Bodies are read by our extractors, which enforce the configured limit themselves.
         .layer(DefaultBodyLimit::disable());
     routes
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotency,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::timeout,

@@ -37,7 +37,8 @@ impl StorageApp {
         collection.change_schema(schema, self.clock.now())?;
         tx.collections().update(&collection).await?;
         let changed = collection.clone();
-        Self::record_collection_change_and_commit(tx, &mut collection, context).await?;
+        Self::record_collection_change(tx.as_mut(), &mut collection, context).await?;
+        tx.commit().await?;
         Ok(changed)
     }
 }

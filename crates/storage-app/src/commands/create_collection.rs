@@ -5,14 +5,17 @@ use shared_kernel::{Error, RequestContext};
 use storage_domain::{Collection, CollectionName, CollectionSchema};
 
 use crate::app::StorageApp;
+use crate::idempotency::Idempotency;
 
 /// The request to create a collection, as received (unvalidated).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CreateCollection {
     /// The name.
     pub name: String,
     /// An optional JSON Schema.
     pub schema: Option<Value>,
+    /// An idempotency key to record with the change.
+    pub idempotency: Option<Idempotency<Collection>>,
 }
 
 impl StorageApp {
@@ -40,7 +43,10 @@ impl StorageApp {
         let mut collection = Collection::create(name, schema, self.clock.now());
         tx.collections().insert(&collection).await?;
         let created = collection.clone();
-        Self::record_collection_change_and_commit(tx, &mut collection, context).await?;
+        Self::record_collection_change(tx.as_mut(), &mut collection, context).await?;
+        self.record_idempotency_in(tx.as_mut(), command.idempotency, &created)
+            .await?;
+        tx.commit().await?;
         Ok(created)
     }
 }
@@ -66,6 +72,7 @@ mod tests {
         let command = CreateCollection {
             name: "orders".into(),
             schema: Some(json!({"type": "object"})),
+            idempotency: None,
         };
         let collection = app.create_collection(&context(), command).await;
         assert_eq!(collection.map(|c| c.version()).ok(), Some(1));
@@ -84,6 +91,7 @@ mod tests {
         let command = CreateCollection {
             name: "orders".into(),
             schema: None,
+            idempotency: None,
         };
         let error = app.create_collection(&context(), command).await.err();
         assert_eq!(error.map(|e| e.code()), Some(ErrorCode::Conflict));
@@ -96,6 +104,7 @@ mod tests {
         let command = CreateCollection {
             name: "Bad Name".into(),
             schema: None,
+            idempotency: None,
         };
         let error = app.create_collection(&context(), command).await.err();
         assert_eq!(

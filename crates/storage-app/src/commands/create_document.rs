@@ -5,9 +5,10 @@ use shared_kernel::{Error, RequestContext};
 use storage_domain::{CollectionName, Document, DocumentData, DocumentId};
 
 use crate::app::{DocumentView, StorageApp};
+use crate::idempotency::Idempotency;
 
 /// The request to create a document, as received (unvalidated).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CreateDocument {
     /// The collection.
     pub collection: String,
@@ -15,6 +16,8 @@ pub struct CreateDocument {
     pub id: Option<String>,
     /// The data.
     pub data: Value,
+    /// An idempotency key to record with the change.
+    pub idempotency: Option<Idempotency<DocumentView>>,
 }
 
 impl StorageApp {
@@ -51,11 +54,15 @@ impl StorageApp {
                 existing
             }
         };
-        Self::record_document_change_and_commit(tx, &collection, &mut document, context).await?;
-        Ok(DocumentView {
+        Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
+        let view = DocumentView {
             collection: collection.name().clone(),
             document,
-        })
+        };
+        self.record_idempotency_in(tx.as_mut(), command.idempotency, &view)
+            .await?;
+        tx.commit().await?;
+        Ok(view)
     }
 }
 
@@ -72,6 +79,7 @@ mod tests {
             collection: "orders".into(),
             id: Some("o-1".into()),
             data,
+            idempotency: None,
         }
     }
 

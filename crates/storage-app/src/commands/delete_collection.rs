@@ -33,7 +33,8 @@ impl StorageApp {
             .await?;
         collection.delete(live_documents, self.clock.now())?;
         tx.collections().update(&collection).await?;
-        Self::record_collection_change_and_commit(tx, &mut collection, context).await
+        Self::record_collection_change(tx.as_mut(), &mut collection, context).await?;
+        tx.commit().await
     }
 }
 

@@ -53,7 +53,8 @@ impl StorageApp {
         if let Some(data) = document.data() {
             self.schemas.validate(&collection, data)?;
         }
-        Self::record_document_change_and_commit(tx, &collection, &mut document, context).await?;
+        Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
+        tx.commit().await?;
         Ok(DocumentView {
             collection: collection.name().clone(),
             document,

@@ -46,7 +46,8 @@ impl StorageApp {
             .await?
             .ok_or_else(|| document_not_found(&id))?;
         document.replace(data, &command.precondition, self.stamp(context))?;
-        Self::record_document_change_and_commit(tx, &collection, &mut document, context).await?;
+        Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
+        tx.commit().await?;
         Ok(DocumentView {
             collection: collection.name().clone(),
             document,

@@ -21,6 +21,7 @@ use storage_domain::{
 };
 
 use crate::app::StorageApp;
+use crate::idempotency::{IdempotencyStore, MockIdempotencyStore};
 use crate::ports::{
     EventOutbox, MockEventOutbox, MockSchemaValidator, MockStorageReader, MockUnitOfWork,
     Transaction,
@@ -43,6 +44,7 @@ pub(crate) struct MockTx {
     pub(crate) documents: MockDocumentRepository,
     pub(crate) audit: MockAuditLogger,
     pub(crate) outbox: MockEventOutbox,
+    pub(crate) idempotency: MockIdempotencyStore,
     committed: CommitFlag,
 }
 
@@ -87,6 +89,9 @@ impl Transaction for MockTx {
     }
     fn outbox(&mut self) -> &mut dyn EventOutbox {
         &mut self.outbox
+    }
+    fn idempotency(&mut self) -> &mut dyn IdempotencyStore {
+        &mut self.idempotency
     }
     async fn commit(self: Box<Self>) -> Result<(), Error> {
         self.committed.0.store(true, Ordering::SeqCst);

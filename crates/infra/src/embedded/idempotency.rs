@@ -1,0 +1,146 @@
+//! Idempotency keys in the embedded store: recorded inside the change's own transaction, read
+//! back by the reader, purged by age.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use shared_kernel::{Error, Sha256Digest, Timestamp};
+use storage_app::idempotency::{
+    IdempotencyKey, IdempotencyRecord, IdempotencyScope, IdempotencyStore, StoredResponse,
+};
+
+use super::error::{conflict_or_storage_error, corrupt, storage_error};
+use super::rows::from_sql_integer;
+use super::transaction::SqliteTransaction;
+
+#[async_trait]
+impl IdempotencyStore for SqliteTransaction {
+    #[tracing::instrument(name = "embedded.idempotency.record", skip_all)]
+    async fn record(
+        &mut self,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+        at: Timestamp,
+    ) -> Result<(), Error> {
+        let key = key.clone();
+        let headers = serde_json::to_string(&response.headers)
+            .map_err(|e| Error::internal("could not encode stored headers", e))?;
+        let status = i64::from(response.status);
+        let body = response.body.clone();
+        self.run(move |connection| {
+            connection
+                .prepare_cached(
+                    "INSERT INTO idempotency_keys \
+                     (actor, method, path, key, request_hash, status, headers, body, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .and_then(|mut statement| {
+                    let scope = &key.scope;
+                    statement.execute(params![
+                        scope.actor,
+                        scope.method,
+                        scope.path,
+                        scope.key,
+                        key.request_hash.to_hex(),
+                        status,
+                        headers,
+                        body,
+                        at.as_millis()
+                    ])
+                })
+                .map(drop)
+                .map_err(|e| {
+                    conflict_or_storage_error("recording an idempotency key", e, || {
+                        Error::conflict("a request with this Idempotency-Key was already recorded")
+                    })
+                })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "embedded.idempotency.purge_scope", skip_all)]
+    async fn purge_scope_if_expired(
+        &mut self,
+        scope: &IdempotencyScope,
+        cutoff: Timestamp,
+    ) -> Result<(), Error> {
+        let scope = scope.clone();
+        self.run(move |connection| {
+            connection
+                .prepare_cached(
+                    "DELETE FROM idempotency_keys WHERE actor = ?1 AND method = ?2 AND path = ?3 \
+                     AND key = ?4 AND created_at < ?5",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        scope.actor,
+                        scope.method,
+                        scope.path,
+                        scope.key,
+                        cutoff.as_millis()
+                    ])
+                })
+                .map(drop)
+                .map_err(|e| storage_error("purging an expired idempotency key", e))
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "embedded.idempotency.purge", skip_all)]
+    async fn purge_before(&mut self, cutoff: Timestamp) -> Result<u64, Error> {
+        self.run(move |connection| {
+            connection
+                .prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")
+                .and_then(|mut statement| statement.execute(params![cutoff.as_millis()]))
+                .map(|deleted| deleted as u64)
+                .map_err(|e| storage_error("purging idempotency keys", e))
+        })
+        .await
+    }
+}
+
+/// The record of `scope`, expired or not.
+pub(super) fn select_record(
+    connection: &Connection,
+    scope: IdempotencyScope,
+) -> Result<Option<IdempotencyRecord>, Error> {
+    let row = connection
+        .prepare_cached(
+            "SELECT request_hash, status, headers, body, created_at FROM idempotency_keys \
+             WHERE actor = ?1 AND method = ?2 AND path = ?3 AND key = ?4",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row(
+                    params![scope.actor, scope.method, scope.path, scope.key],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, Vec<u8>>(3)?,
+                            row.get::<_, i64>(4)?,
+                        ))
+                    },
+                )
+                .optional()
+        })
+        .map_err(|e| storage_error("reading an idempotency key", e))?;
+    let Some((request_hash, status, headers, body, created_at)) = row else {
+        return Ok(None);
+    };
+    let status = u16::try_from(from_sql_integer(status, "stored status")?)
+        .map_err(|e| corrupt("stored status", e))?;
+    Ok(Some(IdempotencyRecord {
+        key: IdempotencyKey {
+            scope,
+            request_hash: Sha256Digest::parse_hex(&request_hash)
+                .map_err(|e| corrupt("request hash", e))?,
+        },
+        response: StoredResponse {
+            status,
+            headers: serde_json::from_str(&headers).map_err(|e| corrupt("stored headers", e))?,
+            body,
+        },
+        created_at: Timestamp::from_millis(created_at),
+    }))
+}
