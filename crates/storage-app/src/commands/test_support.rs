@@ -157,6 +157,19 @@ fn app(unit_of_work: MockUnitOfWork, schemas: MockSchemaValidator) -> StorageApp
     )
 }
 
+/// An app for queries: reads go to `reader`, and no transaction may be opened.
+pub(crate) fn app_with_reader(reader: MockStorageReader) -> StorageApp {
+    let mut unit_of_work = MockUnitOfWork::new();
+    unit_of_work.expect_begin().never();
+    StorageApp::new(
+        Arc::new(unit_of_work),
+        Arc::new(reader),
+        Arc::new(valid_schemas()),
+        Arc::new(ManualClock::new(Timestamp::from_millis(1_000))),
+        DocumentLimits::default(),
+    )
+}
+
 /// An app whose unit of work hands out `tx` once.
 pub(crate) fn app_with(tx: MockTx, schemas: MockSchemaValidator) -> (StorageApp, CommitFlag) {
     let committed = tx.committed.clone();

@@ -9,3 +9,6 @@ pub mod list_collections;
 pub mod list_revisions;
 
 pub use list_collections::Page;
+
+#[cfg(test)]
+mod tests;
