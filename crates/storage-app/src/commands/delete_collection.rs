@@ -96,4 +96,20 @@ mod tests {
         assert_eq!(error.map(|e| e.code()), Some(ErrorCode::Conflict));
         assert!(!committed.was_committed());
     }
+
+    #[tokio::test]
+    async fn an_unknown_collection_is_not_found_and_nothing_is_written() {
+        let mut tx = MockTx::default();
+        tx.collections.expect_find_by_name().returning(|_| Ok(None));
+        tx.collections.expect_count_live_documents().never();
+        tx.collections.expect_update().never();
+        tx.audit.expect_append().never();
+        let (app, committed) = app_with(tx, valid_schemas());
+        let command = DeleteCollection {
+            collection: "orders".into(),
+        };
+        let error = app.delete_collection(&context(), command).await.err();
+        assert_eq!(error.map(|e| e.code()), Some(ErrorCode::NotFound));
+        assert!(!committed.was_committed());
+    }
 }

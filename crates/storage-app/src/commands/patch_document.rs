@@ -151,4 +151,18 @@ mod tests {
         assert_eq!(error.map(|e| e.code()), Some(ErrorCode::InvalidInput));
         assert!(!committed.was_committed());
     }
+
+    #[tokio::test]
+    async fn a_missing_document_is_not_found_and_never_created() {
+        let mut tx = MockTx::with_collection();
+        tx.documents.expect_find().returning(|_, _| Ok(None));
+        tx.expect_nothing_written();
+        let (app, committed) = app_with(tx, valid_schemas());
+        let error = app
+            .patch_document(&context(), command(json!({"b": 2}), Precondition::None))
+            .await
+            .err();
+        assert_eq!(error.map(|e| e.code()), Some(ErrorCode::NotFound));
+        assert!(!committed.was_committed());
+    }
 }
