@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use shared_kernel::{Clock, Error, RequestContext};
 use storage_domain::document::ChangeStamp;
-use storage_domain::{Collection, CollectionName, Document, DocumentLimits};
+use storage_domain::{Collection, CollectionName, Document, DocumentId, DocumentLimits};
 
 use crate::audit;
 use crate::events::OutboxEvent;
@@ -78,6 +78,24 @@ impl StorageApp {
             .ok_or_else(|| collection_not_found(name))
     }
 
+    /// Loads a live collection and one of its documents (live or tombstone) inside `tx`.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` when either does not exist.
+    pub(crate) async fn load_document(
+        tx: &mut dyn Transaction,
+        name: &CollectionName,
+        id: &DocumentId,
+    ) -> Result<(Collection, Document), Error> {
+        let collection = Self::live_collection(tx, name).await?;
+        let document = tx
+            .documents()
+            .find(collection.id(), id)
+            .await?
+            .ok_or_else(|| document_not_found(id))?;
+        Ok((collection, document))
+    }
+
     /// Stores a collection change's audit entry and outbox event.
     pub(crate) async fn record_collection_change(
         tx: &mut dyn Transaction,
@@ -117,6 +135,11 @@ impl StorageApp {
         }
         Ok(())
     }
+}
+
+/// The error for a missing document.
+pub(crate) fn document_not_found(id: &DocumentId) -> Error {
+    Error::not_found(format!("document `{id}` not found"))
 }
 
 /// The error for a missing collection.

@@ -3,7 +3,6 @@
 use shared_kernel::{Error, RequestContext};
 use storage_domain::{CollectionName, DocumentId, Precondition};
 
-use super::replace_document::document_not_found;
 use crate::app::{DocumentView, StorageApp};
 
 /// The request to delete a document.
@@ -32,12 +31,7 @@ impl StorageApp {
         let name = CollectionName::parse(&command.collection)?;
         let id = DocumentId::parse(&command.id)?;
         let mut tx = self.unit_of_work.begin().await?;
-        let collection = Self::live_collection(tx.as_mut(), &name).await?;
-        let mut document = tx
-            .documents()
-            .find(collection.id(), &id)
-            .await?
-            .ok_or_else(|| document_not_found(&id))?;
+        let (collection, mut document) = Self::load_document(tx.as_mut(), &name, &id).await?;
         document.delete(&command.precondition, self.stamp(context))?;
         Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
         tx.commit().await?;

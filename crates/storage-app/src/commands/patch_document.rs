@@ -4,7 +4,6 @@ use serde_json::Value;
 use shared_kernel::{Error, RequestContext};
 use storage_domain::{CollectionName, DocumentId, Precondition};
 
-use super::replace_document::document_not_found;
 use crate::app::{DocumentView, StorageApp};
 
 /// The request to merge-patch a document.
@@ -37,12 +36,7 @@ impl StorageApp {
         let name = CollectionName::parse(&command.collection)?;
         let id = DocumentId::parse(&command.id)?;
         let mut tx = self.unit_of_work.begin().await?;
-        let collection = Self::live_collection(tx.as_mut(), &name).await?;
-        let mut document = tx
-            .documents()
-            .find(collection.id(), &id)
-            .await?
-            .ok_or_else(|| document_not_found(&id))?;
+        let (collection, mut document) = Self::load_document(tx.as_mut(), &name, &id).await?;
         let stamp = self.stamp(context);
         document.merge_patch(
             &command.merge_patch,

@@ -36,15 +36,10 @@ impl StorageApp {
         let data =
             DocumentData::parse(command.data, &self.limits).map_err(|e| e.nested_under("/data"))?;
         let mut tx = self.unit_of_work.begin().await?;
-        let collection = Self::live_collection(tx.as_mut(), &name).await?;
+        let (collection, mut document) = Self::load_document(tx.as_mut(), &name, &id).await?;
         self.schemas
             .validate(&collection, &data)
             .map_err(|e| e.nested_under("/data"))?;
-        let mut document = tx
-            .documents()
-            .find(collection.id(), &id)
-            .await?
-            .ok_or_else(|| document_not_found(&id))?;
         document.replace(data, &command.precondition, self.stamp(context))?;
         Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
         tx.commit().await?;
@@ -53,11 +48,6 @@ impl StorageApp {
             document,
         })
     }
-}
-
-/// The error for a missing document.
-pub(crate) fn document_not_found(id: &DocumentId) -> Error {
-    Error::not_found(format!("document `{id}` not found"))
 }
 
 #[cfg(test)]
@@ -125,6 +115,9 @@ mod tests {
     #[tokio::test]
     async fn data_failing_the_schema_is_rejected_and_nothing_is_written() {
         let mut tx = MockTx::with_collection();
+        tx.documents
+            .expect_find()
+            .returning(|c, id| Ok(Some(live_document(c, id))));
         tx.expect_nothing_written();
         let (app, committed) = app_with(tx, rejecting_schemas());
         let error = app

@@ -7,7 +7,7 @@ use storage_domain::DocumentId;
 
 use super::Page;
 use crate::app::StorageApp;
-use crate::commands::replace_document::document_not_found;
+use crate::app::document_not_found;
 use crate::cursor;
 
 /// The cursor tag of this list.
@@ -40,22 +40,15 @@ impl StorageApp {
                 })
             })
             .transpose()?;
-        let mut items = self
+        let items = self
             .reader
             .document_audit_trail(collection.id(), id.clone(), after, limit.get() + 1)
             .await?;
         if items.is_empty() && after.is_none() {
             return Err(document_not_found(&id));
         }
-        let has_more = items.len() > limit.get() as usize;
-        items.truncate(limit.get() as usize);
-        let next_cursor = has_more
-            .then(|| {
-                items
-                    .last()
-                    .map(|e| cursor::encode(CURSOR_KIND, &e.seq.to_string()))
-            })
-            .flatten();
-        Ok(Page { items, next_cursor })
+        Ok(Page::from_overfetch(items, limit, CURSOR_KIND, |e| {
+            e.seq.to_string()
+        }))
     }
 }

@@ -3,8 +3,8 @@
 use shared_kernel::Error;
 use storage_domain::DocumentId;
 
+use crate::app::document_not_found;
 use crate::app::{DocumentView, StorageApp};
-use crate::commands::replace_document::document_not_found;
 
 impl StorageApp {
     /// The live document `id` in collection `collection`.

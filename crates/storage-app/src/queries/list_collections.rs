@@ -19,6 +19,28 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// Builds a page from `items` read with a limit of `limit + 1`: the extra item, if any,
+    /// only tells that another page exists (one query instead of two), and is cut off. The
+    /// next cursor is the last kept item's `key`, tagged with the list's `kind`.
+    pub(crate) fn from_overfetch(
+        mut items: Vec<T>,
+        limit: PageLimit,
+        kind: &str,
+        key: impl Fn(&T) -> String,
+    ) -> Self {
+        let page_size = limit.get() as usize;
+        let has_more = items.len() > page_size;
+        items.truncate(page_size);
+        let next_cursor = if has_more {
+            items.last().map(|last| cursor::encode(kind, &key(last)))
+        } else {
+            None
+        };
+        Self { items, next_cursor }
+    }
+}
+
 impl StorageApp {
     /// Live collections ordered by name.
     ///
@@ -38,16 +60,9 @@ impl StorageApp {
             })
             .transpose()?;
         // One more than asked tells whether another page exists without a second query.
-        let mut items = self.reader.collections(after, limit.get() + 1).await?;
-        let has_more = items.len() > limit.get() as usize;
-        items.truncate(limit.get() as usize);
-        let next_cursor = has_more
-            .then(|| {
-                items
-                    .last()
-                    .map(|c| cursor::encode(CURSOR_KIND, c.name().as_str()))
-            })
-            .flatten();
-        Ok(Page { items, next_cursor })
+        let items = self.reader.collections(after, limit.get() + 1).await?;
+        Ok(Page::from_overfetch(items, limit, CURSOR_KIND, |c| {
+            c.name().as_str().to_owned()
+        }))
     }
 }

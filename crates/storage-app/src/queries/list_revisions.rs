@@ -6,7 +6,7 @@ use storage_domain::{DocumentId, Revision, Version};
 
 use super::Page;
 use crate::app::StorageApp;
-use crate::commands::replace_document::document_not_found;
+use crate::app::document_not_found;
 use crate::cursor;
 
 /// The cursor tag of this list.
@@ -30,23 +30,16 @@ impl StorageApp {
         let id = DocumentId::parse(id)?;
         let limit = PageLimit::parse(limit)?;
         let after = cursor.map(decode).transpose()?;
-        let mut items = self
+        let items = self
             .reader
             .revisions(collection.id(), id.clone(), after, limit.get() + 1)
             .await?;
         if items.is_empty() && after.is_none() {
             return Err(document_not_found(&id));
         }
-        let has_more = items.len() > limit.get() as usize;
-        items.truncate(limit.get() as usize);
-        let next_cursor = has_more
-            .then(|| {
-                items
-                    .last()
-                    .map(|r| cursor::encode(CURSOR_KIND, &r.version.get().to_string()))
-            })
-            .flatten();
-        Ok(Page { items, next_cursor })
+        Ok(Page::from_overfetch(items, limit, CURSOR_KIND, |r| {
+            r.version.get().to_string()
+        }))
     }
 }
 
