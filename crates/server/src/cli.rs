@@ -1,15 +1,18 @@
-//! The command line of `offchain-db`.
+//! The command line of `offchain-db`: `serve`, and `config` to see what `serve` would use.
+//!
+//! Flags are the highest configuration layer: each is an `Option`, applied only when given, over
+//! the environment, the configuration file and the defaults (see [`crate::config`]).
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use infra::embedded::Durability;
-use shared_kernel::constants::DEFAULT_MAX_DOCUMENT_BYTES;
+use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN, LogFormat};
+use crate::config::{
+    self, CONFIG_ERROR_EXIT_CODE, DurabilityMode, Loaded, LogFormat, Overrides, SettingsError,
+};
 use crate::{run, telemetry};
 
 /// Offchain DB: a verifiable JSON document store.
@@ -23,83 +26,120 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start the REST server on the embedded store.
-    Serve(ServeArgs),
+    Serve(SettingsArgs),
+    /// Print the effective configuration as TOML, saying where each value came from, and exit.
+    Config(SettingsArgs),
 }
 
-/// How the embedded store makes commits durable.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum DurabilityArg {
-    /// fsync on every commit: survives power loss.
-    Full,
-    /// Survives a process crash; may lose the last commits on power or OS failure.
-    Normal,
-}
-
+/// The settings flags, shared by `serve` and `config`. Defaults are not clap's: they belong to
+/// the lowest layer (see `README.md`, "Configuration").
 #[derive(Debug, Args)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "OFFCHAIN_LISTEN", default_value = DEFAULT_LISTEN)]
-    listen: SocketAddr,
-    /// Folder of the embedded store (created if missing; locked while in use).
-    #[arg(long, env = "OFFCHAIN_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
-    data_dir: PathBuf,
-    /// Largest document, in bytes of canonical JSON.
-    #[arg(long, env = "OFFCHAIN_MAX_DOCUMENT_BYTES", default_value_t = DEFAULT_MAX_DOCUMENT_BYTES)]
-    max_document_bytes: usize,
-    /// Commit durability.
-    #[arg(long, env = "OFFCHAIN_DURABILITY", value_enum, default_value = "full")]
-    durability: DurabilityArg,
-    /// Longest a request may take, in seconds.
-    #[arg(long, env = "OFFCHAIN_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
-    request_timeout_secs: u64,
-    /// Longest shutdown waits for in-flight requests, in seconds.
-    #[arg(long, env = "OFFCHAIN_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
-    shutdown_timeout_secs: u64,
-    /// Log line format.
-    #[arg(long, env = "OFFCHAIN_LOG_FORMAT", value_enum, default_value = "json")]
-    log_format: LogFormat,
+struct SettingsArgs {
+    /// Configuration file (TOML) [env: OFFCHAIN_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [env: OFFCHAIN_LISTEN; default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Folder of the embedded store, created if missing, locked while in use
+    /// [env: OFFCHAIN_DATA_DIR; default: ./data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Largest document, in bytes of canonical JSON, at least 1024
+    /// [env: OFFCHAIN_MAX_DOCUMENT_BYTES; default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    max_document_bytes: Option<usize>,
+    /// Commit durability [env: OFFCHAIN_DURABILITY; default: full].
+    #[arg(long, value_enum)]
+    durability: Option<DurabilityMode>,
+    /// Longest a request may take, in seconds, at least 1
+    /// [env: OFFCHAIN_REQUEST_TIMEOUT_SECS; default: 30].
+    #[arg(long, value_name = "SECS")]
+    request_timeout_secs: Option<u64>,
+    /// Longest shutdown waits for in-flight requests, in seconds
+    /// [env: OFFCHAIN_SHUTDOWN_TIMEOUT_SECS; default: 30].
+    #[arg(long, value_name = "SECS")]
+    shutdown_timeout_secs: Option<u64>,
+    /// Log filter in `tracing` syntax, e.g. `server=debug,info`
+    /// [env: OFFCHAIN_LOG__LEVEL; default: info].
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+    /// Log line format [env: OFFCHAIN_LOG__FORMAT; default: json].
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
 }
 
-impl ServeArgs {
-    fn into_config(self) -> Config {
-        Config {
+impl SettingsArgs {
+    fn into_overrides(self) -> Overrides {
+        Overrides {
+            config_file: self.config,
             listen: self.listen,
             data_dir: self.data_dir,
             max_document_bytes: self.max_document_bytes,
-            durability: match self.durability {
-                DurabilityArg::Full => Durability::Full,
-                DurabilityArg::Normal => Durability::Normal,
-            },
-            request_timeout: Duration::from_secs(self.request_timeout_secs),
-            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            durability: self.durability,
+            request_timeout_secs: self.request_timeout_secs,
+            shutdown_timeout_secs: self.shutdown_timeout_secs,
+            log_level: self.log_level,
+            log_format: self.log_format,
         }
     }
 }
 
-/// Runs the chosen subcommand; the exit code is 0 on success, 1 on failure.
+/// Runs the chosen subcommand with the process environment.
+///
+/// The exit code is 0 on success, 2 when the configuration is refused (as for a bad flag),
+/// 1 when serving fails.
 pub fn run(cli: Cli) -> ExitCode {
+    run_with_env(cli, std::env::vars_os())
+}
+
+/// Runs the chosen subcommand with `env` as the environment layer.
+pub fn run_with_env(cli: Cli, env: impl IntoIterator<Item = (OsString, OsString)>) -> ExitCode {
     match cli.command {
-        Command::Serve(args) => {
-            telemetry::init(args.log_format);
-            let config = args.into_config();
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    eprintln!("offchain-db: cannot start the async runtime: {error}");
-                    return ExitCode::FAILURE;
+        Command::Config(args) => match config::load(&args.into_overrides(), env) {
+            Ok(loaded) => {
+                for warning in loaded.warnings() {
+                    eprintln!("offchain-db: warning: {warning}");
                 }
-            };
-            match runtime.block_on(run::run_until_signal(config)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    tracing::error!(error = %error, "offchain-db failed");
-                    eprintln!("offchain-db: {error:#}");
-                    ExitCode::FAILURE
-                }
+                print!("{}", loaded.to_toml());
+                ExitCode::SUCCESS
             }
+            Err(error) => refuse(&error),
+        },
+        Command::Serve(args) => match config::load(&args.into_overrides(), env) {
+            Ok(loaded) => serve(&loaded),
+            Err(error) => refuse(&error),
+        },
+    }
+}
+
+fn refuse(error: &SettingsError) -> ExitCode {
+    eprintln!("offchain-db: configuration error: {error}");
+    ExitCode::from(CONFIG_ERROR_EXIT_CODE)
+}
+
+fn serve(loaded: &Loaded) -> ExitCode {
+    telemetry::init(&loaded.settings().log);
+    for warning in loaded.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let config = loaded.settings().to_config();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("offchain-db: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run::run_until_signal(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %error, "offchain-db failed");
+            eprintln!("offchain-db: {error:#}");
+            ExitCode::FAILURE
         }
     }
 }

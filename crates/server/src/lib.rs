@@ -1,7 +1,7 @@
 //! The `offchain-db` server: configuration, wiring, the REST API and graceful shutdown.
 //!
 //! - [`cli`]: the command line (`serve`, ...), the only entry point of the binary.
-//! - [`config`]: the effective configuration.
+//! - [`config`]: the configuration in layers (defaults, TOML file, environment, flags).
 //! - [`wiring`]: builds the application from the configuration (the composition root).
 //! - [`http`]: axum routes, middleware, extractors and the one mapping of errors to HTTP.
 //! - [`run`]: binds, serves, and shuts down within the shutdown timeout.

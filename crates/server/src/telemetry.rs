@@ -1,20 +1,23 @@
-//! Structured logs through `tracing`: JSON lines by default, text on request.
+//! Structured logs through `tracing`: JSON lines by default, text on request; the filter and
+//! the format come from the `[log]` settings.
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
-
-/// The environment variable holding a `tracing` filter (`info`, `server=debug,warn`, ...).
-pub const LOG_FILTER_ENV: &str = "OFFCHAIN_LOG";
+use crate::config::settings::DEFAULT_LOG_LEVEL;
+use crate::config::{LogFormat, LogSettings};
 
 /// Installs the global subscriber once; later calls (tests) are no-ops.
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_env(LOG_FILTER_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
+///
+/// `settings.level` was checked when the settings were loaded; should it still not parse, the
+/// default filter is used rather than logging nothing.
+pub fn init(settings: &LogSettings) {
+    let filter =
+        EnvFilter::try_new(&settings.level).unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_LEVEL));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(true);
     // A second initialisation fails harmlessly (tests start several servers in one process).
-    let _already_set = match format {
+    let _already_set = match settings.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };

@@ -6,6 +6,7 @@
 mod audit;
 mod collections;
 mod concurrency;
+mod configuration;
 mod documents;
 mod errors;
 mod helpers;

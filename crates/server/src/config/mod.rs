@@ -1,4 +1,26 @@
-//! The effective configuration of a server process.
+//! The configuration of a server process, in layers: defaults → TOML file (`--config FILE` or
+//! `OFFCHAIN_CONFIG`) → environment (`OFFCHAIN_` + upper snake case, `__` into a table) →
+//! command-line flags, the highest.
+//!
+//! - [`settings`]: every setting, its default, its names in each layer, and its rules.
+//! - [`load`](mod@load): merges the layers (with the `config` crate) and remembers where each
+//!   value came from; the environment is passed in, never read here.
+//! - [`Overrides`]: the flags, applied last.
+//! - [`SettingsError`]: why a configuration is refused, naming the setting and its source.
+//! - `render`: `offchain-db config`, the effective settings as commented TOML.
+//!
+//! The loaded [`Settings`] become the [`Config`] that [`run`](crate::run) and
+//! [`wiring`](crate::wiring) use, plus the [`LogSettings`] for [`telemetry`](crate::telemetry).
+//! This module must not start anything: it only reads the file it is pointed at.
+
+mod error;
+pub mod load;
+mod overrides;
+mod render;
+pub mod settings;
+
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,21 +29,19 @@ use std::time::Duration;
 use infra::embedded::Durability;
 use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, WORKER_SHUTDOWN_TIMEOUT};
 
+pub use error::SettingsError;
+pub use load::{CONFIG_FILE_ENV, CONFIG_FILE_FLAG, Loaded, Origin, load};
+pub use overrides::Overrides;
+pub use settings::{DurabilityMode, Key, LogFormat, LogSettings, Settings};
+
 /// Default listen address: loopback only, so a fresh start exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default data folder.
 pub const DEFAULT_DATA_DIR: &str = "./data";
 /// Default time one request may take before it is answered 503.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// One JSON object per line (for log shippers).
-    Json,
-    /// Human-readable lines.
-    Text,
-}
+/// The exit code of a start refused because of its configuration (as for a bad flag).
+pub const CONFIG_ERROR_EXIT_CODE: u8 = 2;
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]

@@ -1,0 +1,74 @@
+//! The command-line layer, the highest: typed by clap, applied over the merged settings.
+//!
+//! Flags are not fed through the `config` crate: they are already typed, and a path given as
+//! a flag need not be Unicode.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::settings::{DurabilityMode, Key, LogFormat, Settings};
+
+/// The command-line layer: each field is `Some` only when its flag was given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--config`: the TOML file to read.
+    pub config_file: Option<PathBuf>,
+    /// `--listen`
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`
+    pub data_dir: Option<PathBuf>,
+    /// `--max-document-bytes`
+    pub max_document_bytes: Option<usize>,
+    /// `--durability`
+    pub durability: Option<DurabilityMode>,
+    /// `--request-timeout-secs`
+    pub request_timeout_secs: Option<u64>,
+    /// `--shutdown-timeout-secs`
+    pub shutdown_timeout_secs: Option<u64>,
+    /// `--log-level`
+    pub log_level: Option<String>,
+    /// `--log-format`
+    pub log_format: Option<LogFormat>,
+}
+
+impl Overrides {
+    pub(super) fn has(&self, key: Key) -> bool {
+        match key {
+            Key::Listen => self.listen.is_some(),
+            Key::DataDir => self.data_dir.is_some(),
+            Key::MaxDocumentBytes => self.max_document_bytes.is_some(),
+            Key::Durability => self.durability.is_some(),
+            Key::RequestTimeoutSecs => self.request_timeout_secs.is_some(),
+            Key::ShutdownTimeoutSecs => self.shutdown_timeout_secs.is_some(),
+            Key::LogLevel => self.log_level.is_some(),
+            Key::LogFormat => self.log_format.is_some(),
+        }
+    }
+
+    pub(super) fn apply(&self, settings: &mut Settings) {
+        if let Some(listen) = self.listen {
+            settings.listen = listen;
+        }
+        if let Some(data_dir) = &self.data_dir {
+            settings.data_dir.clone_from(data_dir);
+        }
+        if let Some(bytes) = self.max_document_bytes {
+            settings.max_document_bytes = bytes;
+        }
+        if let Some(durability) = self.durability {
+            settings.durability = durability;
+        }
+        if let Some(secs) = self.request_timeout_secs {
+            settings.request_timeout_secs = secs;
+        }
+        if let Some(secs) = self.shutdown_timeout_secs {
+            settings.shutdown_timeout_secs = secs;
+        }
+        if let Some(level) = &self.log_level {
+            settings.log.level.clone_from(level);
+        }
+        if let Some(format) = self.log_format {
+            settings.log.format = format;
+        }
+    }
+}

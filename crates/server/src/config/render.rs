@@ -1,0 +1,59 @@
+//! `offchain-db config`: the effective settings as a TOML file that can be fed back through
+//! `--config`, each value followed by a comment saying where it came from.
+
+use std::fmt::Write as _;
+
+use super::load::Loaded;
+use super::settings::Key;
+
+impl Loaded {
+    /// The effective settings as TOML, one `# from ...` (or `# default`) comment per value.
+    pub fn to_toml(&self) -> String {
+        let settings = self.settings();
+        let mut out = String::from(
+            "# Effective configuration of offchain-db; the highest layer wins:\n\
+             # flag > environment variable > configuration file > default.\n",
+        );
+        let mut table = "";
+        for key in Key::ALL {
+            let (section, name) = key.path().split_once('.').unwrap_or(("", key.path()));
+            if section != table {
+                table = section;
+                let _infallible = write!(out, "\n[{section}]\n");
+            }
+            let value = match key {
+                Key::Listen => quoted(&settings.listen.to_string()),
+                Key::DataDir => quoted(&settings.data_dir.to_string_lossy()),
+                Key::MaxDocumentBytes => settings.max_document_bytes.to_string(),
+                Key::Durability => quoted(settings.durability.as_str()),
+                Key::RequestTimeoutSecs => settings.request_timeout_secs.to_string(),
+                Key::ShutdownTimeoutSecs => settings.shutdown_timeout_secs.to_string(),
+                Key::LogLevel => quoted(&settings.log.level),
+                Key::LogFormat => quoted(settings.log.format.as_str()),
+            };
+            let _infallible = writeln!(out, "{name} = {value}  {}", self.origin(key).comment());
+        }
+        out
+    }
+}
+
+/// A TOML basic string.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _infallible = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,336 @@
+//! The settings a user can give, their defaults, their names in every layer, and their rules.
+//!
+//! [`Settings`] is what the TOML file, the environment and the flags describe; it becomes the
+//! [`Config`] the server runs with. Integers are read strictly (whole numbers or strings of
+//! digits only) because the `config` crate alone would turn `true`, `yes` or `1.7` into numbers.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use infra::embedded::Durability;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Unexpected, Visitor};
+use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, WORKER_SHUTDOWN_TIMEOUT};
+use tracing_subscriber::EnvFilter;
+
+use super::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_REQUEST_TIMEOUT};
+
+/// The smallest accepted `max_document_bytes`: below this even small documents are refused.
+pub const MIN_MAX_DOCUMENT_BYTES: usize = 1024;
+/// The default log filter.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+/// Every setting of the server, after defaults, file, environment and flags are merged.
+///
+/// Unknown keys are rejected, so a typo in the TOML file stops the start instead of being
+/// silently ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Folder of the embedded store.
+    pub data_dir: PathBuf,
+    /// Largest document, in bytes of canonical JSON.
+    #[serde(deserialize_with = "whole_number")]
+    pub max_document_bytes: usize,
+    /// How commits are made durable.
+    pub durability: DurabilityMode,
+    /// Longest a request may take, in seconds.
+    #[serde(deserialize_with = "whole_number")]
+    pub request_timeout_secs: u64,
+    /// Longest shutdown waits for in-flight requests, in seconds.
+    #[serde(deserialize_with = "whole_number")]
+    pub shutdown_timeout_secs: u64,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// The `[log]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// A `tracing` filter (`info`, `server=debug,warn`, ...).
+    pub level: String,
+    /// How log lines are written.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(try_from = "String")]
+pub enum LogFormat {
+    /// One JSON object per line (for log shippers).
+    #[default]
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// How the embedded store makes commits durable (the user-facing names of [`Durability`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(try_from = "String")]
+pub enum DurabilityMode {
+    /// fsync on every commit: survives power loss.
+    #[default]
+    Full,
+    /// Survives a process crash; may lose the last commits on power or OS failure.
+    Normal,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
+            durability: DurabilityMode::Full,
+            request_timeout_secs: DEFAULT_REQUEST_TIMEOUT.as_secs(),
+            shutdown_timeout_secs: WORKER_SHUTDOWN_TIMEOUT.as_secs(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: DEFAULT_LOG_LEVEL.to_owned(),
+            format: LogFormat::Json,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks the rules a type cannot express; the error names the broken setting.
+    ///
+    /// # Errors
+    /// The first setting (in [`Key::ALL`] order) whose value breaks its rule, and why.
+    pub fn validate(&self) -> Result<(), (Key, String)> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err((Key::DataDir, "must not be empty".to_owned()));
+        }
+        if self.max_document_bytes < MIN_MAX_DOCUMENT_BYTES {
+            return Err((
+                Key::MaxDocumentBytes,
+                format!(
+                    "must be at least {MIN_MAX_DOCUMENT_BYTES}, got {}",
+                    self.max_document_bytes
+                ),
+            ));
+        }
+        if self.request_timeout_secs < 1 {
+            return Err((
+                Key::RequestTimeoutSecs,
+                "must be at least 1, got 0".to_owned(),
+            ));
+        }
+        if self.log.level.trim().is_empty() {
+            return Err((Key::LogLevel, "must not be empty".to_owned()));
+        }
+        if let Err(error) = EnvFilter::try_new(&self.log.level) {
+            return Err((
+                Key::LogLevel,
+                format!("{:?} is not a tracing filter: {error}", self.log.level),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The configuration the server runs with.
+    pub fn to_config(&self) -> Config {
+        Config {
+            listen: self.listen,
+            data_dir: self.data_dir.clone(),
+            max_document_bytes: self.max_document_bytes,
+            durability: match self.durability {
+                DurabilityMode::Full => Durability::Full,
+                DurabilityMode::Normal => Durability::Normal,
+            },
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+        }
+    }
+}
+
+/// One setting: its key in the TOML file, its environment variable and its flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Key {
+    /// `listen`
+    Listen,
+    /// `data_dir`
+    DataDir,
+    /// `max_document_bytes`
+    MaxDocumentBytes,
+    /// `durability`
+    Durability,
+    /// `request_timeout_secs`
+    RequestTimeoutSecs,
+    /// `shutdown_timeout_secs`
+    ShutdownTimeoutSecs,
+    /// `log.level`
+    LogLevel,
+    /// `log.format`
+    LogFormat,
+}
+
+impl Key {
+    /// Every setting, in the order they are printed and checked.
+    pub const ALL: [Self; 8] = [
+        Self::Listen,
+        Self::DataDir,
+        Self::MaxDocumentBytes,
+        Self::Durability,
+        Self::RequestTimeoutSecs,
+        Self::ShutdownTimeoutSecs,
+        Self::LogLevel,
+        Self::LogFormat,
+    ];
+
+    /// The dotted path in the TOML file (`log.level` is `level` in the `[log]` table).
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Listen => "listen",
+            Self::DataDir => "data_dir",
+            Self::MaxDocumentBytes => "max_document_bytes",
+            Self::Durability => "durability",
+            Self::RequestTimeoutSecs => "request_timeout_secs",
+            Self::ShutdownTimeoutSecs => "shutdown_timeout_secs",
+            Self::LogLevel => "log.level",
+            Self::LogFormat => "log.format",
+        }
+    }
+
+    /// The environment variable: `OFFCHAIN_` + upper snake case, `__` between table and key.
+    pub fn env(self) -> &'static str {
+        match self {
+            Self::Listen => "OFFCHAIN_LISTEN",
+            Self::DataDir => "OFFCHAIN_DATA_DIR",
+            Self::MaxDocumentBytes => "OFFCHAIN_MAX_DOCUMENT_BYTES",
+            Self::Durability => "OFFCHAIN_DURABILITY",
+            Self::RequestTimeoutSecs => "OFFCHAIN_REQUEST_TIMEOUT_SECS",
+            Self::ShutdownTimeoutSecs => "OFFCHAIN_SHUTDOWN_TIMEOUT_SECS",
+            Self::LogLevel => "OFFCHAIN_LOG__LEVEL",
+            Self::LogFormat => "OFFCHAIN_LOG__FORMAT",
+        }
+    }
+
+    /// The command-line flag of `serve` and `config`.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Self::Listen => "--listen",
+            Self::DataDir => "--data-dir",
+            Self::MaxDocumentBytes => "--max-document-bytes",
+            Self::Durability => "--durability",
+            Self::RequestTimeoutSecs => "--request-timeout-secs",
+            Self::ShutdownTimeoutSecs => "--shutdown-timeout-secs",
+            Self::LogLevel => "--log-level",
+            Self::LogFormat => "--log-format",
+        }
+    }
+
+    /// The setting with this dotted path.
+    pub fn from_path(path: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|key| key.path() == path)
+    }
+
+    /// The setting read from this environment variable.
+    pub fn from_env(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|key| key.env() == name)
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.path())
+    }
+}
+
+impl LogFormat {
+    /// The name used in files, variables and flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Text => "text",
+        }
+    }
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "json" => Ok(Self::Json),
+            "text" => Ok(Self::Text),
+            other => Err(format!("expected `json` or `text`, got {other:?}")),
+        }
+    }
+}
+
+impl DurabilityMode {
+    /// The name used in files, variables and flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Normal => "normal",
+        }
+    }
+}
+
+impl TryFrom<String> for DurabilityMode {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "full" => Ok(Self::Full),
+            "normal" => Ok(Self::Normal),
+            other => Err(format!("expected `full` or `normal`, got {other:?}")),
+        }
+    }
+}
+
+/// Reads a non-negative whole number from an integer or a string of decimal digits (the
+/// environment only has strings), and nothing else: no booleans, no fractions.
+fn whole_number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    struct WholeNumber;
+
+    impl Visitor<'_> for WholeNumber {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number ≥ 0")
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<u64, E> {
+            Ok(value)
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
+            u64::try_from(value).map_err(|_| E::invalid_value(Unexpected::Signed(value), &self))
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<u64, E> {
+            let digits = value.trim();
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(E::invalid_value(Unexpected::Str(value), &self));
+            }
+            digits
+                .parse()
+                .map_err(|_| E::invalid_value(Unexpected::Str(value), &Self))
+        }
+    }
+
+    let value = deserializer.deserialize_any(WholeNumber)?;
+    T::try_from(value).map_err(|_| {
+        de::Error::invalid_value(Unexpected::Unsigned(value), &"a smaller whole number")
+    })
+}
