@@ -18,7 +18,7 @@ awk '/<!-- walkthrough:start -->/{on=1; next} /<!-- walkthrough:end -->/{on=0} o
 
 # Serve on a free port; the README's commands name 127.0.0.1:8080, rewritten to that port.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-./target/debug/offchain-db serve --listen "127.0.0.1:$port" --data-dir "$work/data" --log-format text \
+"${CARGO_TARGET_DIR:-target}/debug/offchain-db" serve --listen "127.0.0.1:$port" --data-dir "$work/data" --log-format text \
   > "$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
