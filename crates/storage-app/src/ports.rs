@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use audit_domain::{AuditLogger, LoggedAuditEntry};
 use shared_kernel::{CollectionId, Error};
+use storage_domain::query::DocumentQuery;
 use storage_domain::repository::{CollectionRepository, DocumentRepository};
 use storage_domain::{
     Collection, CollectionName, CollectionSchema, Document, DocumentData, DocumentId, Revision,
@@ -11,6 +12,7 @@ use storage_domain::{
 
 use crate::events::OutboxEvent;
 use crate::idempotency::{IdempotencyRecord, IdempotencyScope, IdempotencyStore};
+use crate::queries::list_audit::AuditQuery;
 
 /// Opens transactions.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -146,6 +148,31 @@ pub trait StorageReader: Send + Sync {
         &self,
         collection: CollectionId,
         id: DocumentId,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<LoggedAuditEntry>, Error>;
+
+    /// The live documents of `collection` that satisfy `query.filter`, in `query.sort` order,
+    /// strictly after `query.after` when given, at most `query.limit` of them.
+    ///
+    /// # Errors
+    /// MUST return exactly the documents `Filter::is_satisfied_by` accepts (an adapter that
+    /// cannot express a construct natively filters the rest in memory); `UNAVAILABLE` or
+    /// `INTERNAL_ERROR` when storage fails.
+    async fn query_documents(
+        &self,
+        collection: CollectionId,
+        query: DocumentQuery,
+    ) -> Result<Vec<Document>, Error>;
+
+    /// Audit entries across the store matching `filter`, after commit sequence `after_seq`,
+    /// in commit order, at most `limit`.
+    ///
+    /// # Errors
+    /// `INTERNAL_ERROR` when a stored entry is damaged; `UNAVAILABLE` when storage fails.
+    async fn audit_entries(
+        &self,
+        filter: AuditQuery,
         after_seq: Option<u64>,
         limit: u32,
     ) -> Result<Vec<LoggedAuditEntry>, Error>;

@@ -4,6 +4,7 @@
 //!   its events.
 //! - [`document`]: the `Document` entity (data, version, tombstone), the value objects that
 //!   validate on construction (`DocumentId`, `Version`, `DocumentData`), revisions and events.
+//! - [`query`]: filters as specifications (`is_satisfied_by`), sorts and sort keys.
 //! - [`repository`]: the ports through which application code loads and stores them.
 //!
 //! Pure domain code: it must not depend on an async runtime, HTTP, or any database driver.
@@ -12,6 +13,7 @@
 
 pub mod collection;
 pub mod document;
+pub mod query;
 pub mod repository;
 
 pub use collection::{Collection, CollectionEvent, CollectionName, CollectionSchema};

@@ -13,3 +13,4 @@ mod helpers;
 mod history;
 mod idempotency;
 mod persistence;
+mod query;

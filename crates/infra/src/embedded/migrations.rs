@@ -93,6 +93,12 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
     ",
+    // 3: keyset pages of document queries sorted by creation or update time (`$id` pages
+    // use the primary key).
+    "
+    CREATE INDEX documents_created ON documents(collection_id, created_at, id);
+    CREATE INDEX documents_updated ON documents(collection_id, updated_at, id);
+    ",
 ];
 
 /// The schema version this build writes.

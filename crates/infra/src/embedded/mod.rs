@@ -22,6 +22,7 @@ mod history;
 mod idempotency;
 mod lock;
 mod migrations;
+mod query;
 mod reader;
 mod repositories;
 mod rows;

@@ -14,12 +14,14 @@ use rusqlite::Connection;
 use shared_kernel::{CollectionId, Error};
 use storage_app::StorageReader;
 use storage_app::idempotency::{IdempotencyRecord, IdempotencyScope};
+use storage_app::queries::list_audit::AuditQuery;
+use storage_domain::query::DocumentQuery;
 use storage_domain::{Collection, CollectionName, Document, DocumentId, Revision, Version};
 
 use super::connection::open_reader;
 use super::error::task_failed;
 use super::lock::DirLock;
-use super::{history, idempotency, rows};
+use super::{history, idempotency, query, rows};
 
 /// A pool of read-only connections to one database file.
 pub(super) struct ReaderPool {
@@ -189,6 +191,32 @@ impl StorageReader for SqliteReader {
     ) -> Result<Option<IdempotencyRecord>, Error> {
         self.pool
             .read(move |connection| idempotency::select_record(connection, scope))
+            .await
+    }
+
+    #[tracing::instrument(name = "embedded.read.query_documents", skip_all)]
+    async fn query_documents(
+        &self,
+        collection: CollectionId,
+        query: DocumentQuery,
+    ) -> Result<Vec<Document>, Error> {
+        self.pool
+            .read(move |connection| {
+                query::select_documents(connection, collection, &query, query::Finish::InMemory)
+            })
+            .await
+    }
+
+    #[tracing::instrument(name = "embedded.read.audit_entries", skip_all)]
+    async fn audit_entries(
+        &self,
+        filter: AuditQuery,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<LoggedAuditEntry>, Error> {
+        let after = after_seq.unwrap_or(0);
+        self.pool
+            .read(move |connection| query::select_audit_entries(connection, &filter, after, limit))
             .await
     }
 }

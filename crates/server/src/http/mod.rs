@@ -1,6 +1,7 @@
 //! The REST API: routes under `/v1`, middleware, extractors, and the mapping of errors to
 //! HTTP. Handlers are thin: extract, build a command, call the application, map to a DTO.
 
+mod audit;
 mod collections;
 mod documents;
 mod dto;
@@ -11,6 +12,7 @@ mod idempotency;
 mod middleware;
 mod precondition;
 mod problem;
+mod query;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -74,6 +76,8 @@ pub fn router(state: AppState) -> Router {
         .merge(collections::routes())
         .merge(documents::routes())
         .merge(history::routes())
+        .merge(query::routes())
+        .merge(audit::routes())
         .fallback(problem::route_not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         // Bodies are read by our extractors, which enforce the configured limit themselves.

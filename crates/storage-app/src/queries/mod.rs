@@ -5,8 +5,10 @@ pub mod document_history;
 pub mod get_collection;
 pub mod get_document;
 pub mod get_document_version;
+pub mod list_audit;
 pub mod list_collections;
 pub mod list_revisions;
+pub mod query_documents;
 
 pub use list_collections::Page;
 

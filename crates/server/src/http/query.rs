@@ -1,0 +1,103 @@
+//! Finding documents: `GET /v1/collections/{name}/documents?filter=&sort=&limit=&cursor=` and
+//! `POST /v1/collections/{name}/documents/query` `{"filter","sort","limit","cursor"}`. Both
+//! answer one page of `DocumentDto`s; the POST form is a read, for filters too long for a URL.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+use shared_kernel::Error;
+use storage_app::queries::query_documents::QueryDocuments;
+
+use super::AppState;
+use super::dto::{DocumentDto, ListDto};
+use super::extract::{JsonBody, PathParams, QueryParams, RequestBody};
+use super::problem::{ApiError, method_not_allowed};
+
+/// The last path segment of the POST form. It shares its place with document ids, so the
+/// POST handler of `/documents/{id}` serves it (documents have no POST there).
+const QUERY_SEGMENT: &str = "query";
+
+/// The query routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/collections/{name}/documents", get(list))
+        .route("/v1/collections/{name}/documents/{id}", post(query))
+}
+
+/// `?filter=<url-encoded JSON>&sort=&limit=&cursor=`; any other parameter is an error.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    filter: Option<String>,
+    sort: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct QueryBody {
+    #[serde(default)]
+    filter: Option<Value>,
+    #[serde(default)]
+    sort: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+impl RequestBody for QueryBody {
+    const FIELDS: &'static [&'static str] = &["filter", "sort", "limit", "cursor"];
+}
+
+async fn answer(
+    state: &AppState,
+    name: &str,
+    query: QueryDocuments,
+) -> Result<Json<ListDto<DocumentDto>>, ApiError> {
+    let page = state.storage.query_documents(name, query).await?;
+    Ok(Json(ListDto::from_page(page, |v| DocumentDto::from(v))))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    PathParams(name): PathParams<String>,
+    QueryParams(params): QueryParams<ListParams>,
+) -> Result<Json<ListDto<DocumentDto>>, ApiError> {
+    let filter = params
+        .filter
+        .map(|text| {
+            shared_kernel::json::parse_strict(text.as_bytes()).map_err(|e| {
+                Error::invalid_field("/filter", format!("the filter is not JSON: {}", e.detail()))
+            })
+        })
+        .transpose()?;
+    let query = QueryDocuments {
+        filter,
+        sort: params.sort,
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    answer(&state, &name, query).await
+}
+
+async fn query(
+    State(state): State<AppState>,
+    PathParams((name, segment)): PathParams<(String, String)>,
+    body: Result<JsonBody<QueryBody>, ApiError>,
+) -> Result<Response, ApiError> {
+    if segment != QUERY_SEGMENT {
+        return Ok(method_not_allowed().await.into_response());
+    }
+    let JsonBody(body) = body?;
+    let query = QueryDocuments {
+        filter: body.filter,
+        sort: body.sort,
+        limit: body.limit,
+        cursor: body.cursor,
+    };
+    Ok(answer(&state, &name, query).await?.into_response())
+}

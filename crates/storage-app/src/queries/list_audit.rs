@@ -1,0 +1,219 @@
+//! List audit entries across the store, in commit order, with optional filters.
+
+use audit_domain::{AuditOperation, LoggedAuditEntry};
+use shared_kernel::pagination::PageLimit;
+use shared_kernel::{Actor, Error, Timestamp};
+use storage_domain::{CollectionName, DocumentId};
+
+use super::Page;
+use crate::app::StorageApp;
+use crate::cursor;
+
+/// The cursor tag of this list.
+const CURSOR_KIND: &str = "audit";
+
+/// Which audit entries, parsed and checked (every field optional; all given ones must hold).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    /// The collection's name at the time of the change.
+    pub collection: Option<CollectionName>,
+    /// The document.
+    pub document_id: Option<DocumentId>,
+    /// Who made the change.
+    pub actor: Option<Actor>,
+    /// Which operation.
+    pub operation: Option<AuditOperation>,
+    /// At or after this time.
+    pub since: Option<Timestamp>,
+    /// Strictly before this time.
+    pub until: Option<Timestamp>,
+}
+
+/// `GET /v1/audit` as the client sent it: every filter as text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListAudit {
+    /// Collection name.
+    pub collection: Option<String>,
+    /// Document id.
+    pub document_id: Option<String>,
+    /// Actor (`anonymous`, `system:relay`, ...).
+    pub actor: Option<String>,
+    /// Operation (`document.patch`, ...).
+    pub operation: Option<String>,
+    /// RFC 3339 time, inclusive.
+    pub since: Option<String>,
+    /// RFC 3339 time, exclusive.
+    pub until: Option<String>,
+    /// Page size.
+    pub limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+impl ListAudit {
+    /// Parses the filters, naming the failing parameter.
+    ///
+    /// # Errors
+    /// `INVALID_INPUT` at `/<parameter>`.
+    pub fn filter(&self) -> Result<AuditQuery, Error> {
+        fn parse<T>(
+            text: Option<&String>,
+            name: &str,
+            parse: impl Fn(&str) -> Result<T, Error>,
+        ) -> Result<Option<T>, Error> {
+            text.map(|t| parse(t).map_err(|e| e.at(&format!("/{name}"))))
+                .transpose()
+        }
+        Ok(AuditQuery {
+            collection: parse(
+                self.collection.as_ref(),
+                "collection",
+                CollectionName::parse,
+            )?,
+            document_id: parse(self.document_id.as_ref(), "document_id", DocumentId::parse)?,
+            actor: parse(self.actor.as_ref(), "actor", Actor::parse)?,
+            operation: parse(self.operation.as_ref(), "operation", AuditOperation::parse)?,
+            since: parse(self.since.as_ref(), "since", Timestamp::parse_rfc3339)?,
+            until: parse(self.until.as_ref(), "until", Timestamp::parse_rfc3339)?,
+        })
+    }
+}
+
+impl StorageApp {
+    /// Audit entries across the store, oldest commit first, a page at a time.
+    ///
+    /// # Errors
+    /// `INVALID_INPUT` for a bad filter, limit or cursor.
+    #[tracing::instrument(skip_all)]
+    pub async fn list_audit(&self, request: ListAudit) -> Result<Page<LoggedAuditEntry>, Error> {
+        let filter = request.filter()?;
+        let limit = PageLimit::parse(request.limit)?;
+        let after = request
+            .cursor
+            .as_deref()
+            .map(|c| {
+                cursor::decode(CURSOR_KIND, c)?.parse::<u64>().map_err(|_| {
+                    Error::invalid_field(
+                        "/cursor",
+                        "the cursor is malformed or belongs to another list",
+                    )
+                })
+            })
+            .transpose()?;
+        let mut items = self
+            .reader
+            .audit_entries(filter, after, limit.get() + 1)
+            .await?;
+        let has_more = items.len() > limit.get() as usize;
+        items.truncate(limit.get() as usize);
+        let next_cursor = has_more
+            .then(|| {
+                items
+                    .last()
+                    .map(|e| cursor::encode(CURSOR_KIND, &e.seq.to_string()))
+            })
+            .flatten();
+        Ok(Page { items, next_cursor })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shared_kernel::ErrorCode;
+
+    use super::*;
+    use crate::commands::test_support::app_with_reader;
+    use crate::ports::MockStorageReader;
+
+    #[tokio::test]
+    async fn bad_audit_filters_are_refused_naming_the_parameter() {
+        let mut reader = MockStorageReader::new();
+        reader.expect_audit_entries().never();
+        let app = app_with_reader(reader);
+        let cases = [
+            (
+                ListAudit {
+                    collection: Some("Bad Name".into()),
+                    ..ListAudit::default()
+                },
+                "/collection",
+            ),
+            (
+                ListAudit {
+                    document_id: Some("/x".into()),
+                    ..ListAudit::default()
+                },
+                "/document_id",
+            ),
+            (
+                ListAudit {
+                    actor: Some("root".into()),
+                    ..ListAudit::default()
+                },
+                "/actor",
+            ),
+            (
+                ListAudit {
+                    operation: Some("document.eat".into()),
+                    ..ListAudit::default()
+                },
+                "/operation",
+            ),
+            (
+                ListAudit {
+                    since: Some("yesterday".into()),
+                    ..ListAudit::default()
+                },
+                "/since",
+            ),
+            (
+                ListAudit {
+                    until: Some("2026-13-01T00:00:00Z".into()),
+                    ..ListAudit::default()
+                },
+                "/until",
+            ),
+            (
+                ListAudit {
+                    cursor: Some("zz".into()),
+                    ..ListAudit::default()
+                },
+                "/cursor",
+            ),
+        ];
+        for (request, path) in cases {
+            let error = app
+                .list_audit(request)
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("{path} accepted"));
+            assert_eq!(error.code(), ErrorCode::InvalidInput, "{path}");
+            assert_eq!(error.field_errors()[0].path, path);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_filter_reaches_the_reader_parsed() {
+        let mut reader = MockStorageReader::new();
+        reader
+            .expect_audit_entries()
+            .withf(|filter, after, limit| {
+                filter.operation == Some(AuditOperation::DocumentPatch)
+                    && filter.since == Some(Timestamp::from_millis(0))
+                    && after.is_none()
+                    && *limit == 51
+            })
+            .returning(|_, _, _| Ok(Vec::new()));
+        let app = app_with_reader(reader);
+        let page = app
+            .list_audit(ListAudit {
+                operation: Some("document.patch".into()),
+                since: Some("1970-01-01T00:00:00Z".into()),
+                ..ListAudit::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(page.items.is_empty());
+        assert_eq!(page.next_cursor, None);
+    }
+}
