@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 forbidden='^(tokio|axum|hyper|tower|tower-http|rusqlite|libsqlite3-sys|mongodb|redis|reqwest|jsonschema) '
 status=0
-for crate in shared-kernel storage-domain audit-domain storage-app; do
+for crate in shared-kernel storage-domain audit-domain storage-app audit-app; do
   offenders=$(cargo tree -e normal -p "$crate" --prefix none --format '{p}' 2>/dev/null \
     | sort -u | grep -E "$forbidden" || true)
   if [ -n "$offenders" ]; then

@@ -4,13 +4,17 @@
 //! - [`entry`]: the audit entry of API.md and its leaf bytes (the JCS of its fields).
 //! - [`logger`]: the `AuditLogger` port, the one way any layer records an audit entry.
 //! - [`merkle`]: RFC 9162 hashing, proofs and verification.
+//! - [`note`]: C2SP signed notes with Ed25519 (sign, verify, verifier keys).
+//! - [`checkpoint`]: C2SP checkpoints, the signed heads of the log.
 //!
 //! Pure and fast, with no I/O of any kind: the offline verifier links this crate alone (with
 //! the shared kernel), so it must not depend on a runtime, HTTP, or a database driver.
 
+pub mod checkpoint;
 pub mod entry;
 pub mod logger;
 pub mod merkle;
+pub mod note;
 
 pub use entry::{AuditEntry, AuditOperation, AuditRecord, AuditSubject, LoggedAuditEntry};
 pub use logger::AuditLogger;

@@ -5,6 +5,7 @@
 //! - [`wiring`]: builds the application from the configuration (the composition root).
 //! - [`http`]: axum routes, middleware, extractors and the one mapping of errors to HTTP.
 //! - [`run`]: binds, serves, and shuts down within the shutdown timeout.
+//! - [`log_worker`]: the verifiable log's key, wiring and sequencer task.
 //! - [`workers`]: background tasks (the purge of expired idempotency keys).
 //!
 //! Tests build the router with [`http::router`] or start a real server with [`start`].
@@ -12,6 +13,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod log_worker;
 pub mod run;
 pub mod telemetry;
 pub mod wiring;

@@ -2,15 +2,17 @@
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use shared_kernel::Error;
+use shared_kernel::{Error, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::log_worker::SequencerTask;
 use crate::{wiring, workers};
 
 /// A server running in the background of this process.
@@ -43,9 +45,9 @@ impl RunningServer {
 /// # Errors
 /// `UNAVAILABLE` when the store cannot be opened or the address cannot be bound.
 pub async fn start(config: Config) -> Result<RunningServer, Error> {
-    let state = {
+    let (state, log) = {
         let config = config.clone();
-        tokio::task::spawn_blocking(move || wiring::embedded_state(&config))
+        tokio::task::spawn_blocking(move || wiring::embedded(&config))
             .await
             .map_err(|e| Error::internal("opening the store panicked", e))??
     };
@@ -55,6 +57,10 @@ pub async fn start(config: Config) -> Result<RunningServer, Error> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::unavailable("cannot read the bound address", e))?;
+    // Started after the bind, so a failed start leaves no task holding the store; it signs
+    // the first checkpoint (size 0 on a new store) before the first request is served.
+    let sequencer = SequencerTask::start(&log, Arc::new(SystemClock)).await?;
+    drop(log);
     let (stop, stopped) = oneshot::channel::<()>();
     let shutdown = async move {
         let _stop_requested_or_handle_dropped = stopped.await;
@@ -62,6 +68,9 @@ pub async fn start(config: Config) -> Result<RunningServer, Error> {
     let purge = workers::spawn_idempotency_purge(state.storage().clone(), workers::PURGE_INTERVAL);
     let task = tokio::spawn(async move {
         let served = serve(listener, state, shutdown, config.shutdown_timeout).await;
+        // Requests are done: sequence what they committed, sign the final head, and let the
+        // sequencer (which holds the store) go.
+        sequencer.drain().await;
         // Wait for the purge task to be gone: it holds the store, and with it the folder lock.
         purge.abort();
         let _cancelled = purge.await;

@@ -10,6 +10,7 @@ use storage_domain::DocumentLimits;
 
 use crate::config::Config;
 use crate::http::AppState;
+use crate::log_worker::{LogOptions, LogWiring, wire_log};
 
 /// Opens the embedded store and wires the application to it. The store (and its data-folder
 /// lock) lives as long as the returned state.
@@ -17,6 +18,16 @@ use crate::http::AppState;
 /// # Errors
 /// `UNAVAILABLE` when the data folder cannot be opened or is locked by another process.
 pub fn embedded_state(config: &Config) -> Result<AppState, Error> {
+    embedded(config).map(|(state, _log)| state)
+}
+
+/// Opens the embedded store and wires the application and the verifiable log to it (the log
+/// with [`LogOptions::default`]: key in the data folder, origin derived from the key). The
+/// caller runs the log's sequencer with the returned [`LogWiring`]. Blocking: file I/O.
+///
+/// # Errors
+/// As [`embedded_state`]; also when the log's signing key cannot be read or created.
+pub fn embedded(config: &Config) -> Result<(AppState, LogWiring), Error> {
     let store = EmbeddedStore::open(
         &config.data_dir,
         EmbeddedOptions {
@@ -34,9 +45,8 @@ pub fn embedded_state(config: &Config) -> Result<AppState, Error> {
         Arc::new(SystemClock),
         limits,
     );
-    Ok(AppState::new(
-        storage,
-        Arc::new(store),
-        config.request_timeout,
-    ))
+    let log = wire_log(&store, &config.data_dir, &LogOptions::default())?;
+    let state = AppState::new(storage, Arc::new(store), config.request_timeout)
+        .with_log(log.queries.clone());
+    Ok((state, log))
 }

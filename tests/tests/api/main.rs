@@ -12,5 +12,6 @@ mod errors;
 mod helpers;
 mod history;
 mod idempotency;
+mod log;
 mod persistence;
 mod query;

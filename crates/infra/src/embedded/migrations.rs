@@ -99,6 +99,28 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX documents_created ON documents(collection_id, created_at, id);
     CREATE INDEX documents_updated ON documents(collection_id, updated_at, id);
     ",
+    // 4: the verifiable log: stored complete-subtree hashes (Go tlog layout), the one
+    // committed tree head, and every signed checkpoint.
+    "
+    CREATE TABLE log_hashes (
+        idx INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL
+    );
+    CREATE TABLE log_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        tree_size INTEGER NOT NULL,
+        root BLOB NOT NULL,
+        last_seq INTEGER NOT NULL
+    );
+    INSERT INTO log_state (id, tree_size, root, last_seq)
+        VALUES (1, 0, X'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855', 0);
+    CREATE TABLE checkpoints (
+        tree_size INTEGER PRIMARY KEY,
+        root BLOB NOT NULL,
+        note TEXT NOT NULL,
+        signed_at INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.

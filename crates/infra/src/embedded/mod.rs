@@ -9,6 +9,8 @@
 //!   sequence (`seq`) exact and turns "database is locked" into an orderly queue.
 //! - [`EmbeddedStore::reader`]: committed state through a small pool of read-only
 //!   connections, which WAL lets run beside the writer.
+//! - [`EmbeddedStore::log`]: the Merkle log (stored subtree hashes, head, checkpoints); its
+//!   batches take the writer like any transaction, so commit order is sequencing order.
 //!
 //! SQLite is blocking, so every statement runs on tokio's blocking pool, never on the async
 //! worker threads. Driver types stay inside this module: every failure leaves it as a
@@ -21,6 +23,8 @@ mod error;
 mod history;
 mod idempotency;
 mod lock;
+mod log;
+mod log_key;
 mod migrations;
 mod query;
 mod reader;
@@ -28,6 +32,8 @@ mod repositories;
 mod rows;
 mod transaction;
 
+#[cfg(test)]
+mod log_tests;
 #[cfg(test)]
 mod tests;
 
@@ -39,8 +45,11 @@ use shared_kernel::Error;
 use storage_app::{StorageReader, UnitOfWork};
 
 use self::lock::DirLock;
+use self::log::SqliteLogStore;
 use self::reader::{ReaderPool, SqliteReader};
 use self::transaction::{SharedWriter, SqliteUnitOfWork};
+
+pub use self::log_key::{SIGNING_KEY_FILE_NAME, load_or_create_signing_seed};
 
 /// The database file's name inside the data folder.
 pub const DATABASE_FILE_NAME: &str = "offchain.db";
@@ -92,6 +101,7 @@ struct Inner {
     database_path: PathBuf,
     unit_of_work: Arc<SqliteUnitOfWork>,
     reader: Arc<SqliteReader>,
+    log: Arc<SqliteLogStore>,
 }
 
 impl EmbeddedStore {
@@ -119,12 +129,19 @@ impl EmbeddedStore {
             Arc::clone(&lock),
         )?;
         let writer: SharedWriter = Arc::new(tokio::sync::Mutex::new(writer));
+        let readers = Arc::new(readers);
+        let log = Arc::new(SqliteLogStore::new(
+            Arc::clone(&writer),
+            Arc::clone(&readers),
+            Arc::clone(&lock),
+        ));
         tracing::info!(path = %database_path.display(), "embedded store opened");
         Ok(Self {
             inner: Arc::new(Inner {
                 database_path,
                 unit_of_work: Arc::new(SqliteUnitOfWork::new(writer, lock)),
-                reader: Arc::new(SqliteReader::new(Arc::new(readers))),
+                reader: Arc::new(SqliteReader::new(readers)),
+                log,
             }),
         })
     }
@@ -137,6 +154,11 @@ impl EmbeddedStore {
     /// Reads of committed state on this store.
     pub fn reader(&self) -> Arc<dyn StorageReader> {
         Arc::clone(&self.inner.reader) as Arc<dyn StorageReader>
+    }
+
+    /// The Merkle log's storage on this store (its writes share the one writer connection).
+    pub fn log(&self) -> Arc<dyn audit_app::LogStore> {
+        Arc::clone(&self.inner.log) as Arc<dyn audit_app::LogStore>
     }
 
     /// The SQLite file (`<data_dir>/offchain.db`).

@@ -70,7 +70,7 @@ impl ReaderPool {
     }
 
     /// Runs `work` with a pooled connection on a blocking thread.
-    async fn read<T, F>(self: &Arc<Self>, work: F) -> Result<T, Error>
+    pub(super) async fn read<T, F>(self: &Arc<Self>, work: F) -> Result<T, Error>
     where
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,

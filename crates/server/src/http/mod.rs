@@ -9,6 +9,7 @@ mod extract;
 mod health;
 mod history;
 mod idempotency;
+mod log;
 mod middleware;
 mod precondition;
 mod problem;
@@ -35,6 +36,8 @@ pub struct AppState {
     shutting_down: Arc<AtomicBool>,
     request_timeout: Duration,
     in_flight: Arc<idempotency::InFlightKeys>,
+    /// The verifiable log's read side, when wired.
+    log: Option<audit_app::LogQueries>,
 }
 
 impl AppState {
@@ -50,7 +53,15 @@ impl AppState {
             shutting_down: Arc::new(AtomicBool::new(false)),
             request_timeout,
             in_flight: Arc::default(),
+            log: None,
         }
+    }
+
+    /// The same state serving the verifiable log's routes from `log`.
+    #[must_use]
+    pub fn with_log(mut self, log: audit_app::LogQueries) -> Self {
+        self.log = Some(log);
+        self
     }
 
     /// The application.
@@ -76,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .merge(collections::routes())
         .merge(documents::routes())
         .merge(history::routes())
+        .merge(log::routes())
         .merge(query::routes())
         .merge(audit::routes())
         .fallback(problem::route_not_found)

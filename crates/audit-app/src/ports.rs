@@ -1,0 +1,167 @@
+//! The ports of the log: its storage ([`LogStore`]) and its signing key ([`LogSigner`]).
+//!
+//! The store keeps the stored-hash layout of [`audit_domain::merkle::tree`] (one append-only
+//! sequence of complete-subtree hashes), the tree head, the leaf index of each audit entry and
+//! every checkpoint ever published. Only the sequencer writes; anyone may read.
+
+use async_trait::async_trait;
+use audit_domain::checkpoint::Checkpoint;
+use audit_domain::merkle::Hash;
+use audit_domain::note::{NoteSigner, NoteVerifier};
+use shared_kernel::{AuditId, Error, Timestamp};
+
+/// The state of the tree as last committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeHead {
+    /// Number of leaves.
+    pub size: u64,
+    /// RFC 9162 root hash at `size`.
+    pub root: Hash,
+    /// Commit sequence of the last audit entry in the log (0 when empty): every entry up to it
+    /// has a leaf index, none after it does.
+    pub last_seq: u64,
+}
+
+/// A committed audit entry that has no leaf index yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingLeaf {
+    /// Its commit sequence.
+    pub seq: u64,
+    /// SHA-256(0x00 ‖ leaf bytes), as stored with the entry.
+    pub leaf_hash: Hash,
+}
+
+/// One batch for the log, to be written in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogAppend {
+    /// The head the batch was computed from; the store must still be at it.
+    pub from: TreeHead,
+    /// The head after the batch.
+    pub to: TreeHead,
+    /// The entries, in commit order: the i-th gets leaf index `from.size + i`.
+    pub leaves: Vec<PendingLeaf>,
+    /// The stored hashes to append, the first at position `stored_hash_count(from.size)`.
+    pub hashes: Vec<Hash>,
+}
+
+/// A signed checkpoint as kept by the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// The tree size it signs.
+    pub tree_size: u64,
+    /// The root hash it signs.
+    pub root_hash: Hash,
+    /// The whole C2SP signed note.
+    pub note: String,
+    /// When it was signed (informational, not signed).
+    pub signed_at: Timestamp,
+}
+
+/// A leaf of the log: its index, exact bytes and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLeaf {
+    /// The leaf index.
+    pub index: u64,
+    /// The exact leaf bytes (the JCS of the audit entry).
+    pub leaf: Vec<u8>,
+    /// SHA-256(0x00 ‖ leaf).
+    pub leaf_hash: Hash,
+}
+
+/// An audit entry looked up by id: its bytes and hash, and its index once sequenced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditLeaf {
+    /// The leaf index, `None` while the entry waits for the sequencer.
+    pub index: Option<u64>,
+    /// The exact leaf bytes.
+    pub leaf: Vec<u8>,
+    /// SHA-256(0x00 ‖ leaf).
+    pub leaf_hash: Hash,
+}
+
+/// Storage of the Merkle log.
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// The committed tree head (size 0, the empty root and `last_seq` 0 for a new store).
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails or holds a malformed head.
+    async fn head(&self) -> Result<TreeHead, Error>;
+
+    /// Up to `limit` committed audit entries with a commit sequence above `after_seq`, in
+    /// commit order.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
+    async fn pending(&self, after_seq: u64, limit: usize) -> Result<Vec<PendingLeaf>, Error>;
+
+    /// In ONE transaction: gives each leaf its index, appends the stored hashes and records
+    /// the new head. Nothing is written when anything fails.
+    ///
+    /// # Errors
+    /// MUST return `CONFLICT` when the stored head is not `batch.from` or an entry already has
+    /// a leaf index (another sequencer ran); `UNAVAILABLE` or `INTERNAL_ERROR` otherwise.
+    async fn append(&self, batch: LogAppend) -> Result<(), Error>;
+
+    /// The stored hashes at these positions, in the same order.
+    ///
+    /// # Errors
+    /// `INTERNAL_ERROR` when a position is not stored; `UNAVAILABLE` when storage fails.
+    async fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, Error>;
+
+    /// Keeps a published checkpoint (for ever).
+    ///
+    /// # Errors
+    /// MUST return `CONFLICT` when a different checkpoint of the same size is kept;
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
+    async fn save_checkpoint(&self, checkpoint: StoredCheckpoint) -> Result<(), Error>;
+
+    /// The checkpoint of the largest tree size, if any was published.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, Error>;
+
+    /// The leaves with indexes in `start..end` (already checked to be within the log).
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
+    async fn leaves(&self, start: u64, end: u64) -> Result<Vec<LogLeaf>, Error>;
+
+    /// The audit entry with this id, sequenced or not; `None` when there is no such entry.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
+    async fn leaf_by_audit_id(&self, id: AuditId) -> Result<Option<AuditLeaf>, Error>;
+}
+
+/// The log's signing key.
+pub trait LogSigner: Send + Sync {
+    /// The log's origin, also the key name on its signatures.
+    fn origin(&self) -> &str;
+
+    /// Signs a checkpoint and returns the C2SP signed note.
+    ///
+    /// # Errors
+    /// `INTERNAL_ERROR` when the checkpoint's origin is not this key's.
+    fn sign_checkpoint(&self, checkpoint: &Checkpoint) -> Result<String, Error>;
+
+    /// The public half, for clients.
+    fn verifier(&self) -> NoteVerifier;
+}
+
+impl LogSigner for NoteSigner {
+    fn origin(&self) -> &str {
+        self.name().as_str()
+    }
+
+    fn sign_checkpoint(&self, checkpoint: &Checkpoint) -> Result<String, Error> {
+        checkpoint
+            .sign(self)
+            .map_err(|e| Error::internal("could not sign a checkpoint", e))
+    }
+
+    fn verifier(&self) -> NoteVerifier {
+        NoteSigner::verifier(self)
+    }
+}

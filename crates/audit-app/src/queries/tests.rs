@@ -1,0 +1,134 @@
+//! The read side against the in-memory store: proofs verify, bad requests name the log size.
+
+use std::sync::Arc;
+
+use audit_domain::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+use audit_domain::note::{KeyName, NoteSigner};
+use shared_kernel::time::ManualClock;
+use shared_kernel::{AuditId, ErrorCode, Timestamp};
+
+use super::*;
+use crate::fake::FakeLogStore;
+use crate::sequencer::{Sequencer, SequencerOptions};
+
+async fn log_of(size: usize, pending: usize) -> (Arc<FakeLogStore>, LogQueries) {
+    let store = Arc::new(FakeLogStore::new());
+    let signer = Arc::new(NoteSigner::from_seed(
+        KeyName::new("log").unwrap_or_else(|e| panic!("{e}")),
+        &[1; 32],
+    ));
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(0)));
+    let mut sequencer = Sequencer::start(
+        store.clone(),
+        signer.clone(),
+        clock,
+        SequencerOptions::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    store.commit(size);
+    sequencer
+        .sequence_batch()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store.commit(pending);
+    let queries = LogQueries::new(store.clone(), signer.verifier());
+    (store, queries)
+}
+
+fn root_at(store: &FakeLogStore, size: usize) -> Hash {
+    let state = store.lock();
+    audit_domain::merkle::root_from_leaf_hashes(
+        &state
+            .entries
+            .iter()
+            .take(size)
+            .map(|e| leaf_hash(&e.leaf))
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[tokio::test]
+async fn inclusion_and_consistency_proofs_verify_for_every_past_size() {
+    let (store, queries) = log_of(37, 0).await;
+    for size in 1..=37_u64 {
+        let root = root_at(&store, size as usize);
+        for index in [0, size / 2, size - 1] {
+            let proof = queries
+                .inclusion_proof(index, size)
+                .await
+                .unwrap_or_default();
+            let leaf = leaf_hash(&store.lock().entries[index as usize].leaf);
+            assert_eq!(verify_inclusion(&leaf, index, size, &proof, &root), Ok(()));
+        }
+        for from in [1, size / 2 + 1, size] {
+            let proof = queries
+                .consistency_proof(from, size)
+                .await
+                .unwrap_or_default();
+            let old = root_at(&store, from as usize);
+            assert_eq!(verify_consistency(from, size, &proof, &old, &root), Ok(()));
+        }
+    }
+}
+
+#[tokio::test]
+async fn impossible_requests_are_invalid_and_name_the_log_size() {
+    let (_store, queries) = log_of(5, 0).await;
+    let size_of = |e: Error| (e.code(), e.details().get("tree_size").cloned());
+    let five = Some(serde_json_value(5));
+    assert_eq!(
+        queries.inclusion_proof(0, 6).await.map_err(size_of).err(),
+        Some((ErrorCode::InvalidInput, five.clone()))
+    );
+    assert_eq!(
+        queries.inclusion_proof(5, 5).await.map_err(size_of).err(),
+        Some((ErrorCode::InvalidInput, five.clone()))
+    );
+    assert_eq!(
+        queries.consistency_proof(2, 6).await.map_err(size_of).err(),
+        Some((ErrorCode::InvalidInput, five.clone()))
+    );
+    assert_eq!(
+        queries
+            .consistency_proof(0, 3)
+            .await
+            .err()
+            .map(|e| e.code()),
+        Some(ErrorCode::InvalidInput)
+    );
+    assert_eq!(queries.consistency_proof(3, 3).await.ok(), Some(Vec::new()));
+    assert_eq!(
+        queries.entries(0, 6).await.map_err(size_of).err(),
+        Some((ErrorCode::InvalidInput, five))
+    );
+    assert_eq!(
+        queries.entries(0, 1001).await.err().map(|e| e.code()),
+        Some(ErrorCode::InvalidInput)
+    );
+    assert_eq!(
+        queries.entries(3, 2).await.err().map(|e| e.code()),
+        Some(ErrorCode::InvalidInput)
+    );
+}
+
+fn serde_json_value(n: u64) -> serde_json::Value {
+    serde_json::Value::from(n)
+}
+
+#[tokio::test]
+async fn an_entry_waiting_for_the_sequencer_is_not_yet_sequenced() {
+    let (store, queries) = log_of(2, 1).await;
+    let waiting = store.lock().entries[2].id;
+    let error = queries.entry_by_audit_id(waiting).await.err();
+    assert_eq!(
+        error.as_ref().map(Error::code),
+        Some(ErrorCode::NotYetSequenced)
+    );
+    assert_eq!(
+        error.and_then(|e| e.details().get("tree_size").cloned()),
+        Some(serde_json_value(2))
+    );
+    let missing = queries.entry_by_audit_id(AuditId::generate()).await.err();
+    assert_eq!(missing.map(|e| e.code()), Some(ErrorCode::NotFound));
+}

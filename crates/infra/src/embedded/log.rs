@@ -1,0 +1,371 @@
+//! The Merkle log on the embedded store: [`audit_app::LogStore`] over SQLite.
+//!
+//! Tables (migration 3): `log_hashes(idx, hash)` holds the append-only stored-hash sequence of
+//! `audit_domain::merkle::tree` (one row per complete subtree, so a proof reads O(log n) rows
+//! by primary key); `log_state` the one committed head (size, root, last sequenced `seq`);
+//! `checkpoints` every signed checkpoint. Leaf indexes live in `audit_entries.leaf_index`.
+//!
+//! A batch is written on the store's one writer connection, so it serialises with document
+//! writes: `seq` order is commit order, and indexes, hashes and head move together in one
+//! transaction. Everything else reads from the read-only pool.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use audit_app::{AuditLeaf, LogAppend, LogLeaf, LogStore, PendingLeaf, StoredCheckpoint, TreeHead};
+use audit_domain::merkle::{Hash, stored_hash_count};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use shared_kernel::{AuditId, Error, Timestamp};
+
+use super::error::{corrupt, is_unique_violation, storage_error, task_failed};
+use super::lock::DirLock;
+use super::reader::ReaderPool;
+use super::rows::{from_sql_integer, to_sql_integer};
+use super::transaction::SharedWriter;
+
+/// The embedded [`LogStore`].
+pub(super) struct SqliteLogStore {
+    writer: SharedWriter,
+    readers: Arc<ReaderPool>,
+    /// Keeps the folder locked for as long as the writer can be used.
+    _lock: Arc<DirLock>,
+}
+
+impl SqliteLogStore {
+    /// A log store sharing the store's writer and readers.
+    pub(super) fn new(writer: SharedWriter, readers: Arc<ReaderPool>, lock: Arc<DirLock>) -> Self {
+        Self {
+            writer,
+            readers,
+            _lock: lock,
+        }
+    }
+
+    /// Runs `work` in one immediate transaction on the writer, on a blocking thread; commits
+    /// when it succeeds, rolls back otherwise.
+    async fn write<T, F>(&self, action: &'static str, work: F) -> Result<T, Error>
+    where
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut guard = Arc::clone(&self.writer).lock_owned().await;
+        tokio::task::spawn_blocking(move || {
+            let connection: &mut Connection = &mut guard;
+            if !connection.is_autocommit() {
+                tracing::warn!("rolling back a transaction left open by a cancelled request");
+                connection
+                    .execute_batch("ROLLBACK")
+                    .map_err(|e| storage_error(action, e))?;
+            }
+            let transaction = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage_error(action, e))?;
+            let value = work(&transaction)?;
+            transaction.commit().map_err(|e| storage_error(action, e))?;
+            Ok(value)
+        })
+        .await
+        .map_err(task_failed)?
+    }
+}
+
+fn hash_from(bytes: &[u8], what: &str) -> Result<Hash, Error> {
+    Hash::try_from(bytes).map_err(|e| corrupt(what, e))
+}
+
+/// Reads the committed head.
+pub(super) fn select_head(connection: &Connection) -> Result<TreeHead, Error> {
+    let (size, root, last_seq): (i64, Vec<u8>, i64) = connection
+        .prepare_cached("SELECT tree_size, root, last_seq FROM log_state WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))))
+        .map_err(|e| storage_error("reading the log head", e))?;
+    Ok(TreeHead {
+        size: from_sql_integer(size, "log tree size")?,
+        root: hash_from(&root, "log root")?,
+        last_seq: from_sql_integer(last_seq, "log last sequence")?,
+    })
+}
+
+/// Writes a batch inside `transaction` (see [`LogStore::append`]).
+pub(super) fn append_batch(transaction: &Connection, batch: &LogAppend) -> Result<(), Error> {
+    let head = select_head(transaction)?;
+    if head != batch.from {
+        return Err(Error::conflict(
+            "the log head moved: another sequencer is running on this store",
+        ));
+    }
+    let first = stored_hash_count(batch.from.size)
+        .ok_or_else(|| Error::invalid_input("the log is too large"))?;
+    let next: i64 = transaction
+        .prepare_cached("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_hashes")
+        .and_then(|mut s| s.query_row([], |row| row.get(0)))
+        .map_err(|e| storage_error("reading the log's stored hashes", e))?;
+    if from_sql_integer(next, "log hash position")? != first {
+        return Err(corrupt(
+            "log hashes",
+            format!(
+                "{next} hashes stored for a tree of size {}",
+                batch.from.size
+            ),
+        ));
+    }
+    let mut assign = transaction
+        .prepare_cached(
+            "UPDATE audit_entries SET leaf_index = ?1 WHERE seq = ?2 AND leaf_index IS NULL",
+        )
+        .map_err(|e| storage_error("sequencing audit entries", e))?;
+    for (index, leaf) in (batch.from.size..).zip(&batch.leaves) {
+        let changed = assign
+            .execute(params![
+                to_sql_integer(index, "leaf index")?,
+                to_sql_integer(leaf.seq, "audit sequence")?
+            ])
+            .map_err(|e| storage_error("sequencing audit entries", e))?;
+        if changed != 1 {
+            return Err(Error::conflict(format!(
+                "audit entry {} is missing or already sequenced",
+                leaf.seq
+            )));
+        }
+    }
+    let mut insert = transaction
+        .prepare_cached("INSERT INTO log_hashes (idx, hash) VALUES (?1, ?2)")
+        .map_err(|e| storage_error("appending log hashes", e))?;
+    for (position, hash) in (first..).zip(&batch.hashes) {
+        insert
+            .execute(params![
+                to_sql_integer(position, "log hash position")?,
+                hash.as_bytes().as_slice()
+            ])
+            .map_err(|e| storage_error("appending log hashes", e))?;
+    }
+    transaction
+        .prepare_cached(
+            "UPDATE log_state SET tree_size = ?1, root = ?2, last_seq = ?3 WHERE id = 1",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                i64::try_from(batch.to.size).unwrap_or(i64::MAX),
+                batch.to.root.as_bytes().as_slice(),
+                i64::try_from(batch.to.last_seq).unwrap_or(i64::MAX)
+            ])
+        })
+        .map_err(|e| storage_error("recording the log head", e))?;
+    Ok(())
+}
+
+/// Reads stored hashes by position.
+pub(super) fn select_hashes(connection: &Connection, indexes: &[u64]) -> Result<Vec<Hash>, Error> {
+    let mut statement = connection
+        .prepare_cached("SELECT hash FROM log_hashes WHERE idx = ?1")
+        .map_err(|e| storage_error("reading log hashes", e))?;
+    indexes
+        .iter()
+        .map(|&index| {
+            let bytes: Option<Vec<u8>> = statement
+                .query_row([to_sql_integer(index, "log hash position")?], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(|e| storage_error("reading log hashes", e))?;
+            let bytes = bytes.ok_or_else(|| {
+                corrupt("log hashes", format!("no stored hash at position {index}"))
+            })?;
+            hash_from(&bytes, "log hash")
+        })
+        .collect()
+}
+
+fn checkpoint_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Vec<u8>, String, i64)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn into_checkpoint(row: (i64, Vec<u8>, String, i64)) -> Result<StoredCheckpoint, Error> {
+    Ok(StoredCheckpoint {
+        tree_size: from_sql_integer(row.0, "checkpoint size")?,
+        root_hash: hash_from(&row.1, "checkpoint root")?,
+        note: row.2,
+        signed_at: Timestamp::from_millis(row.3),
+    })
+}
+
+#[async_trait]
+impl LogStore for SqliteLogStore {
+    #[tracing::instrument(name = "embedded.log.head", skip_all)]
+    async fn head(&self) -> Result<TreeHead, Error> {
+        self.readers.read(select_head).await
+    }
+
+    #[tracing::instrument(name = "embedded.log.pending", skip_all)]
+    async fn pending(&self, after_seq: u64, limit: usize) -> Result<Vec<PendingLeaf>, Error> {
+        let after = to_sql_integer(after_seq, "audit sequence")?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.readers
+            .read(move |connection| {
+                let rows = connection
+                    .prepare_cached(
+                        "SELECT seq, leaf_hash FROM audit_entries WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                    )
+                    .and_then(|mut s| {
+                        s.query_map(params![after, limit], |row| {
+                            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .map_err(|e| storage_error("reading pending audit entries", e))?;
+                rows.into_iter()
+                    .map(|(seq, hash)| {
+                        Ok(PendingLeaf {
+                            seq: from_sql_integer(seq, "audit sequence")?,
+                            leaf_hash: hash_from(&hash, "audit leaf hash")?,
+                        })
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    #[tracing::instrument(name = "embedded.log.append", skip_all, fields(leaves = batch.leaves.len()))]
+    async fn append(&self, batch: LogAppend) -> Result<(), Error> {
+        self.write("sequencing audit entries", move |transaction| {
+            append_batch(transaction, &batch)
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "embedded.log.read_hashes", skip_all)]
+    async fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, Error> {
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let indexes = indexes.to_vec();
+        self.readers
+            .read(move |connection| select_hashes(connection, &indexes))
+            .await
+    }
+
+    #[tracing::instrument(name = "embedded.log.save_checkpoint", skip_all)]
+    async fn save_checkpoint(&self, checkpoint: StoredCheckpoint) -> Result<(), Error> {
+        self.write("keeping a checkpoint", move |transaction| {
+            let size = to_sql_integer(checkpoint.tree_size, "checkpoint size")?;
+            let inserted = transaction
+                .prepare_cached(
+                    "INSERT INTO checkpoints (tree_size, root, note, signed_at) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        size,
+                        checkpoint.root_hash.as_bytes().as_slice(),
+                        checkpoint.note,
+                        checkpoint.signed_at.as_millis()
+                    ])
+                });
+            match inserted {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => {
+                    let root: Vec<u8> = transaction
+                        .query_row("SELECT root FROM checkpoints WHERE tree_size = ?1", [size], |row| {
+                            row.get(0)
+                        })
+                        .map_err(|e| storage_error("reading a checkpoint", e))?;
+                    if root == checkpoint.root_hash.as_bytes() {
+                        Ok(())
+                    } else {
+                        Err(Error::conflict(format!(
+                            "a different checkpoint of size {} is already published",
+                            checkpoint.tree_size
+                        )))
+                    }
+                }
+                Err(e) => Err(storage_error("keeping a checkpoint", e)),
+            }
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "embedded.log.latest_checkpoint", skip_all)]
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, Error> {
+        self.readers
+            .read(|connection| {
+                connection
+                    .prepare_cached(
+                        "SELECT tree_size, root, note, signed_at FROM checkpoints \
+                         ORDER BY tree_size DESC LIMIT 1",
+                    )
+                    .and_then(|mut s| s.query_row([], checkpoint_from_row).optional())
+                    .map_err(|e| storage_error("reading the latest checkpoint", e))?
+                    .map(into_checkpoint)
+                    .transpose()
+            })
+            .await
+    }
+
+    #[tracing::instrument(name = "embedded.log.leaves", skip_all)]
+    async fn leaves(&self, start: u64, end: u64) -> Result<Vec<LogLeaf>, Error> {
+        let start = to_sql_integer(start, "leaf index")?;
+        let end = to_sql_integer(end, "leaf index")?;
+        self.readers
+            .read(move |connection| {
+                let rows = connection
+                    .prepare_cached(
+                        "SELECT leaf_index, leaf, leaf_hash FROM audit_entries \
+                         WHERE leaf_index >= ?1 AND leaf_index < ?2 ORDER BY leaf_index",
+                    )
+                    .and_then(|mut s| {
+                        s.query_map(params![start, end], |row| {
+                            Ok((
+                                row.get::<_, i64>(0)?,
+                                row.get::<_, Vec<u8>>(1)?,
+                                row.get::<_, Vec<u8>>(2)?,
+                            ))
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .map_err(|e| storage_error("reading log leaves", e))?;
+                rows.into_iter()
+                    .map(|(index, leaf, hash)| {
+                        Ok(LogLeaf {
+                            index: from_sql_integer(index, "leaf index")?,
+                            leaf,
+                            leaf_hash: hash_from(&hash, "audit leaf hash")?,
+                        })
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    #[tracing::instrument(name = "embedded.log.leaf_by_audit_id", skip_all)]
+    async fn leaf_by_audit_id(&self, id: AuditId) -> Result<Option<AuditLeaf>, Error> {
+        let id = id.to_string();
+        self.readers
+            .read(move |connection| {
+                let row = connection
+                    .prepare_cached(
+                        "SELECT leaf_index, leaf, leaf_hash FROM audit_entries WHERE id = ?1",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row([&id], |row| {
+                            Ok((
+                                row.get::<_, Option<i64>>(0)?,
+                                row.get::<_, Vec<u8>>(1)?,
+                                row.get::<_, Vec<u8>>(2)?,
+                            ))
+                        })
+                        .optional()
+                    })
+                    .map_err(|e| storage_error("reading an audit entry", e))?;
+                row.map(|(index, leaf, hash)| {
+                    Ok(AuditLeaf {
+                        index: index
+                            .map(|i| from_sql_integer(i, "leaf index"))
+                            .transpose()?,
+                        leaf,
+                        leaf_hash: hash_from(&hash, "audit leaf hash")?,
+                    })
+                })
+                .transpose()
+            })
+            .await
+    }
+}

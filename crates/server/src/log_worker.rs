@@ -1,0 +1,185 @@
+//! The verifiable log in the server process: its key, its wiring, and the background task
+//! that runs the sequencer.
+//!
+//! [`wire_log`] loads the signing key (generating `<data_dir>/log-signing.key`, mode 0600, on
+//! first start when no path is configured), derives the origin and logs the verifier key.
+//! [`SequencerTask`] owns the [`Sequencer`]: it sequences batch after batch while a backlog
+//! remains, otherwise polls every [`SEQUENCER_POLL_INTERVAL`] and signs checkpoints when due.
+//! Asked to stop, it drains what is pending and signs the final head before it returns, so a
+//! graceful shutdown leaves nothing waiting and nothing unsigned.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use audit_app::origin::default_origin;
+use audit_app::sequencer::SEQUENCER_POLL_INTERVAL;
+use audit_app::{LogQueries, LogStore, Sequencer, SequencerOptions};
+use audit_domain::note::{KeyName, NoteSigner};
+use infra::embedded::{EmbeddedStore, SIGNING_KEY_FILE_NAME, load_or_create_signing_seed};
+use shared_kernel::{Clock, Error, ErrorCode};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How long the task waits before retrying after a storage failure.
+const RETRY_DELAY: Duration = Duration::from_millis(500);
+
+/// Settings of the log (not yet in the configuration file: the defaults apply).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    /// The signing key file; `None` means `<data_dir>/log-signing.key`, generated if missing.
+    pub signing_key: Option<PathBuf>,
+    /// The origin; `None` means `offchain-db/` + 16 hex characters of the key's hash.
+    pub origin: Option<String>,
+    /// Batch size and checkpoint interval.
+    pub sequencer: SequencerOptions,
+}
+
+/// The log's parts, wired over the embedded store.
+#[derive(Clone)]
+pub struct LogWiring {
+    /// The log's storage.
+    pub store: Arc<dyn LogStore>,
+    /// The signing key.
+    pub signer: Arc<NoteSigner>,
+    /// The read side for the API.
+    pub queries: LogQueries,
+    /// The sequencer's settings.
+    pub sequencer: SequencerOptions,
+}
+
+/// Loads (or creates) the key and wires the log over `store`. Blocking: file I/O.
+///
+/// # Errors
+/// `UNAVAILABLE` when the key file cannot be read or written; `INTERNAL_ERROR` when it is
+/// malformed; `INVALID_INPUT` when the configured origin is not a valid key name.
+pub fn wire_log(
+    store: &EmbeddedStore,
+    data_dir: &std::path::Path,
+    options: &LogOptions,
+) -> Result<LogWiring, Error> {
+    let (path, create) = match &options.signing_key {
+        Some(path) => (path.clone(), false),
+        None => (data_dir.join(SIGNING_KEY_FILE_NAME), true),
+    };
+    let seed = load_or_create_signing_seed(&path, create)?;
+    // The public key does not depend on the name, so derive the default origin from a
+    // provisional signer.
+    let provisional = NoteSigner::from_seed(
+        KeyName::new("offchain-db").map_err(|e| Error::internal("bad key name", e))?,
+        &seed,
+    );
+    let origin = options
+        .origin
+        .clone()
+        .unwrap_or_else(|| default_origin(&provisional.public_key()));
+    let name = KeyName::new(origin.clone()).map_err(|_| {
+        Error::new(
+            ErrorCode::InvalidInput,
+            format!("the log origin `{origin}` must be non-empty, without spaces or `+`"),
+        )
+    })?;
+    let signer = Arc::new(NoteSigner::from_seed(name, &seed));
+    let verifier = signer.verifier();
+    tracing::info!(
+        origin = %origin,
+        vkey = %verifier.to_vkey(),
+        key_file = %path.display(),
+        "log signing key loaded"
+    );
+    let log_store = store.log();
+    Ok(LogWiring {
+        queries: LogQueries::new(Arc::clone(&log_store), verifier),
+        store: log_store,
+        signer,
+        sequencer: options.sequencer,
+    })
+}
+
+/// The running sequencer task.
+pub struct SequencerTask {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl SequencerTask {
+    /// Starts the sequencer (which signs a checkpoint if the head has none, e.g. the size-0
+    /// one at first start) and spawns its loop.
+    ///
+    /// # Errors
+    /// As [`Sequencer::start`].
+    pub async fn start(wiring: &LogWiring, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        let sequencer = Sequencer::start(
+            Arc::clone(&wiring.store),
+            Arc::clone(&wiring.signer) as Arc<dyn audit_app::LogSigner>,
+            clock,
+            wiring.sequencer,
+        )
+        .await?;
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(sequencer, wiring.sequencer.batch_size, stopped));
+        Ok(Self { stop, task })
+    }
+
+    /// Asks the task to drain what is pending, sign the final head and stop; waits for it.
+    pub async fn drain(self) {
+        let _receiver_gone = self.stop.send(true);
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "the log sequencer task failed");
+        }
+    }
+}
+
+/// The loop: batches back to back while a backlog remains, else a short poll; checkpoints
+/// when due; on stop, drain and sign.
+async fn run(mut sequencer: Sequencer, batch_size: usize, mut stopped: watch::Receiver<bool>) {
+    loop {
+        // A dropped handle counts as a stop request, so the loop can never spin.
+        let stopping = *stopped.borrow() || stopped.has_changed().is_err();
+        let backlog = match sequencer.sequence_batch().await {
+            Ok(added) => added >= batch_size,
+            Err(error) => {
+                tracing::warn!(error = %error.chain(), "sequencing failed; retrying");
+                if stopping {
+                    return;
+                }
+                wait(&mut stopped, RETRY_DELAY).await;
+                continue;
+            }
+        };
+        if let Err(error) = sequencer.checkpoint_if_due().await {
+            tracing::error!(error = %error.chain(), "signing a checkpoint failed");
+        }
+        if backlog {
+            continue;
+        }
+        if stopping {
+            // Drained: sign the final head once the rate limit allows, then stop.
+            if let Some(due_in) = sequencer.checkpoint_due_in() {
+                tokio::time::sleep(due_in).await;
+                if let Err(error) = sequencer.checkpoint_if_due().await {
+                    tracing::error!(error = %error.chain(), "signing the final checkpoint failed");
+                }
+            }
+            tracing::info!(tree_size = sequencer.head().size, "log sequencer stopped");
+            return;
+        }
+        let pause = sequencer
+            .checkpoint_due_in()
+            .map_or(SEQUENCER_POLL_INTERVAL, |due| {
+                due.min(SEQUENCER_POLL_INTERVAL)
+            });
+        wait(&mut stopped, pause).await;
+    }
+}
+
+/// Sleeps for `pause`, or less when a stop is requested.
+async fn wait(stopped: &mut watch::Receiver<bool>, pause: Duration) {
+    if *stopped.borrow() || stopped.has_changed().is_err() {
+        return;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(pause) => {}
+        _ = stopped.changed() => {}
+    }
+}
