@@ -1,0 +1,27 @@
+//! `offchain-loadgen`: drives Offchain DB and its peers on loopback (see the crate docs).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use loadgen::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli.run()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("offchain-loadgen: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

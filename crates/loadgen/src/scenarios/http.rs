@@ -1,0 +1,379 @@
+//! The HTTP scenarios against Offchain DB (and `hello` against the minimal peer): setup
+//! (a collection with a schema, seeded documents) and one request each.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+use super::{Prepared, spread};
+use crate::document;
+use crate::driver::Op;
+
+/// Reads an answer to the end and checks its status; the error names status and body.
+///
+/// # Errors
+/// When the request failed or the status is not `expected`.
+pub async fn expect(
+    answer: Result<reqwest::Response, reqwest::Error>,
+    expected: StatusCode,
+) -> Result<Body, String> {
+    let answer = answer.map_err(|e| format!("request failed: {e}"))?;
+    let status = answer.status();
+    let body = answer
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the body failed: {e}"))?;
+    if status == expected {
+        Ok(Body(body.to_vec()))
+    } else {
+        let text = String::from_utf8_lossy(&body);
+        let text: String = text.chars().take(200).collect();
+        Err(format!("HTTP {status}: {text}"))
+    }
+}
+
+/// The bytes of a response body.
+#[derive(Debug, Clone)]
+pub struct Body(pub Vec<u8>);
+
+impl Body {
+    /// The body as JSON, if it is.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.0).ok()
+    }
+}
+
+/// A fresh collection name for a scenario.
+pub fn collection_name(scenario: &str) -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!(
+        "bench_{}_{millis}_{}",
+        scenario.replace('-', "_"),
+        std::process::id()
+    )
+}
+
+/// Creates a collection with the benchmark schema.
+///
+/// # Errors
+/// When the server does not answer 201.
+pub async fn create_collection(client: &Client, base: &str, name: &str) -> Result<(), String> {
+    let answer = client
+        .post(format!("{base}/v1/collections"))
+        .json(&json!({"name": name, "schema": document::schema()}))
+        .send()
+        .await;
+    expect(answer, StatusCode::CREATED)
+        .await
+        .map(drop)
+        .map_err(|e| format!("creating collection `{name}`: {e}"))
+}
+
+/// The id of seeded document `i`.
+pub fn seeded_id(i: u64) -> String {
+    format!("doc-{i}")
+}
+
+/// Creates documents `doc-0` .. `doc-{count-1}` with `concurrency` requests at a time.
+///
+/// # Errors
+/// On the first document that is not created.
+pub async fn seed(
+    client: &Client,
+    base: &str,
+    collection: &str,
+    count: u64,
+    concurrency: u64,
+) -> Result<(), String> {
+    let url = Arc::new(format!("{base}/v1/collections/{collection}/documents"));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..concurrency.max(1) {
+        let client = client.clone();
+        let url = url.clone();
+        tasks.spawn(async move {
+            let mut i = worker;
+            while i < count {
+                let body = document::create_body(i, Some(&seeded_id(i)));
+                let answer = client
+                    .post(url.as_str())
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                expect(answer, StatusCode::CREATED)
+                    .await
+                    .map_err(|e| format!("seeding document {i}: {e}"))?;
+                i += concurrency.max(1);
+            }
+            Ok::<(), String>(())
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.map_err(|e| format!("a seeding task failed: {e}"))??;
+    }
+    eprintln!(
+        "seeded {count} documents into `{collection}` in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `create`: POST a new ~1 KiB document (server-generated id) into a collection with a schema.
+///
+/// # Errors
+/// When the collection cannot be created.
+pub async fn create(client: Client, base: &str) -> Result<Prepared, String> {
+    let collection = collection_name("create");
+    create_collection(&client, base, &collection).await?;
+    let url = Arc::new(format!("{base}/v1/collections/{collection}/documents"));
+    let op: Op = Arc::new(move |_client, seq| {
+        let client = client.clone();
+        let url = url.clone();
+        Box::pin(async move {
+            let answer = client
+                .post(url.as_str())
+                .header("content-type", "application/json")
+                .body(document::create_body(seq, None))
+                .send()
+                .await;
+            expect(answer, StatusCode::CREATED).await.map(drop)
+        })
+    });
+    Ok(Prepared::Ready { op, note: None })
+}
+
+/// `read`: GET a seeded document by id, in a scrambled order.
+///
+/// # Errors
+/// When the collection cannot be created or seeded.
+pub async fn read(client: Client, base: &str, seeded: u64) -> Result<Prepared, String> {
+    let collection = collection_name("read");
+    create_collection(&client, base, &collection).await?;
+    seed(&client, base, &collection, seeded, 32).await?;
+    let prefix = Arc::new(format!("{base}/v1/collections/{collection}/documents/"));
+    let op: Op = Arc::new(move |_client, seq| {
+        let client = client.clone();
+        let url = format!("{prefix}{}", seeded_id(spread(seq, seeded)));
+        Box::pin(async move {
+            expect(client.get(url).send().await, StatusCode::OK)
+                .await
+                .map(drop)
+        })
+    });
+    Ok(Prepared::Ready {
+        op,
+        note: Some(format!("{seeded} documents")),
+    })
+}
+
+/// `query`: GET a filtered page (`{"group": g}`, 1 document in [`document::GROUPS`], 20 a page).
+///
+/// # Errors
+/// When the collection cannot be created or seeded.
+pub async fn query(client: Client, base: &str, seeded: u64) -> Result<Prepared, String> {
+    let collection = collection_name("query");
+    create_collection(&client, base, &collection).await?;
+    seed(&client, base, &collection, seeded, 32).await?;
+    let prefix = Arc::new(format!("{base}/v1/collections/{collection}/documents"));
+    let op: Op = Arc::new(move |_client, seq| {
+        let client = client.clone();
+        // `{"group":g}`, URL-encoded.
+        let url = format!(
+            "{prefix}?filter=%7B%22group%22%3A{}%7D&limit=20",
+            seq % document::GROUPS
+        );
+        Box::pin(async move {
+            expect(client.get(url).send().await, StatusCode::OK)
+                .await
+                .map(drop)
+        })
+    });
+    Ok(Prepared::Ready {
+        op,
+        note: Some(format!(
+            "filter {{\"group\": g}} over {seeded} documents (1 in {}), pages of 20",
+            document::GROUPS
+        )),
+    })
+}
+
+/// The log's current size from `GET /v1/log/checkpoint` (JSON); `None` when the endpoint
+/// answers 404 (the log is not built).
+///
+/// # Errors
+/// On any other failure.
+pub async fn checkpoint_size(client: &Client, base: &str) -> Result<Option<u64>, String> {
+    let answer = client
+        .get(format!("{base}/v1/log/checkpoint"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| format!("checkpoint request failed: {e}"))?;
+    if answer.status() == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    let body = expect(Ok(answer), StatusCode::OK).await?;
+    body.json()
+        .and_then(|v| v.get("tree_size").and_then(Value::as_u64))
+        .map(Some)
+        .ok_or_else(|| "the checkpoint has no numeric `tree_size`".to_owned())
+}
+
+/// Waits (at most `timeout`) until the published checkpoint covers at least `size` leaves.
+async fn wait_for_size(
+    client: &Client,
+    base: &str,
+    size: u64,
+    timeout: Duration,
+) -> Result<Option<u64>, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let current = checkpoint_size(client, base).await?;
+        match current {
+            None => return Ok(None),
+            Some(current) if current >= size || Instant::now() > deadline => {
+                return Ok(Some(current));
+            }
+            Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// `proof`: GET an inclusion proof for a random leaf of the published tree.
+///
+/// # Errors
+/// When setup fails in a way other than the log being absent.
+pub async fn proof(client: Client, base: &str, seeded: u64) -> Result<Prepared, String> {
+    let unavailable = || {
+        Prepared::Unavailable(
+            "GET /v1/log/checkpoint answered 404: the verifiable log is not built in this server"
+                .to_owned(),
+        )
+    };
+    if checkpoint_size(&client, base).await?.is_none() {
+        return Ok(unavailable());
+    }
+    let collection = collection_name("proof");
+    create_collection(&client, base, &collection).await?;
+    seed(&client, base, &collection, seeded, 32).await?;
+    let Some(size) = wait_for_size(&client, base, seeded, Duration::from_secs(30)).await? else {
+        return Ok(unavailable());
+    };
+    if size == 0 {
+        return Err("the log stayed empty for 30 s after seeding".to_owned());
+    }
+    let probe = client
+        .get(format!(
+            "{base}/v1/log/proofs/inclusion?index=0&tree_size={size}"
+        ))
+        .send()
+        .await
+        .map_err(|e| format!("inclusion proof request failed: {e}"))?;
+    if probe.status() == StatusCode::NOT_FOUND {
+        return Ok(Prepared::Unavailable(
+            "GET /v1/log/proofs/inclusion answered 404: inclusion proofs are not built".to_owned(),
+        ));
+    }
+    expect(Ok(probe), StatusCode::OK).await?;
+    let prefix = Arc::new(format!(
+        "{base}/v1/log/proofs/inclusion?tree_size={size}&index="
+    ));
+    let op: Op = Arc::new(move |_client, seq| {
+        let client = client.clone();
+        let url = format!("{prefix}{}", spread(seq, size));
+        Box::pin(async move {
+            expect(client.get(url).send().await, StatusCode::OK)
+                .await
+                .map(drop)
+        })
+    });
+    Ok(Prepared::Ready {
+        op,
+        note: Some(format!("tree size {size}")),
+    })
+}
+
+/// `verified-read`: GET `.../documents/{id}/proof` (document, entry, inclusion proof and
+/// checkpoint in one answer).
+///
+/// # Errors
+/// When setup fails in a way other than the endpoint being absent.
+pub async fn verified_read(client: Client, base: &str, seeded: u64) -> Result<Prepared, String> {
+    let collection = collection_name("verified-read");
+    create_collection(&client, base, &collection).await?;
+    seed(&client, base, &collection, seeded, 32).await?;
+    let prefix = Arc::new(format!("{base}/v1/collections/{collection}/documents/"));
+    // The last seeded document is the last to be sequenced: once it answers, all do.
+    let probe_url = format!("{prefix}{}/proof", seeded_id(seeded.saturating_sub(1)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = client
+            .get(&probe_url)
+            .send()
+            .await
+            .map_err(|e| format!("proof request failed: {e}"))?;
+        let status = answer.status();
+        let body = answer.bytes().await.unwrap_or_default();
+        let code = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_owned));
+        match (status, code.as_deref()) {
+            (StatusCode::OK, _) => break,
+            (StatusCode::NOT_FOUND, Some("NOT_YET_SEQUENCED")) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (StatusCode::NOT_FOUND, Some("NOT_YET_SEQUENCED")) => {
+                return Err("documents were still not sequenced 30 s after seeding".to_owned());
+            }
+            (StatusCode::NOT_FOUND, _) => {
+                return Ok(Prepared::Unavailable(
+                    "GET .../documents/{id}/proof answered 404 for an existing document: \
+                     verified reads (issue 6) are not built in this server"
+                        .to_owned(),
+                ));
+            }
+            (other, _) => {
+                return Err(format!(
+                    "the proof probe answered HTTP {other}: {}",
+                    String::from_utf8_lossy(&body)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ));
+            }
+        }
+    }
+    let op: Op = Arc::new(move |_client, seq| {
+        let client = client.clone();
+        let url = format!("{prefix}{}/proof", seeded_id(spread(seq, seeded)));
+        Box::pin(async move {
+            expect(client.get(url).send().await, StatusCode::OK)
+                .await
+                .map(drop)
+        })
+    });
+    Ok(Prepared::Ready {
+        op,
+        note: Some(format!("{seeded} documents")),
+    })
+}
+
+/// `hello`: GET `/` (the minimal axum peer answers 200 with a small JSON).
+pub fn hello(client: Client, base: &str) -> Prepared {
+    let url = Arc::new(format!("{base}/"));
+    let op: Op = Arc::new(move |_client, _seq| {
+        let client = client.clone();
+        let url = url.clone();
+        Box::pin(async move {
+            expect(client.get(url.as_str()).send().await, StatusCode::OK)
+                .await
+                .map(drop)
+        })
+    });
+    Prepared::Ready { op, note: None }
+}

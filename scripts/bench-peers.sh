@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# The benchmark suite of issue 7: Offchain DB and its peers, in one run on this machine.
+#
+# Builds in release, then one after another (never two loads at once, so each has the machine):
+#   1. offchain-hello (the HTTP ceiling: minimal axum)         → hello, closed loop
+#   2. offchain-db serve (durability full, fresh data folder)  → create, read (closed and open
+#      loop at 50% of the closed-loop rate), query, proof, verified-read, integration-delay
+#      (open loop at 50% of the create rate)
+#   3. offchain-sqlite-ceiling (raw SQLite, the same four rows per write, synchronous=FULL)
+#   4. PostgreSQL (Debian's package, installed if missing; a throwaway cluster on loopback)
+#      with a JSONB table and an audit trigger → INSERTs at the same concurrency
+# and prints ONE table with every figure and the ratios the targets name, also written to
+# target/bench/latest.json (and latest.md). Everything started here is stopped on exit.
+#
+# Traffic goes to 127.0.0.1 only. Every load is bounded by BENCH_DURATION; the whole run takes
+# about 3 minutes plus the build with the defaults on 2 cores.
+#
+# Settings (environment):
+#   BENCH_DURATION    measured seconds per run (default 10)
+#   BENCH_WARMUP      unrecorded warm-up seconds per run (default 1)
+#   BENCH_CLIENTS     concurrent clients / connections (default 64)
+#   BENCH_SEED        documents seeded before reads, queries and proofs (default 1000)
+#   BENCH_GROUP_SIZE  writes per commit for the SQLite ceiling: what our server achieves
+#                     (default 1: the server commits every write on its own today)
+#   BENCH_SKIP_PG     1 to leave PostgreSQL out
+#   CARGO_TARGET_DIR  where cargo builds (default ./target)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=${BENCH_DURATION:-10}
+WARMUP=${BENCH_WARMUP:-1}
+CLIENTS=${BENCH_CLIENTS:-64}
+SEED=${BENCH_SEED:-1000}
+GROUP_SIZE=${BENCH_GROUP_SIZE:-1}
+SKIP_PG=${BENCH_SKIP_PG:-0}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET_DIR/release
+OUT_DIR=$ROOT/target/bench
+RUNS=$OUT_DIR/runs
+
+WORK=$(mktemp -d /tmp/offchain-bench.XXXXXX)
+chmod 755 "$WORK" # the postgres user must reach its cluster folder inside
+PIDS=()
+PG_DATA=""
+
+as_pg_owner() {
+    # initdb and the server refuse to run as root: use Debian's `postgres` user then.
+    if [ "$(id -u)" = 0 ]; then
+        su postgres -s /bin/sh -c "$*"
+    else
+        sh -c "$*"
+    fi
+}
+
+stop_pid() {
+    local pid=$1
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        stop_pid "$pid"
+    done
+    if [ -n "$PG_DATA" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
+        as_pg_owner "'$PG_BIN/pg_ctl' -D '$PG_DATA' -m fast -w stop" >/dev/null 2>&1 || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A step that fails is reported and the run goes on: the table then says what is missing.
+step() {
+    local name=$1
+    shift
+    echo "== $name" >&2
+    if ! "$@"; then
+        echo "!! $name failed (see above); continuing" >&2
+    fi
+}
+
+loadgen() { "$BIN/offchain-loadgen" "$@"; }
+common=(--duration "$DURATION" --warmup "$WARMUP")
+
+echo "== building (release, $TARGET_DIR)" >&2
+cargo build --release -p server -p loadgen >&2
+rm -rf "$RUNS"
+mkdir -p "$RUNS"
+
+# 1. The HTTP ceiling.
+hello_port=$(loadgen free-port)
+"$BIN/offchain-hello" --listen "127.0.0.1:$hello_port" 2>"$WORK/hello.log" &
+hello_pid=$!
+PIDS+=("$hello_pid")
+loadgen wait --url "http://127.0.0.1:$hello_port/" --timeout-secs 30
+step hello loadgen hello --base-url "http://127.0.0.1:$hello_port" --clients "$CLIENTS" \
+    "${common[@]}" --label hello --json "$RUNS/hello.json"
+stop_pid "$hello_pid"
+
+# 2. Offchain DB, durable (`full`), on a fresh data folder.
+db_port=$(loadgen free-port)
+db=http://127.0.0.1:$db_port
+"$BIN/offchain-db" serve --listen "127.0.0.1:$db_port" --data-dir "$WORK/data" \
+    --durability full --log-format text >"$WORK/server.log" 2>&1 &
+db_pid=$!
+PIDS+=("$db_pid")
+if ! loadgen wait --url "$db/readyz" --timeout-secs 60; then
+    echo "offchain-db did not become ready; its log:" >&2
+    cat "$WORK/server.log" >&2
+    exit 1
+fi
+ours=(--base-url "$db" --seed "$SEED" "${common[@]}")
+step ours-create loadgen create "${ours[@]}" --clients "$CLIENTS" \
+    --label ours-create --json "$RUNS/ours-create.json"
+step ours-read loadgen read "${ours[@]}" --clients "$CLIENTS" \
+    --label ours-read --json "$RUNS/ours-read.json"
+step ours-read-open loadgen read "${ours[@]}" --clients "$CLIENTS" \
+    --rate-from "$RUNS/ours-read.json" --rate-fraction 0.5 \
+    --label ours-read-open --json "$RUNS/ours-read-open.json"
+step ours-query loadgen query "${ours[@]}" --clients "$CLIENTS" \
+    --label ours-query --json "$RUNS/ours-query.json"
+step ours-proof loadgen proof "${ours[@]}" --clients "$CLIENTS" \
+    --label ours-proof --json "$RUNS/ours-proof.json"
+step ours-verified-read loadgen verified-read "${ours[@]}" --clients "$CLIENTS" \
+    --label ours-verified-read --json "$RUNS/ours-verified-read.json"
+step ours-integration-delay loadgen integration-delay "${ours[@]}" --clients "$CLIENTS" \
+    --rate-from "$RUNS/ours-create.json" --rate-fraction 0.5 \
+    --label ours-integration-delay --json "$RUNS/ours-integration-delay.json"
+stop_pid "$db_pid"
+
+# 3. The storage ceiling: raw SQLite, same rows, same durability, our group size.
+step sqlite-ceiling "$BIN/offchain-sqlite-ceiling" --dir "$WORK/sqlite" \
+    --group-size "$GROUP_SIZE" --synchronous full "${common[@]}" \
+    --label sqlite-ceiling --json "$RUNS/sqlite-ceiling.json"
+
+# 4. PostgreSQL with an audit trigger, at the same concurrency.
+pg_peer() {
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
+        echo "installing PostgreSQL (Debian package)" >&2
+        if [ "$(id -u)" = 0 ]; then
+            apt-get update -qq >&2
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+        else
+            sudo apt-get update -qq >&2
+            sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+        fi
+        PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    fi
+    local port
+    port=$(loadgen free-port)
+    PG_DATA=$WORK/pg
+    mkdir -p "$PG_DATA"
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres "$PG_DATA"
+    fi
+    # Defaults kept where durability is concerned: fsync=on, synchronous_commit=on.
+    as_pg_owner "'$PG_BIN/initdb' -D '$PG_DATA' -U bench -A trust -E UTF8 --no-sync" >"$WORK/initdb.log" 2>&1 ||
+        { cat "$WORK/initdb.log" >&2; return 1; }
+    as_pg_owner "'$PG_BIN/pg_ctl' -D '$PG_DATA' -l '$PG_DATA/server.log' -w -t 60 \
+        -o \"-p $port -k '$PG_DATA' -c listen_addresses=127.0.0.1 -c max_connections=$((CLIENTS + 20))\" start" >&2 || return 1
+    "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U bench bench || return 1
+    echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port" >&2
+    loadgen pg --pg "host=127.0.0.1 port=$port user=bench dbname=bench" --clients "$CLIENTS" \
+        "${common[@]}" --label pg-create --json "$RUNS/pg-create.json"
+    as_pg_owner "'$PG_BIN/pg_ctl' -D '$PG_DATA' -m fast -w stop" >/dev/null
+    PG_DATA=""
+}
+if [ "$SKIP_PG" != 1 ]; then
+    step pg-create pg_peer
+fi
+
+# One table, every figure and the targets' ratios.
+echo >&2
+echo "== report (clients $CLIENTS, $DURATION s per run after $WARMUP s warm-up, durability full)" >&2
+loadgen report --dir "$RUNS" --out "$OUT_DIR/latest.json" --markdown "$OUT_DIR/latest.md"
+echo >&2
+echo "written: $OUT_DIR/latest.json and $OUT_DIR/latest.md" >&2
