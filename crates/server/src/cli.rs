@@ -67,6 +67,18 @@ struct SettingsArgs {
     /// Log line format [env: OFFCHAIN_LOG__FORMAT; default: json].
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
+    /// The verifiable log's Ed25519 signing key file, which must exist
+    /// [env: OFFCHAIN_TLOG__SIGNING_KEY; default: <data_dir>/log-signing.key, generated].
+    #[arg(long, value_name = "FILE")]
+    tlog_signing_key: Option<PathBuf>,
+    /// The verifiable log's origin, also its key name
+    /// [env: OFFCHAIN_TLOG__ORIGIN; default: offchain-db/<16 hex of the key's hash>].
+    #[arg(long, value_name = "ORIGIN")]
+    tlog_origin: Option<String>,
+    /// Shortest time between two checkpoints, in milliseconds, 1..=60000
+    /// [env: OFFCHAIN_TLOG__CHECKPOINT_INTERVAL_MS; default: 200].
+    #[arg(long, value_name = "MS")]
+    tlog_checkpoint_interval_ms: Option<u64>,
 }
 
 impl SettingsArgs {
@@ -81,6 +93,9 @@ impl SettingsArgs {
             shutdown_timeout_secs: self.shutdown_timeout_secs,
             log_level: self.log_level,
             log_format: self.log_format,
+            tlog_signing_key: self.tlog_signing_key,
+            tlog_origin: self.tlog_origin,
+            tlog_checkpoint_interval_ms: self.tlog_checkpoint_interval_ms,
         }
     }
 }

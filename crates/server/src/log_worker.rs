@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 /// How long the task waits before retrying after a storage failure.
 const RETRY_DELAY: Duration = Duration::from_millis(500);
 
-/// Settings of the log (not yet in the configuration file: the defaults apply).
+/// Settings of the log (the `[tlog]` table of the configuration).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogOptions {
     /// The signing key file; `None` means `<data_dir>/log-signing.key`, generated if missing.

@@ -10,7 +10,7 @@ use storage_domain::DocumentLimits;
 
 use crate::config::Config;
 use crate::http::AppState;
-use crate::log_worker::{LogOptions, LogWiring, wire_log};
+use crate::log_worker::{LogWiring, wire_log};
 
 /// Opens the embedded store and wires the application to it. The store (and its data-folder
 /// lock) lives as long as the returned state.
@@ -22,7 +22,7 @@ pub fn embedded_state(config: &Config) -> Result<AppState, Error> {
 }
 
 /// Opens the embedded store and wires the application and the verifiable log to it (the log
-/// with [`LogOptions::default`]: key in the data folder, origin derived from the key). The
+/// with `config.tlog`: by default a key in the data folder and an origin derived from it). The
 /// caller runs the log's sequencer with the returned [`LogWiring`]. Blocking: file I/O.
 ///
 /// # Errors
@@ -45,7 +45,7 @@ pub fn embedded(config: &Config) -> Result<(AppState, LogWiring), Error> {
         Arc::new(SystemClock),
         limits,
     );
-    let log = wire_log(&store, &config.data_dir, &LogOptions::default())?;
+    let log = wire_log(&store, &config.data_dir, &config.tlog)?;
     let state = AppState::new(storage, Arc::new(store), config.request_timeout)
         .with_log(log.queries.clone());
     Ok((state, log))

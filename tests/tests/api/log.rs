@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, spawn_app_in};
 
 fn hash(value: &Value) -> Hash {
     Hash::parse(value.as_str().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {value}"))
@@ -26,6 +26,13 @@ fn hashes(value: &Value) -> Vec<Hash> {
 }
 
 async fn verifier(app: &TestApp) -> NoteVerifier {
+    let verifier = served_verifier(app).await;
+    assert!(verifier.name().as_str().starts_with("offchain-db/"));
+    verifier
+}
+
+/// The verifier the server serves, whatever its origin.
+async fn served_verifier(app: &TestApp) -> NoteVerifier {
     let key = app.get("/v1/log/key").await;
     assert_eq!(key.status, StatusCode::OK, "{:#}", key.body);
     let verifier = NoteVerifier::parse_vkey(key.body["vkey"].as_str().unwrap_or_default())
@@ -35,7 +42,6 @@ async fn verifier(app: &TestApp) -> NoteVerifier {
         key.body["public_key"],
         json!(hex::encode(verifier.public_key()))
     );
-    assert!(verifier.name().as_str().starts_with("offchain-db/"));
     verifier
 }
 
@@ -250,4 +256,41 @@ async fn a_restarted_server_keeps_its_key_indexes_and_checkpoints() {
     assert_eq!(wait_sequenced(&app, &ids[2]).await, index);
     let after = wait_checkpoint(&app, &verifier_after, before.tree_size()).await;
     assert_eq!(after.root_hash(), before.root_hash());
+}
+
+#[tokio::test]
+async fn a_configured_key_file_and_origin_are_used_and_a_missing_key_file_stops_the_start() {
+    // The first server generates a key; a second one, on another folder, is pointed at a copy.
+    let first = spawn_app().await;
+    let generated = served_verifier(&first).await;
+    let keys = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key_file = keys.path().join("ledger.key");
+    std::fs::copy(first.dir.path().join("log-signing.key"), &key_file)
+        .unwrap_or_else(|e| panic!("copy the key: {e}"));
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let configured = key_file.clone();
+    let app = spawn_app_in(dir, move |config| {
+        config.tlog.signing_key = Some(configured);
+        config.tlog.origin = Some("example.com/ledger".to_owned());
+    })
+    .await;
+    let verifier = served_verifier(&app).await;
+    assert_eq!(verifier.name().as_str(), "example.com/ledger");
+    assert_eq!(verifier.public_key(), generated.public_key());
+    assert!(
+        !app.dir.path().join("log-signing.key").exists(),
+        "no key is generated when one is configured"
+    );
+    let checkpoint = wait_checkpoint(&app, &verifier, 0).await;
+    assert_eq!(checkpoint.origin(), "example.com/ledger");
+
+    let mut config = server::config::Config::with_data_dir(
+        tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")).path(),
+    );
+    config.tlog.signing_key = Some(keys.path().join("missing.key"));
+    match server::start(config).await {
+        Ok(_) => panic!("a server started with a missing key file"),
+        Err(error) => assert!(error.chain().contains("missing.key"), "{}", error.chain()),
+    }
 }

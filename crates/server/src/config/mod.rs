@@ -27,12 +27,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use infra::embedded::Durability;
+
+use crate::log_worker::LogOptions;
 use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, WORKER_SHUTDOWN_TIMEOUT};
 
 pub use error::SettingsError;
 pub use load::{CONFIG_FILE_ENV, CONFIG_FILE_FLAG, Loaded, Origin, load};
 pub use overrides::Overrides;
-pub use settings::{DurabilityMode, Key, LogFormat, LogSettings, Settings};
+pub use settings::{DurabilityMode, Key, LogFormat, LogSettings, Settings, TlogSettings};
 
 /// Default listen address: loopback only, so a fresh start exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -58,6 +60,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Longest time shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// The verifiable log's key, origin and checkpoint rate.
+    pub tlog: LogOptions,
 }
 
 impl Config {
@@ -70,6 +74,7 @@ impl Config {
             durability: Durability::Full,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             shutdown_timeout: WORKER_SHUTDOWN_TIMEOUT,
+            tlog: LogOptions::default(),
         }
     }
 }

@@ -29,6 +29,12 @@ pub struct Overrides {
     pub log_level: Option<String>,
     /// `--log-format`
     pub log_format: Option<LogFormat>,
+    /// `--tlog-signing-key`
+    pub tlog_signing_key: Option<PathBuf>,
+    /// `--tlog-origin`
+    pub tlog_origin: Option<String>,
+    /// `--tlog-checkpoint-interval-ms`
+    pub tlog_checkpoint_interval_ms: Option<u64>,
 }
 
 impl Overrides {
@@ -42,6 +48,9 @@ impl Overrides {
             Key::ShutdownTimeoutSecs => self.shutdown_timeout_secs.is_some(),
             Key::LogLevel => self.log_level.is_some(),
             Key::LogFormat => self.log_format.is_some(),
+            Key::TlogSigningKey => self.tlog_signing_key.is_some(),
+            Key::TlogOrigin => self.tlog_origin.is_some(),
+            Key::TlogCheckpointIntervalMs => self.tlog_checkpoint_interval_ms.is_some(),
         }
     }
 
@@ -69,6 +78,15 @@ impl Overrides {
         }
         if let Some(format) = self.log_format {
             settings.log.format = format;
+        }
+        if let Some(path) = &self.tlog_signing_key {
+            settings.tlog.signing_key = Some(path.clone());
+        }
+        if let Some(origin) = &self.tlog_origin {
+            settings.tlog.origin = Some(origin.clone());
+        }
+        if let Some(ms) = self.tlog_checkpoint_interval_ms {
+            settings.tlog.checkpoint_interval_ms = ms;
         }
     }
 }

@@ -22,6 +22,20 @@ impl Loaded {
                 let _infallible = write!(out, "\n[{section}]\n");
             }
             let value = match key {
+                Key::TlogSigningKey => match &settings.tlog.signing_key {
+                    Some(path) => quoted(&path.to_string_lossy()),
+                    None => {
+                        unset(&mut out, name, UNSET_SIGNING_KEY);
+                        continue;
+                    }
+                },
+                Key::TlogOrigin => match &settings.tlog.origin {
+                    Some(origin) => quoted(origin),
+                    None => {
+                        unset(&mut out, name, UNSET_ORIGIN);
+                        continue;
+                    }
+                },
                 Key::Listen => quoted(&settings.listen.to_string()),
                 Key::DataDir => quoted(&settings.data_dir.to_string_lossy()),
                 Key::MaxDocumentBytes => settings.max_document_bytes.to_string(),
@@ -30,11 +44,23 @@ impl Loaded {
                 Key::ShutdownTimeoutSecs => settings.shutdown_timeout_secs.to_string(),
                 Key::LogLevel => quoted(&settings.log.level),
                 Key::LogFormat => quoted(settings.log.format.as_str()),
+                Key::TlogCheckpointIntervalMs => settings.tlog.checkpoint_interval_ms.to_string(),
             };
             let _infallible = writeln!(out, "{name} = {value}  {}", self.origin(key).comment());
         }
         out
     }
+}
+
+/// What an unset `tlog.signing_key` means.
+const UNSET_SIGNING_KEY: &str = "<data_dir>/log-signing.key, generated on first start";
+/// What an unset `tlog.origin` means.
+const UNSET_ORIGIN: &str = "offchain-db/ + 16 hex characters of SHA-256 of the public key";
+
+/// An unset optional setting has no TOML spelling: a comment says what applies, and the file
+/// stays readable through `--config`.
+fn unset(out: &mut String, name: &str, meaning: &str) {
+    let _infallible = writeln!(out, "# {name} is unset: {meaning}");
 }
 
 /// A TOML basic string.

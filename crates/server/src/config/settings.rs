@@ -9,11 +9,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use audit_app::sequencer::CHECKPOINT_INTERVAL;
+use audit_domain::note::KeyName;
 use infra::embedded::Durability;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, WORKER_SHUTDOWN_TIMEOUT};
 use tracing_subscriber::EnvFilter;
+
+use crate::log_worker::LogOptions;
+use audit_app::SequencerOptions;
 
 use super::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_REQUEST_TIMEOUT};
 
@@ -21,6 +26,8 @@ use super::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_REQUEST_TIMEOUT};
 pub const MIN_MAX_DOCUMENT_BYTES: usize = 1024;
 /// The default log filter.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// The longest accepted checkpoint interval: clients wait this long for a proof.
+pub const MAX_CHECKPOINT_INTERVAL_MS: u64 = 60_000;
 
 /// Every setting of the server, after defaults, file, environment and flags are merged.
 ///
@@ -46,6 +53,23 @@ pub struct Settings {
     pub shutdown_timeout_secs: u64,
     /// Logging.
     pub log: LogSettings,
+    /// The verifiable log (the transparency log over audit entries).
+    pub tlog: TlogSettings,
+}
+
+/// The `[tlog]` table: the verifiable log's key, name and checkpoint rate.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlogSettings {
+    /// The Ed25519 signing key file; unset means `<data_dir>/log-signing.key`, generated on
+    /// first start. A configured file must exist: a typo must not silently mint a new key.
+    pub signing_key: Option<PathBuf>,
+    /// The log's origin (also the key name in notes); unset means `offchain-db/` + 16 hex
+    /// characters of SHA-256 of the public key.
+    pub origin: Option<String>,
+    /// Shortest time between two checkpoints while the tree grows, in milliseconds.
+    #[serde(deserialize_with = "whole_number")]
+    pub checkpoint_interval_ms: u64,
 }
 
 /// The `[log]` table.
@@ -92,6 +116,18 @@ impl Default for Settings {
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT.as_secs(),
             shutdown_timeout_secs: WORKER_SHUTDOWN_TIMEOUT.as_secs(),
             log: LogSettings::default(),
+            tlog: TlogSettings::default(),
+        }
+    }
+}
+
+impl Default for TlogSettings {
+    fn default() -> Self {
+        Self {
+            signing_key: None,
+            origin: None,
+            checkpoint_interval_ms: u64::try_from(CHECKPOINT_INTERVAL.as_millis())
+                .unwrap_or(u64::MAX),
         }
     }
 }
@@ -138,6 +174,29 @@ impl Settings {
                 format!("{:?} is not a tracing filter: {error}", self.log.level),
             ));
         }
+        if matches!(&self.tlog.signing_key, Some(path) if path.as_os_str().is_empty()) {
+            return Err((
+                Key::TlogSigningKey,
+                "must not be empty (leave it unset for a key in the data folder)".to_owned(),
+            ));
+        }
+        if let Some(origin) = &self.tlog.origin
+            && KeyName::new(origin.clone()).is_err()
+        {
+            return Err((
+                Key::TlogOrigin,
+                format!("{origin:?} must be non-empty, without spaces or `+`"),
+            ));
+        }
+        if !(1..=MAX_CHECKPOINT_INTERVAL_MS).contains(&self.tlog.checkpoint_interval_ms) {
+            return Err((
+                Key::TlogCheckpointIntervalMs,
+                format!(
+                    "must be between 1 and {MAX_CHECKPOINT_INTERVAL_MS}, got {}",
+                    self.tlog.checkpoint_interval_ms
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -153,6 +212,14 @@ impl Settings {
             },
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            tlog: LogOptions {
+                signing_key: self.tlog.signing_key.clone(),
+                origin: self.tlog.origin.clone(),
+                sequencer: SequencerOptions {
+                    checkpoint_interval: Duration::from_millis(self.tlog.checkpoint_interval_ms),
+                    ..SequencerOptions::default()
+                },
+            },
         }
     }
 }
@@ -176,11 +243,17 @@ pub enum Key {
     LogLevel,
     /// `log.format`
     LogFormat,
+    /// `tlog.signing_key`
+    TlogSigningKey,
+    /// `tlog.origin`
+    TlogOrigin,
+    /// `tlog.checkpoint_interval_ms`
+    TlogCheckpointIntervalMs,
 }
 
 impl Key {
     /// Every setting, in the order they are printed and checked.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 11] = [
         Self::Listen,
         Self::DataDir,
         Self::MaxDocumentBytes,
@@ -189,6 +262,9 @@ impl Key {
         Self::ShutdownTimeoutSecs,
         Self::LogLevel,
         Self::LogFormat,
+        Self::TlogSigningKey,
+        Self::TlogOrigin,
+        Self::TlogCheckpointIntervalMs,
     ];
 
     /// The dotted path in the TOML file (`log.level` is `level` in the `[log]` table).
@@ -202,6 +278,9 @@ impl Key {
             Self::ShutdownTimeoutSecs => "shutdown_timeout_secs",
             Self::LogLevel => "log.level",
             Self::LogFormat => "log.format",
+            Self::TlogSigningKey => "tlog.signing_key",
+            Self::TlogOrigin => "tlog.origin",
+            Self::TlogCheckpointIntervalMs => "tlog.checkpoint_interval_ms",
         }
     }
 
@@ -216,6 +295,9 @@ impl Key {
             Self::ShutdownTimeoutSecs => "OFFCHAIN_SHUTDOWN_TIMEOUT_SECS",
             Self::LogLevel => "OFFCHAIN_LOG__LEVEL",
             Self::LogFormat => "OFFCHAIN_LOG__FORMAT",
+            Self::TlogSigningKey => "OFFCHAIN_TLOG__SIGNING_KEY",
+            Self::TlogOrigin => "OFFCHAIN_TLOG__ORIGIN",
+            Self::TlogCheckpointIntervalMs => "OFFCHAIN_TLOG__CHECKPOINT_INTERVAL_MS",
         }
     }
 
@@ -230,6 +312,9 @@ impl Key {
             Self::ShutdownTimeoutSecs => "--shutdown-timeout-secs",
             Self::LogLevel => "--log-level",
             Self::LogFormat => "--log-format",
+            Self::TlogSigningKey => "--tlog-signing-key",
+            Self::TlogOrigin => "--tlog-origin",
+            Self::TlogCheckpointIntervalMs => "--tlog-checkpoint-interval-ms",
         }
     }
 

@@ -57,6 +57,9 @@ fn with_nothing_given_every_setting_is_its_default() {
     assert_eq!(settings.shutdown_timeout_secs, 30);
     assert_eq!(settings.log.level, "info");
     assert_eq!(settings.log.format, LogFormat::Json);
+    assert_eq!(settings.tlog.signing_key, None);
+    assert_eq!(settings.tlog.origin, None);
+    assert_eq!(settings.tlog.checkpoint_interval_ms, 200);
     for key in Key::ALL {
         assert_eq!(loaded.origin(key), &Origin::Default, "{key}");
     }
@@ -119,6 +122,9 @@ fn every_setting_is_read_from_its_environment_variable() {
         ("OFFCHAIN_SHUTDOWN_TIMEOUT_SECS", "0"),
         ("OFFCHAIN_LOG__LEVEL", "server=debug,warn"),
         ("OFFCHAIN_LOG__FORMAT", "text"),
+        ("OFFCHAIN_TLOG__SIGNING_KEY", "/etc/offchain/log.key"),
+        ("OFFCHAIN_TLOG__ORIGIN", "example.com/ledger"),
+        ("OFFCHAIN_TLOG__CHECKPOINT_INTERVAL_MS", "1000"),
     ];
     let loaded = loaded(&Overrides::default(), env);
     let expected = Settings {
@@ -131,6 +137,11 @@ fn every_setting_is_read_from_its_environment_variable() {
         log: LogSettings {
             level: "server=debug,warn".to_owned(),
             format: LogFormat::Text,
+        },
+        tlog: TlogSettings {
+            signing_key: Some(PathBuf::from("/etc/offchain/log.key")),
+            origin: Some("example.com/ledger".to_owned()),
+            checkpoint_interval_ms: 1000,
         },
     };
     assert_eq!(loaded.settings(), &expected);
@@ -153,6 +164,11 @@ shutdown_timeout_secs = 8
 [log]
 level = "debug"
 format = "text"
+
+[tlog]
+signing_key = "/srv/keys/log.key"
+origin = "example.com/log"
+checkpoint_interval_ms = 50
 "#,
     );
     let loaded = loaded(&with_file(&path), vec![]);
@@ -165,6 +181,12 @@ format = "text"
     assert_eq!(settings.shutdown_timeout_secs, 8);
     assert_eq!(settings.log.level, "debug");
     assert_eq!(settings.log.format, LogFormat::Text);
+    assert_eq!(
+        settings.tlog.signing_key,
+        Some(PathBuf::from("/srv/keys/log.key"))
+    );
+    assert_eq!(settings.tlog.origin.as_deref(), Some("example.com/log"));
+    assert_eq!(settings.tlog.checkpoint_interval_ms, 50);
     for key in Key::ALL {
         assert_eq!(loaded.origin(key), &Origin::File(path.clone()), "{key}");
     }
@@ -452,9 +474,77 @@ fn the_printed_configuration_names_each_source_and_reads_back_the_same() {
         "{toml}"
     );
 
+    assert!(
+        toml.contains("\n[tlog]\n# signing_key is unset: <data_dir>/log-signing.key"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("checkpoint_interval_ms = 200  # default\n"),
+        "{toml}"
+    );
+
     let (_dir2, printed) = file(&toml);
     let again = self::loaded(&with_file(&printed), vec![]);
     assert_eq!(again.settings(), loaded.settings());
+}
+
+#[test]
+fn a_set_tlog_origin_and_key_are_printed_and_read_back() {
+    let overrides = Overrides {
+        tlog_signing_key: Some(PathBuf::from("/keys/log.key")),
+        tlog_origin: Some("example.com/log".to_owned()),
+        tlog_checkpoint_interval_ms: Some(25),
+        ..Overrides::default()
+    };
+    let loaded = loaded(&overrides, vec![]);
+    let toml = loaded.to_toml();
+    assert!(
+        toml.contains("signing_key = \"/keys/log.key\"  # from --tlog-signing-key\n"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("origin = \"example.com/log\"  # from --tlog-origin\n"),
+        "{toml}"
+    );
+    let (_dir, printed) = file(&toml);
+    let again = self::loaded(&with_file(&printed), vec![]);
+    assert_eq!(again.settings(), loaded.settings());
+    let config = loaded.settings().to_config();
+    assert_eq!(
+        config.tlog.signing_key,
+        Some(PathBuf::from("/keys/log.key"))
+    );
+    assert_eq!(config.tlog.origin.as_deref(), Some("example.com/log"));
+    assert_eq!(
+        config.tlog.sequencer.checkpoint_interval,
+        std::time::Duration::from_millis(25)
+    );
+}
+
+#[test]
+fn bad_tlog_values_are_refused_naming_the_setting() {
+    for (env, setting) in [
+        (
+            ("OFFCHAIN_TLOG__ORIGIN", "has space"),
+            "OFFCHAIN_TLOG__ORIGIN",
+        ),
+        (("OFFCHAIN_TLOG__ORIGIN", "a+b"), "OFFCHAIN_TLOG__ORIGIN"),
+        (
+            ("OFFCHAIN_TLOG__CHECKPOINT_INTERVAL_MS", "0"),
+            "OFFCHAIN_TLOG__CHECKPOINT_INTERVAL_MS",
+        ),
+        (
+            ("OFFCHAIN_TLOG__CHECKPOINT_INTERVAL_MS", "60001"),
+            "OFFCHAIN_TLOG__CHECKPOINT_INTERVAL_MS",
+        ),
+        (
+            ("OFFCHAIN_TLOG__SIGNING_KEY", ""),
+            "OFFCHAIN_TLOG__SIGNING_KEY",
+        ),
+    ] {
+        let message = refused(&Overrides::default(), vec![env]);
+        assert!(message.contains(setting), "{env:?}: {message}");
+    }
 }
 
 #[test]
