@@ -121,10 +121,10 @@ fn receipt(file: &Path, vkey: &str, document: Option<&Path>) -> Result<String, F
     let verified = Receipt::parse(&bytes)
         .and_then(|receipt| verify_receipt(&receipt, &verifier, claim.as_ref()))
         .map_err(|e| Failure::Finding(e.to_string()))?;
-    Ok(receipt_summary(&verified, claim.is_some()))
+    Ok(receipt_summary(&verified))
 }
 
-fn receipt_summary(verified: &VerifiedReceipt, document_given: bool) -> String {
+fn receipt_summary(verified: &VerifiedReceipt) -> String {
     let entry = &verified.entry;
     let subject = match &entry.subject {
         AuditSubject::Document {
@@ -134,13 +134,8 @@ fn receipt_summary(verified: &VerifiedReceipt, document_given: bool) -> String {
         } => format!("{}/{document_id} version {version}", entry.collection),
         AuditSubject::Collection => entry.collection.clone(),
     };
-    let documents = match (verified.documents.len(), document_given) {
-        (0, _) => "none given",
-        (_, true) => "matches the entry (the receipt's and --document)",
-        (_, false) => "matches the entry",
-    };
-    format!(
-        "receipt OK\n  origin:     {}\n  tree size:  {}\n  root:       {}\n  leaf index: {}\n  leaf hash:  {}\n  entry:      {} {subject} at {} by {} (audit id {})\n  document:   {documents}\n",
+    let mut summary = format!(
+        "receipt OK\n  origin:     {}\n  tree size:  {}\n  root:       {}\n  leaf index: {}\n  leaf hash:  {}\n  entry:      {} {subject} at {} by {} (audit id {})\n",
         verified.checkpoint.origin(),
         verified.checkpoint.tree_size(),
         verified.checkpoint.root_hash(),
@@ -150,7 +145,24 @@ fn receipt_summary(verified: &VerifiedReceipt, document_given: bool) -> String {
         entry.at.to_rfc3339(),
         entry.actor,
         entry.id,
-    )
+    );
+    if verified.documents.is_empty() {
+        summary
+            .push_str("  document:   not checked (a tlog-proof carries none: pass --document)\n");
+    }
+    for document in &verified.documents {
+        let content = match document.computed_content_hash() {
+            Ok(Some(hash)) => format!("content hash {hash}"),
+            Ok(None) | Err(_) => "deleted (no data)".to_owned(),
+        };
+        summary.push_str(&format!(
+            "  document:   {}/{} version {}, {content}: matches the entry\n",
+            document.collection(),
+            document.id(),
+            document.version(),
+        ));
+    }
+    summary
 }
 
 fn consistency(old: &Path, new: &Path, proof: &Path, vkey: &str) -> Result<String, Failure> {
