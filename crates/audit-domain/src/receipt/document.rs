@@ -2,8 +2,10 @@
 //! `{"id","collection","version","data","content_hash","created_at","updated_at","audit_id"}`.
 //!
 //! Only `id`, `collection`, `version` and `data` are required, so a user can hand the verifier
-//! a document trimmed to what they care about; every field that is present is checked against
-//! the audit entry, so nothing in a verified document is left unbound. `data` is `null` for a
+//! a document trimmed to what they care about. Every other field that is present is checked
+//! against the audit entry (`content_hash`, `audit_id`, `updated_at`) except `created_at`: it
+//! is the start of the document's current life, which no entry of this revision records, so
+//! it is only checked to be text and a verifier must not rely on it. `data` is `null` for a
 //! deletion.
 
 use serde_json::{Map, Value};
@@ -63,6 +65,8 @@ impl DocumentClaim {
             Some(Value::String(hash)) => Some(Some(hash.clone())),
             Some(_) => return Err(mistyped("content_hash")),
         };
+        // `created_at` is signed nowhere (see the module docs), but must at least be text.
+        optional_text(object, "created_at")?;
         Ok(Self {
             collection: text(object, "collection")?.to_owned(),
             id: text(object, "id")?.to_owned(),
@@ -73,10 +77,6 @@ impl DocumentClaim {
             content_hash,
             updated_at: optional_text(object, "updated_at")?,
             audit_id: optional_text(object, "audit_id")?,
-        })
-        .and_then(|claim| {
-            // `created_at` is not signed anywhere, but must at least be text when present.
-            optional_text(object, "created_at").map(|_| claim)
         })
     }
 
