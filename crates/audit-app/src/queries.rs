@@ -196,5 +196,9 @@ fn beyond_the_log(detail: String, size: u64) -> Error {
     Error::invalid_input(detail).with_detail("tree_size", size)
 }
 
+mod proven_entry;
+
+pub use proven_entry::ProvenEntry;
+
 #[cfg(test)]
 mod tests;

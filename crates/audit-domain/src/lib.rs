@@ -6,15 +6,19 @@
 //! - [`merkle`]: RFC 9162 hashing, proofs and verification.
 //! - [`note`]: C2SP signed notes with Ed25519 (sign, verify, verifier keys).
 //! - [`checkpoint`]: C2SP checkpoints, the signed heads of the log.
+//! - [`receipt`]: verified read bundles (JSON and C2SP `tlog-proof`) and their verifier.
+//! - [`consistency`]: offline check that one signed checkpoint extends another.
 //!
 //! Pure and fast, with no I/O of any kind: the offline verifier links this crate alone (with
 //! the shared kernel), so it must not depend on a runtime, HTTP, or a database driver.
 
 pub mod checkpoint;
+pub mod consistency;
 pub mod entry;
 pub mod logger;
 pub mod merkle;
 pub mod note;
+pub mod receipt;
 
 pub use entry::{AuditEntry, AuditOperation, AuditRecord, AuditSubject, LoggedAuditEntry};
 pub use logger::AuditLogger;

@@ -29,6 +29,9 @@ enum Command {
     Serve(SettingsArgs),
     /// Print the effective configuration as TOML, saying where each value came from, and exit.
     Config(SettingsArgs),
+    /// Verify a receipt or the consistency of two checkpoints offline (exit 0 valid, 1 a
+    /// finding, 2 usage or I/O error).
+    Verify(crate::verify_cmd::VerifyArgs),
 }
 
 /// The settings flags, shared by `serve` and `config`. Defaults are not clap's: they belong to
@@ -125,6 +128,7 @@ pub fn run_with_env(cli: Cli, env: impl IntoIterator<Item = (OsString, OsString)
             Ok(loaded) => serve(&loaded),
             Err(error) => refuse(&error),
         },
+        Command::Verify(args) => crate::verify_cmd::run(args),
     }
 }
 

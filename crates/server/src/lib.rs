@@ -7,6 +7,7 @@
 //! - [`run`]: binds, serves, and shuts down within the shutdown timeout.
 //! - [`log_worker`]: the verifiable log's key, wiring and sequencer task.
 //! - [`workers`]: background tasks (the purge of expired idempotency keys).
+//! - [`verify_cmd`]: `offchain-db verify`, the offline verifier of receipts and checkpoints.
 //!
 //! Tests build the router with [`http::router`] or start a real server with [`start`].
 
@@ -16,6 +17,7 @@ pub mod http;
 pub mod log_worker;
 pub mod run;
 pub mod telemetry;
+pub mod verify_cmd;
 pub mod wiring;
 pub mod workers;
 

@@ -14,4 +14,5 @@ mod history;
 mod idempotency;
 mod log;
 mod persistence;
+mod proof;
 mod query;

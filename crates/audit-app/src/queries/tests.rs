@@ -132,3 +132,110 @@ async fn an_entry_waiting_for_the_sequencer_is_not_yet_sequenced() {
     let missing = queries.entry_by_audit_id(AuditId::generate()).await.err();
     assert_eq!(missing.map(|e| e.code()), Some(ErrorCode::NotFound));
 }
+
+/// Commits `count` real document audit entries (the proof endpoint parses them).
+fn commit_entries(store: &FakeLogStore, count: usize) -> Vec<AuditId> {
+    use audit_domain::{AuditEntry, AuditOperation, AuditSubject};
+    use shared_kernel::{Actor, CollectionId, RequestContext, RequestId, Sha256Digest};
+    let context = RequestContext {
+        actor: Actor::Anonymous,
+        request_id: RequestId::parse("req").unwrap_or_else(|e| panic!("{e}")),
+        trace_id: None,
+    };
+    let collection = CollectionId::generate();
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let entry = AuditEntry::new(
+            AuditId::generate(),
+            Timestamp::from_millis(1_000),
+            &context,
+            AuditOperation::DocumentCreate,
+            ("people", collection),
+            AuditSubject::Document {
+                document_id: format!("doc-{n}"),
+                version: 1,
+                hash_before: None,
+                hash_after: Some(Sha256Digest::of(b"{}")),
+                patch_sha256: None,
+            },
+        );
+        store.commit(1);
+        let mut state = store.lock();
+        let last = state.entries.len() - 1;
+        state.entries[last].id = entry.id;
+        state.entries[last].leaf = entry.leaf_bytes().unwrap_or_else(|e| panic!("{e}"));
+        ids.push(entry.id);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_proven_entry_verifies_against_the_latest_checkpoint_and_waits_for_one_that_covers_it() {
+    use audit_domain::checkpoint::Checkpoint;
+    let store = Arc::new(FakeLogStore::new());
+    let signer = Arc::new(NoteSigner::from_seed(
+        KeyName::new("log").unwrap_or_else(|e| panic!("{e}")),
+        &[3; 32],
+    ));
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(0)));
+    let mut sequencer = Sequencer::start(
+        store.clone(),
+        signer.clone(),
+        clock.clone(),
+        SequencerOptions::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let queries = LogQueries::new(store.clone(), signer.verifier());
+    let signed = commit_entries(&store, 5);
+    sequencer
+        .sequence_batch()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    clock.advance(1_000);
+    let published = sequencer
+        .checkpoint_if_due()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(published.map(|c| c.tree_size), Some(5));
+    let unsigned = commit_entries(&store, 2);
+    sequencer
+        .sequence_batch()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pending = commit_entries(&store, 1);
+
+    let proven = queries
+        .proven_entry(signed[3])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let checkpoint = Checkpoint::open(&proven.checkpoint.note, &signer.verifier())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(checkpoint.tree_size(), 5);
+    assert_eq!(proven.leaf.index, 3);
+    assert_eq!(
+        verify_inclusion(
+            &proven.leaf.leaf_hash,
+            3,
+            5,
+            &proven.proof,
+            &checkpoint.root_hash()
+        ),
+        Ok(())
+    );
+
+    for waiting in [unsigned[1], pending[0]] {
+        let error = queries.proven_entry(waiting).await.err();
+        assert_eq!(
+            error.as_ref().map(Error::code),
+            Some(ErrorCode::NotYetSequenced)
+        );
+        assert_eq!(
+            error.and_then(|e| e.details().get("tree_size").cloned()),
+            Some(serde_json_value(5)),
+            "the size of the latest checkpoint"
+        );
+    }
+    let missing = queries.proven_entry(AuditId::generate()).await.err();
+    assert_eq!(missing.map(|e| e.code()), Some(ErrorCode::NotFound));
+}

@@ -32,7 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/log/proofs/consistency", get(consistency_proof))
 }
 
-fn log(state: &AppState) -> Result<&LogQueries, ApiError> {
+/// The log's queries, or `UNAVAILABLE` when the log is not wired.
+pub(super) fn log(state: &AppState) -> Result<&LogQueries, ApiError> {
     state.log.as_ref().ok_or_else(|| {
         ApiError(Error::new(
             ErrorCode::Unavailable,

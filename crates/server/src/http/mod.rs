@@ -13,6 +13,7 @@ mod log;
 mod middleware;
 mod precondition;
 mod problem;
+mod proof;
 mod query;
 
 use std::any::Any;
@@ -88,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .merge(documents::routes())
         .merge(history::routes())
         .merge(log::routes())
+        .merge(proof::routes())
         .merge(query::routes())
         .merge(audit::routes())
         .fallback(problem::route_not_found)

@@ -4,6 +4,7 @@
 pub mod document_history;
 pub mod get_collection;
 pub mod get_document;
+pub mod get_document_revision;
 pub mod get_document_version;
 pub mod list_audit;
 pub mod list_collections;

@@ -277,3 +277,50 @@ async fn history_of_an_unknown_document_is_not_found_and_a_foreign_cursor_is_rej
         .await;
     assert_eq!(code(result), Some(ErrorCode::InvalidInput));
 }
+
+#[tokio::test]
+async fn the_revision_of_a_receipt_may_be_a_deletion_but_must_exist() {
+    let mut reader = with_collection();
+    reader
+        .expect_document()
+        .returning(|c, id| Ok(Some(tombstone(c, &id))));
+    let latest = app_with_reader(reader)
+        .get_document_revision("orders", "d", None)
+        .await;
+    assert!(latest.is_ok_and(|view| !view.document.is_live()));
+
+    let mut reader = with_collection();
+    reader
+        .expect_document_at()
+        .returning(|c, id, _| Ok(Some(tombstone(c, &id))));
+    assert!(
+        app_with_reader(reader)
+            .get_document_revision("orders", "d", Some(2))
+            .await
+            .is_ok()
+    );
+
+    let mut reader = with_collection();
+    reader.expect_document().returning(|_, _| Ok(None));
+    reader.expect_document_at().returning(|_, _, _| Ok(None));
+    let app = app_with_reader(reader);
+    assert_eq!(
+        code(app.get_document_revision("orders", "d", None).await),
+        Some(ErrorCode::NotFound)
+    );
+    assert_eq!(
+        code(app.get_document_revision("orders", "d", Some(9)).await),
+        Some(ErrorCode::NotFound)
+    );
+
+    let mut reader = with_collection();
+    reader.expect_document_at().never();
+    assert_eq!(
+        code(
+            app_with_reader(reader)
+                .get_document_revision("orders", "d", Some(0))
+                .await
+        ),
+        Some(ErrorCode::InvalidInput)
+    );
+}
