@@ -1,4 +1,5 @@
-//! The command line of `offchain-db`: `serve`, and `config` to see what `serve` would use.
+//! The command line of `offchain-db`: `serve`, `config` to see what `serve` would use, and
+//! `audit` to check a whole store (see [`crate::audit_cmd`]).
 //!
 //! Flags are the highest configuration layer: each is an `Option`, applied only when given, over
 //! the environment, the configuration file and the defaults (see [`crate::config`]).
@@ -13,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{
     self, CONFIG_ERROR_EXIT_CODE, DurabilityMode, Loaded, LogFormat, Overrides, SettingsError,
 };
-use crate::{run, telemetry};
+use crate::{audit_cmd, run, telemetry};
 
 /// Offchain DB: a verifiable JSON document store.
 #[derive(Debug, Parser)]
@@ -29,6 +30,9 @@ enum Command {
     Serve(SettingsArgs),
     /// Print the effective configuration as TOML, saying where each value came from, and exit.
     Config(SettingsArgs),
+    /// Audit a whole embedded store (read only) against the log's key and outside
+    /// checkpoints; exit 0 valid, 1 a finding, 2 usage or I/O error.
+    Audit(audit_cmd::AuditArgs),
 }
 
 /// The settings flags, shared by `serve` and `config`. Defaults are not clap's: they belong to
@@ -106,6 +110,7 @@ pub fn run_with_env(cli: Cli, env: impl IntoIterator<Item = (OsString, OsString)
             }
             Err(error) => refuse(&error),
         },
+        Command::Audit(args) => audit_cmd::run(&args),
         Command::Serve(args) => match config::load(&args.into_overrides(), env) {
             Ok(loaded) => serve(&loaded),
             Err(error) => refuse(&error),

@@ -1,0 +1,345 @@
+//! The revision pass: every document's revisions in version order, each against its own
+//! content hash, against the revision before it (versions without gaps, `hash_before`, the
+//! stored patch applied to revision N−1's data giving `hash_after` — never a re-diff, since
+//! JSON Patch diffs are not unique) and against its audit entry; then every document's current
+//! state against its newest revision. Only the previous revision is held in memory.
+
+use audit_domain::{AuditEntry, AuditSubject};
+use serde_json::Value;
+use shared_kernel::{Error, Sha256Digest};
+
+use super::Findings;
+use super::finding::{Finding, FindingKind, Location};
+use super::source::{
+    AuditSource, DocumentKey, DocumentRow, PAGE, RevisionKey, RevisionRow, for_each_row,
+};
+
+/// The revision just checked, as the next one of the same document needs it.
+struct Previous {
+    key: RevisionKey,
+    /// Its data when it hashes to its stored content hash (a patch is only replayed from data
+    /// that is itself intact, so one edit is reported once).
+    intact_data: Option<Value>,
+    content_hash: Option<String>,
+    seq: Option<u64>,
+}
+
+/// Checks every revision; returns how many were read.
+pub(crate) fn check_revisions(
+    source: &dyn AuditSource,
+    findings: &mut Findings<'_>,
+) -> Result<u64, Error> {
+    let mut previous: Option<Previous> = None;
+    let mut read = 0;
+    for_each_row(
+        |after| source.revisions(after, PAGE),
+        |row| row.key.clone(),
+        |row| {
+            read += 1;
+            previous = Some(check_revision(row, previous.take(), findings));
+            Ok(())
+        },
+    )?;
+    Ok(read)
+}
+
+fn location(key: &RevisionKey) -> Location {
+    Location::Revision {
+        collection_id: key.collection_id.clone(),
+        document_id: key.document_id.clone(),
+        version: key.version,
+    }
+}
+
+/// Parses stored JSON text and hashes it the way content hashes are taken.
+fn parse_and_hash(text: &str) -> Result<(Value, String), String> {
+    let value =
+        shared_kernel::json::parse_strict(text.as_bytes()).map_err(|e| e.detail().to_owned())?;
+    let hash = Sha256Digest::of_json(&value).map_err(|e| e.detail().to_owned())?;
+    Ok((value, hash.to_hex()))
+}
+
+fn check_revision(
+    row: RevisionRow,
+    previous: Option<Previous>,
+    findings: &mut Findings<'_>,
+) -> Previous {
+    let here = location(&row.key);
+    let mut report =
+        |kind, detail: String| findings.report(Finding::new(kind, here.clone(), detail));
+    let intact_data = match row.data.as_deref() {
+        None => {
+            if row.content_hash.is_some() {
+                report(
+                    FindingKind::EditedRevision,
+                    "it holds no data but a content hash".into(),
+                );
+            }
+            None
+        }
+        Some(text) => match parse_and_hash(text) {
+            Err(reason) => {
+                report(
+                    FindingKind::EditedRevision,
+                    format!("its data is not JSON ({reason})"),
+                );
+                None
+            }
+            Ok((value, hash)) if Some(&hash) == row.content_hash.as_ref() => Some(value),
+            Ok((_, hash)) => {
+                report(
+                    FindingKind::EditedRevision,
+                    format!(
+                        "its data hashes to {hash}, its stored content hash is {}",
+                        row.content_hash.as_deref().unwrap_or("null")
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let is_delete = row.operation == "document.delete";
+    if is_delete != row.data.is_none() {
+        report(
+            FindingKind::EditedRevision,
+            format!(
+                "operation `{}` {} data",
+                row.operation,
+                if row.data.is_none() {
+                    "without"
+                } else {
+                    "with"
+                }
+            ),
+        );
+    }
+    let same_document = previous.as_ref().is_some_and(|p| {
+        p.key.collection_id == row.key.collection_id && p.key.document_id == row.key.document_id
+    });
+    let expected_version = match (&previous, same_document) {
+        (Some(p), true) => p.key.version + 1,
+        _ => 1,
+    };
+    if row.key.version > expected_version {
+        let missing = RevisionKey {
+            version: expected_version,
+            ..row.key.clone()
+        };
+        findings.report(Finding::new(
+            FindingKind::RemovedRevision,
+            location(&missing),
+            format!(
+                "versions {expected_version}..{} of this document are not stored",
+                row.key.version
+            ),
+        ));
+    }
+    let before = previous.filter(|p| same_document && p.key.version + 1 == row.key.version);
+    let seq = check_against_entry(&row, before.as_ref(), findings);
+    Previous {
+        key: row.key,
+        intact_data,
+        content_hash: row.content_hash,
+        seq,
+    }
+}
+
+/// Checks a revision against its audit entry (and, through the entry, against the revision
+/// before it); returns the entry's commit sequence.
+fn check_against_entry(
+    row: &RevisionRow,
+    before: Option<&Previous>,
+    findings: &mut Findings<'_>,
+) -> Option<u64> {
+    let here = location(&row.key);
+    let Some(linked) = &row.entry else {
+        findings.report(Finding::new(
+            FindingKind::RemovedEntry,
+            here,
+            format!("its audit entry {} is not stored", row.audit_id),
+        ));
+        return None;
+    };
+    // A leaf that does not parse is reported by the log pass, with its own location.
+    let entry = AuditEntry::from_leaf_bytes(&linked.leaf).ok()?;
+    let mut report =
+        |kind, detail: String| findings.report(Finding::new(kind, here.clone(), detail));
+    let AuditSubject::Document {
+        document_id,
+        version,
+        hash_before,
+        hash_after,
+        patch_sha256: _,
+    } = &entry.subject
+    else {
+        report(
+            FindingKind::EditedRevision,
+            format!("its audit entry {} is a collection entry", row.audit_id),
+        );
+        return Some(linked.seq);
+    };
+    if entry.collection_id.to_string() != row.key.collection_id
+        || *document_id != row.key.document_id
+        || *version != row.key.version
+        || entry.operation.as_str() != row.operation
+    {
+        report(
+            FindingKind::EditedRevision,
+            format!(
+                "its audit entry {} records {} of {}/{document_id}@{version}",
+                row.audit_id,
+                entry.operation.as_str(),
+                entry.collection_id
+            ),
+        );
+        return Some(linked.seq);
+    }
+    let hex = |digest: &Option<Sha256Digest>| digest.map(|d| d.to_hex());
+    if hex(hash_after) != row.content_hash {
+        report(
+            FindingKind::EditedRevision,
+            format!(
+                "its content hash is {}, its audit entry's hash_after is {}",
+                row.content_hash.as_deref().unwrap_or("null"),
+                hex(hash_after).as_deref().unwrap_or("null")
+            ),
+        );
+    }
+    let is_create = row.operation == "document.create";
+    if let Some(before) = before {
+        let expected_before = if is_create {
+            None
+        } else {
+            before.content_hash.clone()
+        };
+        if hex(hash_before) != expected_before {
+            report(
+                FindingKind::EditedRevision,
+                format!(
+                    "its audit entry's hash_before is {}, revision {} has content hash {}",
+                    hex(hash_before).as_deref().unwrap_or("null"),
+                    before.key.version,
+                    before.content_hash.as_deref().unwrap_or("null")
+                ),
+            );
+        }
+        if let Some(previous_seq) = before.seq.filter(|&s| s >= linked.seq) {
+            report(
+                FindingKind::ReorderedEntry,
+                format!(
+                    "its audit entry (seq {}) is stored before the entry of version {} \
+                     (seq {previous_seq})",
+                    linked.seq, before.key.version
+                ),
+            );
+        }
+        if let (Some(data), Some(patch)) = (&before.intact_data, linked.patch.as_deref())
+            && let Some(problem) = replay_patch(data, patch, hash_after.as_ref())
+        {
+            report(FindingKind::EditedRevision, problem);
+        }
+    }
+    Some(linked.seq)
+}
+
+/// Applies the stored RFC 6902 patch to revision N−1's data; the result must hash to the
+/// entry's `hash_after`. `None` when it does.
+fn replay_patch(before: &Value, patch: &str, hash_after: Option<&Sha256Digest>) -> Option<String> {
+    let operations = match shared_kernel::json::parse_strict(patch.as_bytes())
+        .map_err(|e| e.detail().to_owned())
+        .and_then(|v| serde_json::from_value::<json_patch::Patch>(v).map_err(|e| e.to_string()))
+    {
+        Ok(operations) => operations,
+        Err(reason) => {
+            return Some(format!(
+                "its stored patch is not an RFC 6902 patch ({reason})"
+            ));
+        }
+    };
+    let mut after = before.clone();
+    if let Err(e) = json_patch::patch(&mut after, &operations) {
+        return Some(format!(
+            "its stored patch does not apply to the previous revision's data ({e})"
+        ));
+    }
+    let replayed = Sha256Digest::of_json(&after).ok()?;
+    (Some(&replayed) != hash_after).then(|| {
+        format!(
+            "its stored patch applied to the previous revision's data gives hash {replayed}, \
+             its audit entry's hash_after is {}",
+            hash_after.map_or_else(|| "null".to_owned(), Sha256Digest::to_hex)
+        )
+    })
+}
+
+/// Checks every document's current state against its newest revision; returns how many were
+/// read.
+pub(crate) fn check_documents(
+    source: &dyn AuditSource,
+    findings: &mut Findings<'_>,
+) -> Result<u64, Error> {
+    let mut read = 0;
+    for_each_row(
+        |after| source.documents(after, PAGE),
+        |row| row.key.clone(),
+        |row| {
+            read += 1;
+            check_document(&row, findings);
+            Ok(())
+        },
+    )?;
+    Ok(read)
+}
+
+fn check_document(row: &DocumentRow, findings: &mut Findings<'_>) {
+    let DocumentKey {
+        collection_id,
+        document_id,
+    } = &row.key;
+    let here = Location::Document {
+        collection_id: collection_id.clone(),
+        document_id: document_id.clone(),
+    };
+    let mut report = |detail: String| {
+        findings.report(Finding::new(
+            FindingKind::EditedDocument,
+            here.clone(),
+            detail,
+        ));
+    };
+    match row.data.as_deref().map(parse_and_hash) {
+        None if row.content_hash.is_some() => report("it holds no data but a content hash".into()),
+        None => {}
+        Some(Err(reason)) => report(format!("its data is not JSON ({reason})")),
+        Some(Ok((_, hash))) if Some(&hash) != row.content_hash.as_ref() => report(format!(
+            "its data hashes to {hash}, its stored content hash is {}",
+            row.content_hash.as_deref().unwrap_or("null")
+        )),
+        Some(Ok(_)) => {}
+    }
+    let Some(latest) = &row.latest else {
+        report("no revision of it is stored".into());
+        return;
+    };
+    if latest.version != row.version {
+        report(format!(
+            "it is at version {}, its newest revision is {}",
+            row.version, latest.version
+        ));
+        return;
+    }
+    if latest.content_hash != row.content_hash {
+        report(format!(
+            "its content hash is {}, revision {}'s is {}",
+            row.content_hash.as_deref().unwrap_or("null"),
+            latest.version,
+            latest.content_hash.as_deref().unwrap_or("null")
+        ));
+    }
+    if latest.audit_id != row.audit_id {
+        report(format!(
+            "it names audit entry {}, revision {} names {}",
+            row.audit_id, latest.version, latest.audit_id
+        ));
+    }
+}
