@@ -19,6 +19,9 @@ mod revision_pass;
 mod source;
 mod stored_hashes;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use audit_domain::merkle::empty_root;

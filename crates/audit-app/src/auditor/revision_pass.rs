@@ -244,7 +244,11 @@ fn check_against_entry(
 
 /// Applies the stored RFC 6902 patch to revision N−1's data; the result must hash to the
 /// entry's `hash_after`. `None` when it does.
-fn replay_patch(before: &Value, patch: &str, hash_after: Option<&Sha256Digest>) -> Option<String> {
+pub(super) fn replay_patch(
+    before: &Value,
+    patch: &str,
+    hash_after: Option<&Sha256Digest>,
+) -> Option<String> {
     let operations = match shared_kernel::json::parse_strict(patch.as_bytes())
         .map_err(|e| e.detail().to_owned())
         .and_then(|v| serde_json::from_value::<json_patch::Patch>(v).map_err(|e| e.to_string()))
