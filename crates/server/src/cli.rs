@@ -92,7 +92,7 @@ impl SettingsArgs {
 /// Runs the chosen subcommand with the process environment.
 ///
 /// The exit code is 0 on success, 2 when the configuration is refused (as for a bad flag),
-/// 1 when serving fails.
+/// 1 when serving fails; `audit` has its own (see [`audit_cmd`]).
 pub fn run(cli: Cli) -> ExitCode {
     run_with_env(cli, std::env::vars_os())
 }

@@ -187,6 +187,22 @@ async fn an_untouched_store_is_valid_and_exits_0() {
 }
 
 #[tokio::test]
+async fn a_store_can_be_audited_beside_the_server_that_holds_it() {
+    let store = written_store().await;
+    let server = Server::start(&store.data);
+    let http = client();
+    let url = format!("{}/v1/collections/people/documents", server.base);
+    post(&http, url, json!({"id": "dave", "data": {"name": "dave"}})).await;
+    let run = audit(&store.data, &store.vkey, &[&store.note]);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("4 documents, 8 revisions"), "{run}");
+    // The server still owns and writes its folder: the audit took no lock.
+    let url = format!("{}/v1/collections/people/documents", server.base);
+    post(&http, url, json!({"id": "erin", "data": {"name": "erin"}})).await;
+    server.stop();
+}
+
+#[tokio::test]
 async fn an_edited_revision_body_is_named_with_its_revision() {
     let store = written_store().await;
     let copy = store.copy("edited-revision");
