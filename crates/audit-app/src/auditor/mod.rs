@@ -11,6 +11,7 @@
 //! No runtime, no driver.
 
 mod checkpoints;
+mod document_pass;
 mod entry_checks;
 mod finding;
 mod frontier;
@@ -19,6 +20,8 @@ mod revision_pass;
 mod source;
 mod stored_hashes;
 
+#[cfg(test)]
+mod fake_store;
 #[cfg(test)]
 mod tests;
 
@@ -127,7 +130,7 @@ pub fn audit(
     checkpoints::compare_stored(&signed, &tree, &mut findings);
     checkpoints::compare_anchors(anchors, &tree, &mut findings);
     let revisions = revision_pass::check_revisions(source, &mut findings)?;
-    let documents = revision_pass::check_documents(source, &mut findings)?;
+    let documents = document_pass::check_documents(source, &mut findings)?;
     Ok(Summary {
         documents,
         revisions,

@@ -1,8 +1,8 @@
 //! The revision pass: every document's revisions in version order, each against its own
 //! content hash, against the revision before it (versions without gaps, `hash_before`, the
 //! stored patch applied to revision N−1's data giving `hash_after` — never a re-diff, since
-//! JSON Patch diffs are not unique) and against its audit entry; then every document's current
-//! state against its newest revision. Only the previous revision is held in memory.
+//! JSON Patch diffs are not unique) and against its audit entry. Only the previous revision is
+//! held in memory.
 
 use audit_domain::{AuditEntry, AuditSubject};
 use serde_json::Value;
@@ -10,9 +10,7 @@ use shared_kernel::{Error, Sha256Digest};
 
 use super::Findings;
 use super::finding::{Finding, FindingKind, Location};
-use super::source::{
-    AuditSource, DocumentKey, DocumentRow, PAGE, RevisionKey, RevisionRow, for_each_row,
-};
+use super::source::{AuditSource, PAGE, RevisionKey, RevisionRow, for_each_row};
 
 /// The revision just checked, as the next one of the same document needs it.
 struct Previous {
@@ -52,7 +50,7 @@ fn location(key: &RevisionKey) -> Location {
 }
 
 /// Parses stored JSON text and hashes it the way content hashes are taken.
-fn parse_and_hash(text: &str) -> Result<(Value, String), String> {
+pub(super) fn parse_and_hash(text: &str) -> Result<(Value, String), String> {
     let value =
         shared_kernel::json::parse_strict(text.as_bytes()).map_err(|e| e.detail().to_owned())?;
     let hash = Sha256Digest::of_json(&value).map_err(|e| e.detail().to_owned())?;
@@ -274,76 +272,4 @@ pub(super) fn replay_patch(
             hash_after.map_or_else(|| "null".to_owned(), Sha256Digest::to_hex)
         )
     })
-}
-
-/// Checks every document's current state against its newest revision; returns how many were
-/// read.
-pub(crate) fn check_documents(
-    source: &dyn AuditSource,
-    findings: &mut Findings<'_>,
-) -> Result<u64, Error> {
-    let mut read = 0;
-    for_each_row(
-        |after| source.documents(after, PAGE),
-        |row| row.key.clone(),
-        |row| {
-            read += 1;
-            check_document(&row, findings);
-            Ok(())
-        },
-    )?;
-    Ok(read)
-}
-
-fn check_document(row: &DocumentRow, findings: &mut Findings<'_>) {
-    let DocumentKey {
-        collection_id,
-        document_id,
-    } = &row.key;
-    let here = Location::Document {
-        collection_id: collection_id.clone(),
-        document_id: document_id.clone(),
-    };
-    let mut report = |detail: String| {
-        findings.report(Finding::new(
-            FindingKind::EditedDocument,
-            here.clone(),
-            detail,
-        ));
-    };
-    match row.data.as_deref().map(parse_and_hash) {
-        None if row.content_hash.is_some() => report("it holds no data but a content hash".into()),
-        None => {}
-        Some(Err(reason)) => report(format!("its data is not JSON ({reason})")),
-        Some(Ok((_, hash))) if Some(&hash) != row.content_hash.as_ref() => report(format!(
-            "its data hashes to {hash}, its stored content hash is {}",
-            row.content_hash.as_deref().unwrap_or("null")
-        )),
-        Some(Ok(_)) => {}
-    }
-    let Some(latest) = &row.latest else {
-        report("no revision of it is stored".into());
-        return;
-    };
-    if latest.version != row.version {
-        report(format!(
-            "it is at version {}, its newest revision is {}",
-            row.version, latest.version
-        ));
-        return;
-    }
-    if latest.content_hash != row.content_hash {
-        report(format!(
-            "its content hash is {}, revision {}'s is {}",
-            row.content_hash.as_deref().unwrap_or("null"),
-            latest.version,
-            latest.content_hash.as_deref().unwrap_or("null")
-        ));
-    }
-    if latest.audit_id != row.audit_id {
-        report(format!(
-            "it names audit entry {}, revision {} names {}",
-            row.audit_id, latest.version, latest.audit_id
-        ));
-    }
 }
