@@ -216,6 +216,27 @@ async fn an_edited_revision_body_is_named_with_its_revision() {
 }
 
 #[tokio::test]
+async fn an_edited_current_document_and_an_edited_stored_patch_are_named() {
+    let store = written_store().await;
+    let copy = store.copy("edited-document");
+    tamper(
+        &copy,
+        r#"UPDATE documents SET data = '{"age":99,"name":"Bob"}' WHERE id = 'bob';
+           UPDATE audit_entries SET patch = '[{"op":"replace","path":"/age","value":99}]'
+           WHERE document_id = 'alice' AND version = 2"#,
+    );
+    let run = audit(&copy, &store.vkey, &[&store.note]);
+    assert_finding(&run, "edited-document", "/bob");
+    assert_finding(&run, "edited-entry", "leaf_index=4 ");
+    assert!(run.stdout.contains("the stored patch hashes to"), "{run}");
+    assert_eq!(
+        run.findings("edited-revision"),
+        Vec::<&str>::new(),
+        "reported once: {run}"
+    );
+}
+
+#[tokio::test]
 async fn an_edited_audit_row_is_named_even_with_its_hashes_recomputed() {
     let store = written_store().await;
     let copy = store.copy("edited-entry");

@@ -9,16 +9,21 @@ use serde_json::Value;
 use shared_kernel::{Error, Sha256Digest};
 
 use super::Findings;
+use super::entry_checks::patch_digest;
 use super::finding::{Finding, FindingKind, Location};
 use super::source::{AuditSource, PAGE, RevisionKey, RevisionRow, for_each_row};
 
 /// The revision just checked, as the next one of the same document needs it.
 struct Previous {
     key: RevisionKey,
-    /// Its data when it hashes to its stored content hash (a patch is only replayed from data
-    /// that is itself intact, so one edit is reported once).
+    /// Its data when it hashes to its stored content hash and that is its audit entry's
+    /// `hash_after` (a patch is only replayed from data the log vouches for, so one edit is
+    /// reported once).
     intact_data: Option<Value>,
     content_hash: Option<String>,
+    /// Whether its audit entry vouches for its content hash: the next revision's
+    /// `hash_before` is only compared with a hash the log vouches for.
+    vouched: bool,
     seq: Option<u64>,
 }
 
@@ -133,22 +138,33 @@ fn check_revision(
         ));
     }
     let before = previous.filter(|p| same_document && p.key.version + 1 == row.key.version);
-    let seq = check_against_entry(&row, before.as_ref(), findings);
+    let link = check_against_entry(&row, before.as_ref(), findings);
+    let vouched = link.is_some_and(|l| l.vouched);
     Previous {
         key: row.key,
-        intact_data,
+        intact_data: intact_data.filter(|_| vouched),
+        vouched,
         content_hash: row.content_hash,
-        seq,
+        seq: link.map(|l| l.seq),
     }
 }
 
+/// What a revision's audit entry says about it.
+#[derive(Debug, Clone, Copy)]
+struct EntryLink {
+    /// The entry's commit sequence.
+    seq: u64,
+    /// The entry's `hash_after` is the revision's content hash: the log vouches for its data.
+    vouched: bool,
+}
+
 /// Checks a revision against its audit entry (and, through the entry, against the revision
-/// before it); returns the entry's commit sequence.
+/// before it); says what the entry says about the revision.
 fn check_against_entry(
     row: &RevisionRow,
     before: Option<&Previous>,
     findings: &mut Findings<'_>,
-) -> Option<u64> {
+) -> Option<EntryLink> {
     let here = location(&row.key);
     let Some(linked) = &row.entry else {
         findings.report(Finding::new(
@@ -167,14 +183,17 @@ fn check_against_entry(
         version,
         hash_before,
         hash_after,
-        patch_sha256: _,
+        patch_sha256,
     } = &entry.subject
     else {
         report(
             FindingKind::EditedRevision,
             format!("its audit entry {} is a collection entry", row.audit_id),
         );
-        return Some(linked.seq);
+        return Some(EntryLink {
+            seq: linked.seq,
+            vouched: false,
+        });
     };
     if entry.collection_id.to_string() != row.key.collection_id
         || *document_id != row.key.document_id
@@ -190,10 +209,14 @@ fn check_against_entry(
                 entry.collection_id
             ),
         );
-        return Some(linked.seq);
+        return Some(EntryLink {
+            seq: linked.seq,
+            vouched: false,
+        });
     }
     let hex = |digest: &Option<Sha256Digest>| digest.map(|d| d.to_hex());
-    if hex(hash_after) != row.content_hash {
+    let vouched = hex(hash_after) == row.content_hash;
+    if !vouched {
         report(
             FindingKind::EditedRevision,
             format!(
@@ -210,7 +233,7 @@ fn check_against_entry(
         } else {
             before.content_hash.clone()
         };
-        if hex(hash_before) != expected_before {
+        if before.vouched && hex(hash_before) != expected_before {
             report(
                 FindingKind::EditedRevision,
                 format!(
@@ -231,13 +254,19 @@ fn check_against_entry(
                 ),
             );
         }
+        // Only the patch the entry signs is replayed: another one is already an edited entry.
         if let (Some(data), Some(patch)) = (&before.intact_data, linked.patch.as_deref())
+            && patch_sha256.is_some()
+            && patch_digest(patch).ok() == *patch_sha256
             && let Some(problem) = replay_patch(data, patch, hash_after.as_ref())
         {
             report(FindingKind::EditedRevision, problem);
         }
     }
-    Some(linked.seq)
+    Some(EntryLink {
+        seq: linked.seq,
+        vouched,
+    })
 }
 
 /// Applies the stored RFC 6902 patch to revision N−1's data; the result must hash to the

@@ -201,3 +201,23 @@ fn an_edited_revision_and_an_edited_document_are_named_where_they_are() {
         matches!(&findings[0].location, Location::Revision { document_id, version: 1, .. } if document_id == "alice")
     );
 }
+
+#[test]
+fn a_revision_rewritten_with_its_own_hash_is_named_once_not_again_at_the_next_version() {
+    let mut store = FakeStore::written();
+    // Alice's version 1, data and content hash both rewritten; version 2 follows it.
+    let forged = json!({"name": "Alice", "age": 3});
+    store.revisions[0].content_hash = Some(
+        Sha256Digest::of_json(&forged)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_hex(),
+    );
+    store.revisions[0].data = Some(forged.to_string());
+    let (findings, _) = store.run(&[]);
+    assert_eq!(
+        kinds(&findings),
+        vec![FindingKind::EditedRevision],
+        "{findings:#?}"
+    );
+    assert!(findings[0].detail.contains("hash_after"), "{findings:#?}");
+}
