@@ -385,6 +385,103 @@ async fn a_store_rolled_back_or_forked_under_a_newer_outside_checkpoint_is_named
     );
 }
 
+/// Rewrites bob's first entry (actor `system`), its revision, the whole stored tree, the head
+/// and every checkpoint, re-signed with the key the data folder holds: a thorough forgery.
+fn rewrite_and_resign(data: &Path) {
+    use base64::Engine;
+    let connection =
+        rusqlite::Connection::open(data.join("offchain.db")).unwrap_or_else(|e| panic!("{e}"));
+    let sql = |sql: &str, params: &[&dyn rusqlite::ToSql]| {
+        connection
+            .execute(sql, params)
+            .unwrap_or_else(|e| panic!("`{sql}`: {e}"));
+    };
+    let (seq, leaf): (i64, Vec<u8>) = connection
+        .query_row(
+            "SELECT seq, leaf FROM audit_entries WHERE document_id = 'bob' AND version = 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let forged = String::from_utf8_lossy(&leaf).replace("\"anonymous\"", "\"system\"");
+    let forged_hash = leaf_hash(forged.as_bytes()).as_bytes().to_vec();
+    sql(
+        "UPDATE audit_entries SET leaf = ?1, leaf_hash = ?2, actor = 'system' WHERE seq = ?3",
+        &[&forged.as_bytes(), &forged_hash, &seq],
+    );
+    sql(
+        "UPDATE revisions SET actor = 'system' WHERE document_id = 'bob' AND version = 1",
+        &[],
+    );
+    let mut statement = connection
+        .prepare("SELECT leaf_hash FROM audit_entries ORDER BY leaf_index")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let leaves: Vec<Hash> = statement
+        .query_map([], |row| row.get::<_, Vec<u8>>(0))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|h| Hash::try_from(h.unwrap_or_default().as_slice()).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    drop(statement);
+    let tree = audit_domain::merkle::MemoryTree::from_leaf_hashes(leaves)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let root = tree.root().unwrap_or_else(|e| panic!("{e}"));
+    sql("DELETE FROM log_hashes", &[]);
+    for (idx, hash) in (0_i64..).zip(tree.stored_hashes()) {
+        sql(
+            "INSERT INTO log_hashes (idx, hash) VALUES (?1, ?2)",
+            &[&idx, &hash.as_bytes().as_slice()],
+        );
+    }
+    sql(
+        "UPDATE log_state SET root = ?1",
+        &[&root.as_bytes().as_slice()],
+    );
+    let old_note: String = connection
+        .query_row("SELECT note FROM checkpoints LIMIT 1", [], |row| row.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let origin = old_note.lines().next().unwrap_or_default().to_owned();
+    let seed_text =
+        std::fs::read_to_string(data.join("log-signing.key")).unwrap_or_else(|e| panic!("{e}"));
+    let seed: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(seed_text.trim())
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .unwrap_or_else(|| panic!("the key file holds no seed"));
+    let key = NoteSigner::from_seed(
+        KeyName::new(&origin).unwrap_or_else(|e| panic!("{e}")),
+        &seed,
+    );
+    let size = i64::try_from(tree.size()).unwrap_or_default();
+    let note = Checkpoint::new(&origin, tree.size(), root)
+        .and_then(|c| c.sign(&key))
+        .unwrap_or_else(|e| panic!("{e}"));
+    sql("DELETE FROM checkpoints", &[]);
+    sql(
+        "INSERT INTO checkpoints (tree_size, root, note, signed_at) VALUES (?1, ?2, ?3, 0)",
+        &[&size, &root.as_bytes().as_slice(), &note],
+    );
+}
+
+#[tokio::test]
+async fn a_store_rewritten_and_re_signed_with_its_own_key_is_caught_only_by_an_outside_checkpoint()
+{
+    let store = written_store().await;
+    let copy = store.copy("re-signed");
+    rewrite_and_resign(&copy);
+
+    // Consistent in itself: nothing the store holds can tell, and the report says so.
+    let alone = audit(&copy, &store.vkey, &[]);
+    assert_eq!(alone.code, Some(0), "{alone}");
+    assert!(
+        alone.stdout.contains("warning: no outside checkpoint"),
+        "{alone}"
+    );
+
+    // The checkpoint a client kept from before the rewrite shows the fork.
+    let anchored = audit(&copy, &store.vkey, &[&store.note]);
+    assert_finding(&anchored, "fork", "size=8");
+}
+
 #[tokio::test]
 async fn bad_input_is_a_usage_error_with_exit_code_2() {
     let store = written_store().await;

@@ -152,6 +152,8 @@ impl FakeStore {
             operation: operation.as_str().into(),
             data: text.clone(),
             content_hash: content_hash.clone(),
+            at_millis: self.clock,
+            actor: "anonymous".into(),
             audit_id: audit_id.clone(),
             entry: None,
         });

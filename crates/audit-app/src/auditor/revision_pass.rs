@@ -214,6 +214,16 @@ fn check_against_entry(
             vouched: false,
         });
     }
+    if entry.at.as_millis() != row.at_millis || entry.actor.to_string() != row.actor {
+        report(
+            FindingKind::EditedRevision,
+            format!(
+                "its time or actor differs from its audit entry's ({}, {})",
+                entry.at.to_rfc3339(),
+                entry.actor
+            ),
+        );
+    }
     let hex = |digest: &Option<Sha256Digest>| digest.map(|d| d.to_hex());
     let vouched = hex(hash_after) == row.content_hash;
     if !vouched {

@@ -97,6 +97,10 @@ pub struct RevisionRow {
     pub data: Option<String>,
     /// The stored content hash (hex), `None` for a deletion.
     pub content_hash: Option<String>,
+    /// The `at` column, milliseconds since the epoch.
+    pub at_millis: i64,
+    /// The `actor` column.
+    pub actor: String,
     /// The `audit_id` column.
     pub audit_id: String,
     /// The audit entry with that id, if any.

@@ -157,7 +157,7 @@ fn entry_row(row: &Row<'_>) -> Result<EntryRow, Error> {
 }
 
 const REVISION_COLUMNS: &str = "r.collection_id, r.document_id, r.version, r.operation, r.data, \
-    r.content_hash, r.audit_id, e.seq, e.leaf, e.patch \
+    r.content_hash, r.audit_id, e.seq, e.leaf, e.patch, r.at, r.actor \
     FROM revisions r LEFT JOIN audit_entries e ON e.id = r.audit_id";
 
 fn revision_row(row: &Row<'_>) -> Result<RevisionRow, Error> {
@@ -178,6 +178,8 @@ fn revision_row(row: &Row<'_>) -> Result<RevisionRow, Error> {
         operation: column(row, 3)?,
         data: column(row, 4)?,
         content_hash: column(row, 5)?,
+        at_millis: column(row, 10)?,
+        actor: column(row, 11)?,
         audit_id: column(row, 6)?,
         entry,
     })
