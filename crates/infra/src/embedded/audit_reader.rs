@@ -1,6 +1,7 @@
 //! The auditor's view of an embedded store: [`audit_app::auditor::AuditSource`] over the
 //! SQLite file, opened **read-only and without the folder lock**, so a stopped store, a copy
-//! of one, or a store a running server holds can all be audited without changing a byte.
+//! of one, or a store a running server holds can all be audited without a write to the
+//! database (SQLite may still create its `-wal`/`-shm` side files, which WAL reads need).
 //!
 //! Every page is read inside one read transaction, so the whole audit sees one snapshot
 //! (WAL keeps it stable while a server goes on writing beside it). Pages are keyset pages over
