@@ -353,3 +353,37 @@ impl AuditSource for AuditReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::{EmbeddedOptions, EmbeddedStore};
+
+    #[test]
+    fn a_store_is_read_beside_the_open_store_that_holds_its_lock() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reader = AuditReader::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let head = reader.log_state().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(head.map(|h| (h.tree_size, h.last_seq)), Some((0, 0)));
+        assert_eq!(
+            reader.sequenced_entries(None, 10).map(|r| r.len()).ok(),
+            Some(0)
+        );
+        assert_eq!(reader.revisions(None, 10).map(|r| r.len()).ok(), Some(0));
+        drop(store);
+    }
+
+    #[test]
+    fn a_folder_without_a_store_or_with_another_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let missing = AuditReader::open(dir.path()).err().map(|e| e.code());
+        assert_eq!(missing, Some(ErrorCode::Unavailable));
+        let other = Connection::open(dir.path().join(DATABASE_FILE_NAME))
+            .and_then(|c| c.execute_batch("CREATE TABLE t (x INTEGER);"));
+        assert!(other.is_ok());
+        let foreign = AuditReader::open(dir.path()).err().map(|e| e.code());
+        assert_eq!(foreign, Some(ErrorCode::InvalidInput));
+    }
+}
