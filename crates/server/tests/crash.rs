@@ -246,8 +246,9 @@ async fn check_after_restart(
     check_log_once(http, base, size, acks).await;
 }
 
-/// Audits the stopped store, anchored by the newest checkpoint served before the kill.
-fn audit_stopped(data: &Path, vkey: &str, newest: Option<&String>, round: u64) {
+/// Audits the stopped store, anchored by the newest checkpoint served before the kill;
+/// returns how many entries the crash left committed but not yet in the log.
+fn audit_stopped(data: &Path, vkey: &str, newest: Option<&String>, round: u64) -> u64 {
     let anchor = data.with_file_name(format!("anchor-{round}.note"));
     let mut anchors = Vec::new();
     if let Some(note) = newest {
@@ -256,6 +257,13 @@ fn audit_stopped(data: &Path, vkey: &str, newest: Option<&String>, round: u64) {
     }
     let run = audit(data, vkey, &anchors);
     assert_eq!(run.code, Some(0), "round {round}: {run}");
+    let pending = run
+        .stdout
+        .split(" committed but not yet in it")
+        .next()
+        .and_then(|head| head.rsplit('(').next())
+        .and_then(|n| n.trim().parse().ok());
+    pending.unwrap_or_else(|| panic!("no pending count in the report: {run}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -268,6 +276,7 @@ async fn acknowledged_writes_survive_sigkill_and_the_log_stays_consistent() {
     let mut recent: Vec<Ack> = Vec::new();
     let mut earlier: BTreeMap<u64, Hash> = BTreeMap::new();
     let mut key: Option<(String, NoteVerifier)> = None;
+    let mut pending_after_kills = 0;
     for round in 0..=ROUNDS {
         let server = Server::start(&data);
         let base = server.base.clone();
@@ -337,14 +346,15 @@ async fn acknowledged_writes_survive_sigkill_and_the_log_stays_consistent() {
                 checkpoint.tree_size()
             );
         }
-        audit_stopped(&data, &vkey, notes.last(), round);
+        pending_after_kills += audit_stopped(&data, &vkey, notes.last(), round);
     }
     assert!(
         acks.len() as u64 >= ROUNDS,
         "too few writes to mean anything"
     );
     eprintln!(
-        "{ROUNDS} kills, {} acknowledged writes, {} distinct checkpoints, {:?}",
+        "{ROUNDS} kills, {} acknowledged writes, {} distinct checkpoints, \
+         {pending_after_kills} entries left unsequenced by the kills, {:?}",
         acks.len(),
         earlier.len(),
         started.elapsed()
