@@ -7,10 +7,12 @@
 //!   their stored hashes in batches, and signs checkpoints at a bounded rate.
 //! - [`origin`]: the default origin, derived from the public key.
 //! - [`queries`]: checkpoints, leaves, inclusion and consistency proofs, read through the port.
+//! - [`auditor`]: walks a whole store's stored facts and names every discrepancy.
 //!
 //! It decides *what* to write and *when*; adapters decide how. No runtime, no driver: the
 //! timing loop that calls the sequencer lives in the server, which owns tokio.
 
+pub mod auditor;
 pub mod origin;
 pub mod ports;
 pub mod queries;

@@ -1,4 +1,6 @@
-//! The command line of `offchain-db`: `serve`, and `config` to see what `serve` would use.
+//! The command line of `offchain-db`: `serve`, `config` to see what `serve` would use, `verify`
+//! to check a receipt or two checkpoints offline (see [`crate::verify_cmd`]), and `audit` to
+//! check a whole store (see [`crate::audit_cmd`]).
 //!
 //! Flags are the highest configuration layer: each is an `Option`, applied only when given, over
 //! the environment, the configuration file and the defaults (see [`crate::config`]).
@@ -13,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{
     self, CONFIG_ERROR_EXIT_CODE, DurabilityMode, Loaded, LogFormat, Overrides, SettingsError,
 };
-use crate::{run, telemetry};
+use crate::{audit_cmd, run, telemetry, verify_cmd};
 
 /// Offchain DB: a verifiable JSON document store.
 #[derive(Debug, Parser)]
@@ -31,7 +33,10 @@ enum Command {
     Config(SettingsArgs),
     /// Verify a receipt or the consistency of two checkpoints offline (exit 0 valid, 1 a
     /// finding, 2 usage or I/O error).
-    Verify(crate::verify_cmd::VerifyArgs),
+    Verify(verify_cmd::VerifyArgs),
+    /// Audit a whole embedded store (read only) against the log's key and outside
+    /// checkpoints; exit 0 valid, 1 a finding, 2 usage or I/O error.
+    Audit(audit_cmd::AuditArgs),
 }
 
 /// The settings flags, shared by `serve` and `config`. Defaults are not clap's: they belong to
@@ -106,7 +111,8 @@ impl SettingsArgs {
 /// Runs the chosen subcommand with the process environment.
 ///
 /// The exit code is 0 on success, 2 when the configuration is refused (as for a bad flag),
-/// 1 when serving fails.
+/// 1 when serving fails; `verify` and `audit` have their own (0 valid, 1 a finding, 2 usage or
+/// I/O error).
 pub fn run(cli: Cli) -> ExitCode {
     run_with_env(cli, std::env::vars_os())
 }
@@ -124,11 +130,12 @@ pub fn run_with_env(cli: Cli, env: impl IntoIterator<Item = (OsString, OsString)
             }
             Err(error) => refuse(&error),
         },
+        Command::Audit(args) => audit_cmd::run(&args),
         Command::Serve(args) => match config::load(&args.into_overrides(), env) {
             Ok(loaded) => serve(&loaded),
             Err(error) => refuse(&error),
         },
-        Command::Verify(args) => crate::verify_cmd::run(args),
+        Command::Verify(args) => verify_cmd::run(args),
     }
 }
 

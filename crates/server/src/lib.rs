@@ -1,6 +1,7 @@
 //! The `offchain-db` server: configuration, wiring, the REST API and graceful shutdown.
 //!
 //! - [`cli`]: the command line (`serve`, ...), the only entry point of the binary.
+//! - [`audit_cmd`]: `offchain-db audit`, the whole-store auditor's command and report.
 //! - [`config`]: the configuration in layers (defaults, TOML file, environment, flags).
 //! - [`wiring`]: builds the application from the configuration (the composition root).
 //! - [`http`]: axum routes, middleware, extractors and the one mapping of errors to HTTP.
@@ -11,6 +12,7 @@
 //!
 //! Tests build the router with [`http::router`] or start a real server with [`start`].
 
+pub mod audit_cmd;
 pub mod cli;
 pub mod config;
 pub mod http;

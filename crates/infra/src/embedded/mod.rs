@@ -11,6 +11,8 @@
 //!   connections, which WAL lets run beside the writer.
 //! - [`EmbeddedStore::log`]: the Merkle log (stored subtree hashes, head, checkpoints); its
 //!   batches take the writer like any transaction, so commit order is sequencing order.
+//! - [`AuditReader`]: the auditor's read-only snapshot of a store's file, opened without the
+//!   folder lock.
 //!
 //! SQLite is blocking, so every statement runs on tokio's blocking pool, never on the async
 //! worker threads. Driver types stay inside this module: every failure leaves it as a
@@ -18,6 +20,7 @@
 //! violations the ports name → `CONFLICT`; anything else → `INTERNAL_ERROR`), with the driver
 //! error kept as its source.
 
+mod audit_reader;
 mod connection;
 mod error;
 mod history;
@@ -49,6 +52,7 @@ use self::log::SqliteLogStore;
 use self::reader::{ReaderPool, SqliteReader};
 use self::transaction::{SharedWriter, SqliteUnitOfWork};
 
+pub use self::audit_reader::AuditReader;
 pub use self::log_key::{SIGNING_KEY_FILE_NAME, load_or_create_signing_seed};
 
 /// The database file's name inside the data folder.

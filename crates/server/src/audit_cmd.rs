@@ -1,0 +1,159 @@
+//! `offchain-db audit`: audits a whole embedded store (see [`audit_app::auditor`]) and prints
+//! one line per finding, then a summary.
+//!
+//! The store is opened read-only without its folder lock, so a stopped store, a copy of one,
+//! or one a server is running on can be audited. The signing key sits in the data folder, so
+//! a thorough attacker could rewrite the store and re-sign it: only checkpoints kept outside
+//! the store (`--checkpoint`) rule that out, and the summary says when none was given.
+//!
+//! Exit codes (API.md): 0 nothing found, 1 at least one finding, 2 usage or I/O error.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use audit_app::auditor::{Anchor, Finding, FindingKind, Summary, audit};
+use audit_domain::note::NoteVerifier;
+use clap::Args;
+use infra::embedded::AuditReader;
+
+/// Exit code when the store holds at least one discrepancy.
+pub const FINDING_EXIT_CODE: u8 = 1;
+/// Exit code for a usage or I/O error (nothing was audited).
+pub const USAGE_EXIT_CODE: u8 = 2;
+/// Lines printed per finding kind; the summary still counts every finding.
+const MAX_LINES_PER_KIND: u64 = 1000;
+
+/// The flags of `offchain-db audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Folder of the embedded store to audit (read only; it may be in use by a server).
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// The log's verifier key (`GET /v1/log/key`'s `vkey`), or a file holding it.
+    #[arg(long, value_name = "VKEY")]
+    vkey: String,
+    /// A checkpoint note kept outside the store, to check the store against (repeatable).
+    #[arg(long = "checkpoint", value_name = "NOTE")]
+    checkpoints: Vec<PathBuf>,
+}
+
+/// Runs the audit and prints its report to stdout.
+pub fn run(args: &AuditArgs) -> ExitCode {
+    match prepare(args).and_then(|(reader, verifier, anchors)| report(&reader, &verifier, &anchors))
+    {
+        Ok(summary) if summary.is_clean() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(FINDING_EXIT_CODE),
+        Err(message) => {
+            eprintln!("offchain-db audit: {message}");
+            ExitCode::from(USAGE_EXIT_CODE)
+        }
+    }
+}
+
+/// Parses the key and the outside checkpoints, opens the store: anything wrong here is a
+/// usage or I/O error, never a finding.
+fn prepare(args: &AuditArgs) -> Result<(AuditReader, NoteVerifier, Vec<Anchor>), String> {
+    let verifier = parse_vkey(&args.vkey)?;
+    let anchors = args
+        .checkpoints
+        .iter()
+        .map(|path| {
+            let note = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read checkpoint `{}`: {e}", path.display()))?;
+            Anchor::open(path.display().to_string(), &note, &verifier).map_err(|e| {
+                format!(
+                    "checkpoint `{}` is not a checkpoint signed by the given key: {e}",
+                    path.display()
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let reader = AuditReader::open(&args.data_dir)
+        .map_err(|e| format!("cannot open the store: {}", e.chain()))?;
+    Ok((reader, verifier, anchors))
+}
+
+/// The key as given, or else the content of the file it names.
+fn parse_vkey(given: &str) -> Result<NoteVerifier, String> {
+    if let Ok(verifier) = NoteVerifier::parse_vkey(given.trim()) {
+        return Ok(verifier);
+    }
+    let path = Path::new(given);
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!("`{given}` is neither a verifier key nor a readable file holding one ({e})")
+    })?;
+    NoteVerifier::parse_vkey(text.trim())
+        .map_err(|e| format!("`{}` does not hold a verifier key: {e}", path.display()))
+}
+
+/// Runs the audit, printing findings as they come, then the summary.
+fn report(
+    reader: &AuditReader,
+    verifier: &NoteVerifier,
+    anchors: &[Anchor],
+) -> Result<Summary, String> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut printed: BTreeMap<FindingKind, u64> = BTreeMap::new();
+    let mut sink = |finding: &Finding| {
+        let count = printed.entry(finding.kind).or_default();
+        *count += 1;
+        if *count <= MAX_LINES_PER_KIND {
+            // A closed stdout must not hide the exit code: the summary decides it.
+            let _ignored = writeln!(out, "{finding}");
+        }
+    };
+    let summary = audit(reader, verifier, anchors, &mut sink)
+        .map_err(|e| format!("reading the store failed: {}", e.chain()))?;
+    let _ignored = write!(out, "{}", summary_text(reader.path(), &summary));
+    Ok(summary)
+}
+
+/// The closing lines: what was checked, whether an outside anchor was given, the verdict.
+fn summary_text(path: &Path, summary: &Summary) -> String {
+    let mut text = format!(
+        "audited {}: {} documents, {} revisions, {} audit entries in the log \
+         ({} committed but not yet in it), {} leaves, {} stored checkpoints, \
+         {} outside checkpoints\n",
+        path.display(),
+        summary.documents,
+        summary.revisions,
+        summary.entries,
+        summary.pending_entries,
+        summary.leaves,
+        summary.checkpoints,
+        summary.anchors
+    );
+    if summary.anchors == 0 {
+        text.push_str(
+            "warning: no outside checkpoint was given: the signing key sits in the data \
+             folder, so a store rewritten and re-signed with it would pass; pass \
+             --checkpoint with a note kept elsewhere\n",
+        );
+    }
+    for (kind, &count) in &summary.findings {
+        if count > MAX_LINES_PER_KIND {
+            text.push_str(&format!(
+                "({} more {kind} findings not shown)\n",
+                count - MAX_LINES_PER_KIND
+            ));
+        }
+    }
+    if summary.is_clean() {
+        text.push_str("result: valid, no findings\n");
+    } else {
+        let kinds: Vec<String> = summary
+            .findings
+            .iter()
+            .map(|(kind, count)| format!("{kind} {count}"))
+            .collect();
+        text.push_str(&format!(
+            "result: {} findings ({})\n",
+            summary.finding_count(),
+            kinds.join(", ")
+        ));
+    }
+    text
+}
