@@ -27,8 +27,10 @@ for _ in $(seq 1 100); do
 done
 sed -i "s/127\.0\.0\.1:8080/127.0.0.1:$port/g" "$work/walkthrough.sh"
 
-echo "walkthrough: running $(grep -c '^curl' "$work/walkthrough.sh") commands from README.md"
-if ! (cd "$work" && bash -euo pipefail walkthrough.sh > walkthrough.out 2>&1); then
+# `offchain-db verify` in the walkthrough is the binary just built.
+bin_dir=$(cd "${CARGO_TARGET_DIR:-target}/debug" && pwd)
+echo "walkthrough: running $(grep -cE '^(curl|offchain-db)' "$work/walkthrough.sh") commands from README.md"
+if ! (cd "$work" && PATH="$bin_dir:$PATH" bash -euo pipefail walkthrough.sh > walkthrough.out 2>&1); then
   echo "walkthrough: a README command failed:" >&2
   cat "$work/walkthrough.out" >&2
   tail -20 "$work/server.log" >&2
