@@ -17,7 +17,7 @@ use super::error::storage_error;
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
 /// How many prepared statements each connection keeps (the store uses fewer than this).
-const STATEMENT_CACHE_CAPACITY: usize = 32;
+const STATEMENT_CACHE_CAPACITY: usize = 64;
 
 /// Opens (creating when missing) the writer connection.
 ///
