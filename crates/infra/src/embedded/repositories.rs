@@ -126,10 +126,10 @@ impl DocumentRepository for SqliteTransaction {
     #[tracing::instrument(name = "embedded.documents.save", skip_all)]
     async fn save(&mut self, document: &Document, revision: &Revision) -> Result<(), Error> {
         let row = DocumentRow::from_domain(document)?;
-        let revision = revision.clone();
+        let revision = RevisionRow::from_domain(revision, &row)?;
         self.run(move |connection| {
             save_document(connection, &row)?;
-            insert_revision(connection, &revision)
+            insert_revision(connection, &row, &revision)
         })
         .await
     }
@@ -189,11 +189,57 @@ fn save_document(connection: &rusqlite::Connection, row: &DocumentRow) -> Result
     Ok(())
 }
 
+/// A revision as plain values for the writer thread. Its data is almost always the saved
+/// document's own (the current revision): then it is not copied a second time, and the
+/// document's JSON tree is never cloned just to be written.
+struct RevisionRow {
+    collection_id: String,
+    document_id: String,
+    version: i64,
+    operation: &'static str,
+    /// The canonical data, unless it is the document row's (`same_data`) or a tombstone.
+    data: Option<String>,
+    same_data: bool,
+    content_hash: Option<String>,
+    at: i64,
+    actor: String,
+    audit_id: String,
+}
+
+impl RevisionRow {
+    fn from_domain(revision: &Revision, document: &DocumentRow) -> Result<Self, Error> {
+        let content_hash = revision.data.as_ref().map(|d| d.content_hash().to_hex());
+        let same_data = revision.data.is_some() && content_hash == document.content_hash;
+        Ok(Self {
+            collection_id: revision.collection_id.to_string(),
+            document_id: revision.document_id.as_str().to_owned(),
+            version: to_sql_integer(revision.version.get(), "revision version")?,
+            operation: revision.operation.as_str(),
+            data: if same_data {
+                None
+            } else {
+                revision.data.as_ref().map(|d| d.canonical().to_owned())
+            },
+            same_data,
+            content_hash,
+            at: revision.at.as_millis(),
+            actor: revision.actor.to_string(),
+            audit_id: revision.audit_id.to_string(),
+        })
+    }
+}
+
 /// Stores one revision; a second revision with the same version is a lost race.
-fn insert_revision(connection: &rusqlite::Connection, revision: &Revision) -> Result<(), Error> {
-    let version = to_sql_integer(revision.version.get(), "revision version")?;
-    let data = revision.data.as_ref().map(|d| d.canonical());
-    let content_hash = revision.data.as_ref().map(|d| d.content_hash().to_hex());
+fn insert_revision(
+    connection: &rusqlite::Connection,
+    document: &DocumentRow,
+    revision: &RevisionRow,
+) -> Result<(), Error> {
+    let data = if revision.same_data {
+        document.data.as_deref()
+    } else {
+        revision.data.as_deref()
+    };
     connection
         .prepare_cached(
             "INSERT INTO revisions (collection_id, document_id, version, operation, data, \
@@ -201,15 +247,15 @@ fn insert_revision(connection: &rusqlite::Connection, revision: &Revision) -> Re
         )
         .and_then(|mut statement| {
             statement.execute(params![
-                revision.collection_id.to_string(),
-                revision.document_id.as_str(),
-                version,
-                revision.operation.as_str(),
+                revision.collection_id,
+                revision.document_id,
+                revision.version,
+                revision.operation,
                 data,
-                content_hash,
-                revision.at.as_millis(),
-                revision.actor.to_string(),
-                revision.audit_id.to_string()
+                revision.content_hash,
+                revision.at,
+                revision.actor,
+                revision.audit_id
             ])
         })
         .map(drop)
