@@ -535,3 +535,88 @@ async fn normal_durability_keeps_acknowledged_concurrent_writes_across_a_reopen(
         40
     );
 }
+
+#[tokio::test]
+async fn writes_see_every_collection_change_despite_the_collection_cache() {
+    use storage_app::commands::change_schema::ChangeSchema;
+    use storage_app::commands::delete_collection::DeleteCollection;
+    use storage_app::commands::delete_document::DeleteDocument;
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = open(dir.path(), Durability::Full);
+    let app = app(&store);
+    let context = RequestContext::system();
+    create_people(&app).await;
+    ok(app
+        .create_document(&context, create("a", json!({"name": "a"})))
+        .await);
+
+    // A schema change is seen by the next write.
+    ok(app
+        .change_schema(
+            &context,
+            ChangeSchema {
+                collection: "people".into(),
+                schema: Some(json!({"type": "object", "required": ["email"]})),
+            },
+        )
+        .await);
+    let error = app
+        .create_document(&context, create("b", json!({"name": "b"})))
+        .await
+        .err();
+    assert_eq!(error.map(|e| e.code()), Some(ErrorCode::SchemaViolation));
+
+    // A deleted collection takes no more documents.
+    ok(app
+        .delete_document(
+            &context,
+            DeleteDocument {
+                collection: "people".into(),
+                id: "a".into(),
+                precondition: Precondition::None,
+            },
+        )
+        .await);
+    ok(app
+        .delete_collection(
+            &context,
+            DeleteCollection {
+                collection: "people".into(),
+            },
+        )
+        .await);
+    let error = app
+        .create_document(&context, create("c", json!({"email": "c"})))
+        .await
+        .err();
+    assert_eq!(error.map(|e| e.code()), Some(ErrorCode::NotFound));
+
+    // A collection created in a transaction that was rolled back does not exist.
+    let ghost = storage_domain::Collection::create(
+        ok(storage_domain::CollectionName::parse("people")),
+        None,
+        shared_kernel::Timestamp::from_millis(1),
+    );
+    let mut tx = ok(store.unit_of_work().begin().await);
+    ok(tx.collections().insert(&ghost).await);
+    assert!(
+        ok(tx
+            .collections()
+            .find_by_name(&ok(storage_domain::CollectionName::parse("people")))
+            .await)
+        .is_some()
+    );
+    drop(tx);
+    let error = app
+        .create_document(&context, create("d", json!({"email": "d"})))
+        .await
+        .err();
+    assert_eq!(error.map(|e| e.code()), Some(ErrorCode::NotFound));
+
+    // Re-created with the first schema: its rules apply again.
+    create_people(&app).await;
+    ok(app
+        .create_document(&context, create("e", json!({"name": "e"})))
+        .await);
+}

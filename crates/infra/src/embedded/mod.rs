@@ -21,6 +21,7 @@
 //! violations the ports name → `CONFLICT`; anything else → `INTERNAL_ERROR`), with the driver
 //! error kept as its source.
 
+mod collection_cache;
 mod connection;
 mod error;
 mod history;

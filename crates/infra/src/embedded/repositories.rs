@@ -23,14 +23,30 @@ use super::transaction::SqliteTransaction;
 impl CollectionRepository for SqliteTransaction {
     #[tracing::instrument(name = "embedded.collections.find_by_name", skip_all)]
     async fn find_by_name(&mut self, name: &CollectionName) -> Result<Option<Collection>, Error> {
-        let name = name.as_str().to_owned();
-        self.run(move |connection| rows::select_live_collection(connection, &name))
-            .await
+        // This transaction holds the writer: an entry that is current cannot change under it.
+        let stamp = match self.cached_collections() {
+            Some((cache, stamp)) => match cache.get(name.as_str(), stamp) {
+                Some(collection) => return Ok(Some(collection)),
+                None => Some(stamp),
+            },
+            None => None,
+        };
+        let key = name.as_str().to_owned();
+        let found = self
+            .run(move |connection| rows::select_live_collection(connection, &key))
+            .await?;
+        if let (Some(stamp), Some(collection), Some((cache, _))) =
+            (stamp, &found, self.cached_collections())
+        {
+            cache.put(name.as_str(), stamp, collection);
+        }
+        Ok(found)
     }
 
     #[tracing::instrument(name = "embedded.collections.insert", skip_all)]
     async fn insert(&mut self, collection: &Collection) -> Result<(), Error> {
         let row = CollectionRow::from_domain(collection)?;
+        self.changing_collections();
         self.run(move |connection| {
             connection
                 .prepare_cached(
@@ -62,6 +78,7 @@ impl CollectionRepository for SqliteTransaction {
     #[tracing::instrument(name = "embedded.collections.update", skip_all)]
     async fn update(&mut self, collection: &Collection) -> Result<(), Error> {
         let row = CollectionRow::from_domain(collection)?;
+        self.changing_collections();
         self.run(move |connection| {
             // The name is immutable; only the settings and the deletion move.
             let changed = connection

@@ -17,17 +17,24 @@ use storage_app::idempotency::IdempotencyStore;
 use storage_app::{EventOutbox, Transaction, UnitOfWork};
 use storage_domain::repository::{CollectionRepository, DocumentRepository};
 
+use std::sync::Arc;
+
+use super::collection_cache::{CollectionCache, Stamp};
 use super::writer::{Session, Writer};
 
 /// Opens write transactions on the writer.
 pub(super) struct SqliteUnitOfWork {
     writer: Writer,
+    collections: Arc<CollectionCache>,
 }
 
 impl SqliteUnitOfWork {
     /// A unit of work over `writer` (which keeps the folder locked).
     pub(super) fn new(writer: Writer) -> Self {
-        Self { writer }
+        Self {
+            writer,
+            collections: Arc::new(CollectionCache::default()),
+        }
     }
 }
 
@@ -36,16 +43,52 @@ impl UnitOfWork for SqliteUnitOfWork {
     #[tracing::instrument(name = "embedded.begin", skip_all)]
     async fn begin(&self) -> Result<Box<dyn Transaction>, Error> {
         let session = self.writer.begin().await?;
-        Ok(Box::new(SqliteTransaction { session }))
+        Ok(Box::new(SqliteTransaction {
+            session,
+            collections: CollectionsSeen {
+                cache: Arc::clone(&self.collections),
+                changed: false,
+            },
+        }))
     }
 }
 
 /// One open write transaction.
 pub(super) struct SqliteTransaction {
     session: Session,
+    collections: CollectionsSeen,
+}
+
+/// This transaction's use of the collection cache: once it changed a collection, it neither
+/// reads nor fills the cache, and its end (commit or rollback) makes every entry stale.
+struct CollectionsSeen {
+    cache: Arc<CollectionCache>,
+    changed: bool,
+}
+
+impl Drop for CollectionsSeen {
+    fn drop(&mut self) {
+        if self.changed {
+            self.cache.invalidate();
+        }
+    }
 }
 
 impl SqliteTransaction {
+    /// The collection cache, unless this transaction changed a collection.
+    pub(super) fn cached_collections(&self) -> Option<(&CollectionCache, Stamp)> {
+        (!self.collections.changed).then(|| {
+            let cache = self.collections.cache.as_ref();
+            (cache, cache.stamp(self.session.lost_groups()))
+        })
+    }
+
+    /// Records that this transaction is about to change a collection row.
+    pub(super) fn changing_collections(&mut self) {
+        self.collections.changed = true;
+        self.collections.cache.invalidate();
+    }
+
     /// Runs `work` on the writer thread, inside this transaction.
     pub(super) async fn run<T, F>(&mut self, work: F) -> Result<T, Error>
     where
@@ -80,6 +123,13 @@ impl Transaction for SqliteTransaction {
 
     #[tracing::instrument(name = "embedded.commit", skip_all)]
     async fn commit(self: Box<Self>) -> Result<(), Error> {
-        self.session.commit().await
+        let Self {
+            session,
+            collections,
+        } = *self;
+        let committed = session.commit().await;
+        // Only now, once the group's outcome is known, may the cache be refilled.
+        drop(collections);
+        committed
     }
 }

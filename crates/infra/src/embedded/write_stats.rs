@@ -69,7 +69,12 @@ impl GroupCounters {
 
     /// Counts a group whose commit failed.
     pub(super) fn failed(&self) {
-        self.failed.fetch_add(1, Ordering::Relaxed);
+        self.failed.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Groups lost so far (their commit failed or SQLite abandoned them).
+    pub(super) fn failed_count(&self) -> u64 {
+        self.failed.load(Ordering::Acquire)
     }
 
     /// A snapshot.

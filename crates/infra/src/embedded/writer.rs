@@ -191,7 +191,7 @@ impl Writer {
         answer.await.map_err(|_| stopped())??;
         Ok(Session {
             ops,
-            _shared: Arc::clone(&self.shared),
+            shared: Arc::clone(&self.shared),
         })
     }
 
@@ -218,10 +218,15 @@ fn stopped() -> Error {
 pub(super) struct Session {
     ops: Sender<Op>,
     /// Keeps the writer thread alive while the session may still use it.
-    _shared: Arc<Shared>,
+    shared: Arc<Shared>,
 }
 
 impl Session {
+    /// How many groups the writer lost (rolled back after members were released) so far.
+    pub(super) fn lost_groups(&self) -> u64 {
+        self.shared.counters.failed_count()
+    }
+
     /// Runs `work` on the writer thread, inside this write's savepoint.
     ///
     /// # Errors
