@@ -30,6 +30,17 @@
 //! No timer is needed to form groups: while one group's `COMMIT` waits for the disk, new
 //! writes queue up, and they become the next group. An idle store commits every write alone.
 //!
+//! # The critical section
+//!
+//! Once fsyncs are shared, what limits writes is the time one write holds the writer: a few
+//! hand-offs between its task and this thread (one per statement batch), and the statements.
+//! Sleeping and waking a thread for each hand-off costs more than the statements on a virtual
+//! machine whose idle CPU must be woken, so both sides wait briefly awake: the writer spins up
+//! to [`SPIN`] for the session's next message, and the one task that holds the writer spins up
+//! to [`ANSWER_SPIN`] for a statement's answer before it yields. That is at most one async
+//! worker at a time, for tens of microseconds, and only on the path every write waits for
+//! (measured on 2 cores: about 1.4× the writes per second of sleeping at once).
+//!
 //! # What stays true
 //!
 //! - **Commit order is `seq` order.** Audit entries take their `seq` (`AUTOINCREMENT`) from
@@ -243,6 +254,15 @@ impl Session {
             drop(answer.send(connection.and_then(work)));
         }));
         self.ops.send(op).map_err(|_| stopped())?;
+        let mut result = result;
+        let started = Instant::now();
+        while started.elapsed() < ANSWER_SPIN {
+            match result.try_recv() {
+                Ok(answer) => return answer,
+                Err(oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
+                Err(oneshot::error::TryRecvError::Closed) => break,
+            }
+        }
         result.await.map_err(|_| {
             Error::new(
                 ErrorCode::Internal,
@@ -339,7 +359,7 @@ impl WriterThread {
         // Why this session can no longer write, once that happened.
         let mut broken: Option<&'static str> = None;
         loop {
-            match begin.ops.recv() {
+            match receive(&begin.ops) {
                 Ok(Op::Run(work)) => {
                     if let Some(reason) = broken {
                         work(Err(Error::new(ErrorCode::Unavailable, reason)));
@@ -474,6 +494,34 @@ impl WriterThread {
         self.log.maybe_log(&self.counters, false);
     }
 }
+
+/// Takes the session's next message, spinning for up to [`SPIN`] before sleeping.
+///
+/// While a session holds the writer, every hand-off between its task and this thread is on
+/// every other write's path. The next message usually arrives within microseconds; sleeping
+/// instead costs a futex wake-up on both sides, which on a virtual machine whose CPU went
+/// idle meanwhile can take longer than the statements themselves.
+fn receive(ops: &Receiver<Op>) -> Result<Op, mpsc::RecvError> {
+    let started = Instant::now();
+    loop {
+        for _ in 0..64 {
+            match ops.try_recv() {
+                Ok(op) => return Ok(op),
+                Err(TryRecvError::Disconnected) => return Err(mpsc::RecvError),
+                Err(TryRecvError::Empty) => std::hint::spin_loop(),
+            }
+        }
+        if started.elapsed() >= SPIN {
+            return ops.recv();
+        }
+    }
+}
+
+/// How long a task holding the writer spins for a statement's answer before it yields.
+const ANSWER_SPIN: Duration = Duration::from_micros(30);
+
+/// How long the writer spins for a session's next message before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
 
 /// Runs one statement through the connection's prepared-statement cache.
 fn execute(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
