@@ -6,7 +6,9 @@
 #   2. offchain-db serve (durability full, fresh data folder)  → create, read (closed and open
 #      loop at 50% of the closed-loop rate), query, proof, verified-read, integration-delay
 #      (open loop at 50% of the create rate)
-#   3. offchain-sqlite-ceiling (raw SQLite, the same four rows per write, synchronous=FULL)
+#   3. offchain-sqlite-ceiling (raw SQLite, the same four rows per write, synchronous=FULL),
+#      committing in groups of the size our server achieved in the create run: the mean
+#      writes per group commit, read from the counters the server's writer logs
 #   4. PostgreSQL (Debian's package, installed if missing; a throwaway cluster on loopback)
 #      with a JSONB table and an audit trigger → INSERTs at the same concurrency
 # and prints ONE table with every figure and the ratios the targets name, also written to
@@ -20,8 +22,8 @@
 #   BENCH_WARMUP      unrecorded warm-up seconds per run (default 1)
 #   BENCH_CLIENTS     concurrent clients / connections (default 64)
 #   BENCH_SEED        documents seeded before reads, queries and proofs (default 1000)
-#   BENCH_GROUP_SIZE  writes per commit for the SQLite ceiling: what our server achieves
-#                     (default 1: the server commits every write on its own today)
+#   BENCH_GROUP_SIZE  writes per commit for the SQLite ceiling (default: the mean group size
+#                     our server achieved in the create run, from its log)
 #   BENCH_SKIP_PG     1 to leave PostgreSQL out
 #   CARGO_TARGET_DIR  where cargo builds (default ./target)
 set -euo pipefail
@@ -32,7 +34,7 @@ DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-1}
 CLIENTS=${BENCH_CLIENTS:-64}
 SEED=${BENCH_SEED:-1000}
-GROUP_SIZE=${BENCH_GROUP_SIZE:-1}
+GROUP_SIZE=${BENCH_GROUP_SIZE:-}
 SKIP_PG=${BENCH_SKIP_PG:-0}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release
@@ -90,6 +92,19 @@ step() {
 }
 
 loadgen() { "$BIN/offchain-loadgen" "$@"; }
+
+# The embedded store's writer logs its group-commit counters (at most every 2 s while busy,
+# and 1 s after it goes idle): "group commits so far groups=G writes=W ...". Prints
+# round(W / G) and "W writes / G groups" of the last such line, or nothing.
+achieved_group_size() {
+    local line groups writes
+    line=$(sed 's/\x1b\[[0-9;]*m//g' "$1" | grep 'group commits so far' | tail -n 1 || true)
+    groups=$(printf '%s' "$line" | grep -o 'groups=[0-9]*' | head -n 1 | cut -d= -f2)
+    writes=$(printf '%s' "$line" | grep -o 'writes=[0-9]*' | head -n 1 | cut -d= -f2)
+    if [ -n "$groups" ] && [ -n "$writes" ] && [ "$groups" -gt 0 ]; then
+        echo "$(((writes + groups / 2) / groups)) $writes $groups"
+    fi
+}
 common=(--duration "$DURATION" --warmup "$WARMUP")
 
 echo "== building (release, $TARGET_DIR)" >&2
@@ -122,6 +137,21 @@ fi
 ours=(--base-url "$db" --seed "$SEED" "${common[@]}")
 step ours-create loadgen create "${ours[@]}" --clients "$CLIENTS" \
     --label ours-create --json "$RUNS/ours-create.json"
+# The group size of the create run: wait for the writer's idle log line, then read it before
+# any other scenario writes.
+GROUP_FROM="set by BENCH_GROUP_SIZE"
+if [ -z "$GROUP_SIZE" ]; then
+    sleep 2
+    read -r GROUP_SIZE group_writes group_count <<<"$(achieved_group_size "$WORK/server.log")" || true
+    if [ -n "${GROUP_SIZE:-}" ]; then
+        GROUP_FROM="= offchain-db's mean in ours-create ($group_writes writes / $group_count group commits)"
+        echo "offchain-db committed $group_writes writes in $group_count groups: group size $GROUP_SIZE" >&2
+    else
+        GROUP_SIZE=1
+        GROUP_FROM="1: no group-commit counters found in the server log"
+        echo "!! no group-commit counters in the server log; the SQLite ceiling uses group size 1" >&2
+    fi
+fi
 step ours-read loadgen read "${ours[@]}" --clients "$CLIENTS" \
     --label ours-read --json "$RUNS/ours-read.json"
 step ours-read-open loadgen read "${ours[@]}" --clients "$CLIENTS" \
@@ -140,7 +170,7 @@ stop_pid "$db_pid"
 
 # 3. The storage ceiling: raw SQLite, same rows, same durability, our group size.
 step sqlite-ceiling "$BIN/offchain-sqlite-ceiling" --dir "$WORK/sqlite" \
-    --group-size "$GROUP_SIZE" --synchronous full "${common[@]}" \
+    --group-size "$GROUP_SIZE" --group-size-from "$GROUP_FROM" --synchronous full "${common[@]}" \
     --label sqlite-ceiling --json "$RUNS/sqlite-ceiling.json"
 
 # 4. PostgreSQL with an audit trigger, at the same concurrency.

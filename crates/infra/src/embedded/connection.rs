@@ -17,7 +17,7 @@ use super::error::storage_error;
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
 /// How many prepared statements each connection keeps (the store uses fewer than this).
-const STATEMENT_CACHE_CAPACITY: usize = 32;
+const STATEMENT_CACHE_CAPACITY: usize = 64;
 
 /// Opens (creating when missing) the writer connection.
 ///
@@ -42,6 +42,10 @@ pub(super) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
         };
         connection.pragma_update(None, "synchronous", synchronous)?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
+        // Every write is a savepoint inside a group transaction (see `writer.rs`): SQLite
+        // journals the pages a savepoint changes in a sub-journal, which would otherwise spill
+        // to a temporary file on disk and cost a write(2) per page. In memory it is a copy.
+        connection.pragma_update(None, "temp_store", "MEMORY")?;
         Ok(mode)
     };
     let mode = configure(&connection).map_err(|e| storage_error("configuring the writer", e))?;

@@ -5,67 +5,49 @@
 //! by primary key); `log_state` the one committed head (size, root, last sequenced `seq`);
 //! `checkpoints` every signed checkpoint. Leaf indexes live in `audit_entries.leaf_index`.
 //!
-//! A batch is written on the store's one writer connection, so it serialises with document
-//! writes: `seq` order is commit order, and indexes, hashes and head move together in one
-//! transaction. Everything else reads from the read-only pool.
+//! A batch is written on the store's one writer, as a write like any other (a savepoint in a
+//! group transaction, see `writer.rs`), so it serialises with document writes: `seq` order is
+//! commit order, and indexes, hashes and head move together atomically. `append` returns only
+//! once the group holding the batch has committed, so the sequencer never signs a checkpoint
+//! of a tree state that could still be lost. Everything else reads from the read-only pool.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use audit_app::{AuditLeaf, LogAppend, LogLeaf, LogStore, PendingLeaf, StoredCheckpoint, TreeHead};
 use audit_domain::merkle::{Hash, stored_hash_count};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use shared_kernel::{AuditId, Error, Timestamp};
 
-use super::error::{corrupt, is_unique_violation, storage_error, task_failed};
-use super::lock::DirLock;
+use super::error::{corrupt, is_unique_violation, storage_error};
 use super::reader::ReaderPool;
 use super::rows::{from_sql_integer, to_sql_integer};
-use super::transaction::SharedWriter;
+use super::writer::Writer;
 
 /// The embedded [`LogStore`].
 pub(super) struct SqliteLogStore {
-    writer: SharedWriter,
+    writer: Writer,
     readers: Arc<ReaderPool>,
-    /// Keeps the folder locked for as long as the writer can be used.
-    _lock: Arc<DirLock>,
 }
 
 impl SqliteLogStore {
     /// A log store sharing the store's writer and readers.
-    pub(super) fn new(writer: SharedWriter, readers: Arc<ReaderPool>, lock: Arc<DirLock>) -> Self {
-        Self {
-            writer,
-            readers,
-            _lock: lock,
-        }
+    pub(super) fn new(writer: Writer, readers: Arc<ReaderPool>) -> Self {
+        Self { writer, readers }
     }
 
-    /// Runs `work` in one immediate transaction on the writer, on a blocking thread; commits
-    /// when it succeeds, rolls back otherwise.
-    async fn write<T, F>(&self, action: &'static str, work: F) -> Result<T, Error>
+    /// Runs `work` as one write on the writer (its own savepoint in a group transaction, on
+    /// the writer thread); returns once that write has committed durably, rolls it back when
+    /// `work` fails.
+    async fn write<T, F>(&self, work: F) -> Result<T, Error>
     where
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Error> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        let mut guard = Arc::clone(&self.writer).lock_owned().await;
-        tokio::task::spawn_blocking(move || {
-            let connection: &mut Connection = &mut guard;
-            if !connection.is_autocommit() {
-                tracing::warn!("rolling back a transaction left open by a cancelled request");
-                connection
-                    .execute_batch("ROLLBACK")
-                    .map_err(|e| storage_error(action, e))?;
-            }
-            let transaction = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| storage_error(action, e))?;
-            let value = work(&transaction)?;
-            transaction.commit().map_err(|e| storage_error(action, e))?;
-            Ok(value)
-        })
-        .await
-        .map_err(task_failed)?
+        let session = self.writer.begin().await?;
+        let value = session.run(work).await?;
+        session.commit().await?;
+        Ok(value)
     }
 }
 
@@ -227,10 +209,8 @@ impl LogStore for SqliteLogStore {
 
     #[tracing::instrument(name = "embedded.log.append", skip_all, fields(leaves = batch.leaves.len()))]
     async fn append(&self, batch: LogAppend) -> Result<(), Error> {
-        self.write("sequencing audit entries", move |transaction| {
-            append_batch(transaction, &batch)
-        })
-        .await
+        self.write(move |connection| append_batch(connection, &batch))
+            .await
     }
 
     #[tracing::instrument(name = "embedded.log.read_hashes", skip_all)]
@@ -246,7 +226,7 @@ impl LogStore for SqliteLogStore {
 
     #[tracing::instrument(name = "embedded.log.save_checkpoint", skip_all)]
     async fn save_checkpoint(&self, checkpoint: StoredCheckpoint) -> Result<(), Error> {
-        self.write("keeping a checkpoint", move |transaction| {
+        self.write(move |transaction| {
             let size = to_sql_integer(checkpoint.tree_size, "checkpoint size")?;
             let inserted = transaction
                 .prepare_cached(

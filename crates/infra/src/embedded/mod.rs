@@ -4,9 +4,12 @@
 //! write one file), opens `offchain.db` in WAL mode, applies the embedded migrations and hands
 //! out the application's ports:
 //!
-//! - [`EmbeddedStore::unit_of_work`]: write transactions on the one writer connection. SQLite
-//!   allows one writer at a time anyway; holding it behind an async mutex makes the commit
-//!   sequence (`seq`) exact and turns "database is locked" into an orderly queue.
+//! - [`EmbeddedStore::unit_of_work`]: write transactions on the one writer connection, owned by
+//!   a dedicated thread (`writer.rs`). SQLite allows one writer at a time anyway; one thread
+//!   serving writes in turn makes the commit sequence (`seq`) exact and turns "database is
+//!   locked" into an orderly queue. Writes that queue up together share one group transaction
+//!   and one `COMMIT` (group commit), each still atomic on its own and acknowledged only once
+//!   its group is durable; [`EmbeddedStore::write_stats`] tells how large the groups were.
 //! - [`EmbeddedStore::reader`]: committed state through a small pool of read-only
 //!   connections, which WAL lets run beside the writer.
 //! - [`EmbeddedStore::log`]: the Merkle log (stored subtree hashes, head, checkpoints); its
@@ -14,13 +17,14 @@
 //! - [`AuditReader`]: the auditor's read-only snapshot of a store's file, opened without the
 //!   folder lock.
 //!
-//! SQLite is blocking, so every statement runs on tokio's blocking pool, never on the async
-//! worker threads. Driver types stay inside this module: every failure leaves it as a
+//! SQLite is blocking, so every statement runs on the writer thread or tokio's blocking pool,
+//! never on the async worker threads. Driver types stay inside this module: every failure leaves it as a
 //! [`shared_kernel::Error`] (busy, locked, disk full, I/O → `UNAVAILABLE`; constraint
 //! violations the ports name → `CONFLICT`; anything else → `INTERNAL_ERROR`), with the driver
 //! error kept as its source.
 
 mod audit_reader;
+mod collection_cache;
 mod connection;
 mod error;
 mod history;
@@ -34,7 +38,11 @@ mod reader;
 mod repositories;
 mod rows;
 mod transaction;
+mod write_stats;
+mod writer;
 
+#[cfg(test)]
+mod group_commit_tests;
 #[cfg(test)]
 mod log_tests;
 #[cfg(test)]
@@ -50,10 +58,13 @@ use storage_app::{StorageReader, UnitOfWork};
 use self::lock::DirLock;
 use self::log::SqliteLogStore;
 use self::reader::{ReaderPool, SqliteReader};
-use self::transaction::{SharedWriter, SqliteUnitOfWork};
+use self::transaction::SqliteUnitOfWork;
+use self::writer::Writer;
 
 pub use self::audit_reader::AuditReader;
 pub use self::log_key::{SIGNING_KEY_FILE_NAME, load_or_create_signing_seed};
+pub use self::write_stats::WriteStats;
+pub use self::writer::GroupCommitOptions;
 
 /// The database file's name inside the data folder.
 pub const DATABASE_FILE_NAME: &str = "offchain.db";
@@ -67,11 +78,13 @@ pub const DEFAULT_MAX_IDLE_READERS: usize = 8;
 /// How hard a commit works to survive a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// `synchronous=FULL`: a commit that returned survives a power loss. The default.
+    /// `synchronous=FULL`: every group commit is fsynced before its writes are acknowledged,
+    /// so an acknowledged write survives a power loss. The default.
     #[default]
     Full,
-    /// `synchronous=NORMAL`: in WAL mode the database stays consistent, but the last commits
-    /// before a power loss (not a process crash) may be lost. Faster.
+    /// `synchronous=NORMAL` (opt-in): in WAL mode the database survives a process crash and
+    /// stays consistent, but the last commits before a power loss or an OS crash may be lost
+    /// although they were acknowledged. Faster: the WAL is only fsynced at checkpoints.
     Normal,
 }
 
@@ -82,6 +95,8 @@ pub struct EmbeddedOptions {
     pub durability: Durability,
     /// How many idle read-only connections to keep (more are opened under load, then closed).
     pub max_idle_readers: usize,
+    /// When a group of writes stops growing and commits.
+    pub group_commit: GroupCommitOptions,
 }
 
 impl Default for EmbeddedOptions {
@@ -89,6 +104,7 @@ impl Default for EmbeddedOptions {
         Self {
             durability: Durability::default(),
             max_idle_readers: DEFAULT_MAX_IDLE_READERS,
+            group_commit: GroupCommitOptions::default(),
         }
     }
 }
@@ -103,6 +119,7 @@ pub struct EmbeddedStore {
 /// What every clone shares.
 struct Inner {
     database_path: PathBuf,
+    writer: Writer,
     unit_of_work: Arc<SqliteUnitOfWork>,
     reader: Arc<SqliteReader>,
     log: Arc<SqliteLogStore>,
@@ -132,18 +149,15 @@ impl EmbeddedStore {
             options.max_idle_readers,
             Arc::clone(&lock),
         )?;
-        let writer: SharedWriter = Arc::new(tokio::sync::Mutex::new(writer));
+        let writer = Writer::start(writer, lock, options.group_commit)?;
         let readers = Arc::new(readers);
-        let log = Arc::new(SqliteLogStore::new(
-            Arc::clone(&writer),
-            Arc::clone(&readers),
-            Arc::clone(&lock),
-        ));
+        let log = Arc::new(SqliteLogStore::new(writer.clone(), Arc::clone(&readers)));
         tracing::info!(path = %database_path.display(), "embedded store opened");
         Ok(Self {
             inner: Arc::new(Inner {
                 database_path,
-                unit_of_work: Arc::new(SqliteUnitOfWork::new(writer, lock)),
+                unit_of_work: Arc::new(SqliteUnitOfWork::new(writer.clone())),
+                writer,
                 reader: Arc::new(SqliteReader::new(readers)),
                 log,
             }),
@@ -170,10 +184,16 @@ impl EmbeddedStore {
         self.inner.database_path.clone()
     }
 
-    /// The writer connection, for tests that poke at its state directly.
+    /// How many groups the writer committed and how many writes they carried, since the
+    /// store opened (the benchmark suite and operators read it; the writer also logs it).
+    pub fn write_stats(&self) -> WriteStats {
+        self.inner.writer.stats()
+    }
+
+    /// The writer, for tests that run statements on it directly or watch its queue.
     #[cfg(test)]
-    fn writer(&self) -> SharedWriter {
-        self.inner.unit_of_work.writer()
+    fn writer(&self) -> Writer {
+        self.inner.writer.clone()
     }
 }
 

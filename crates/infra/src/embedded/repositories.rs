@@ -23,14 +23,30 @@ use super::transaction::SqliteTransaction;
 impl CollectionRepository for SqliteTransaction {
     #[tracing::instrument(name = "embedded.collections.find_by_name", skip_all)]
     async fn find_by_name(&mut self, name: &CollectionName) -> Result<Option<Collection>, Error> {
-        let name = name.as_str().to_owned();
-        self.run(move |connection| rows::select_live_collection(connection, &name))
-            .await
+        // This transaction holds the writer: an entry that is current cannot change under it.
+        let stamp = match self.cached_collections() {
+            Some((cache, stamp)) => match cache.get(name.as_str(), stamp) {
+                Some(collection) => return Ok(Some(collection)),
+                None => Some(stamp),
+            },
+            None => None,
+        };
+        let key = name.as_str().to_owned();
+        let found = self
+            .run(move |connection| rows::select_live_collection(connection, &key))
+            .await?;
+        if let (Some(stamp), Some(collection), Some((cache, _))) =
+            (stamp, &found, self.cached_collections())
+        {
+            cache.put(name.as_str(), stamp, collection);
+        }
+        Ok(found)
     }
 
     #[tracing::instrument(name = "embedded.collections.insert", skip_all)]
     async fn insert(&mut self, collection: &Collection) -> Result<(), Error> {
         let row = CollectionRow::from_domain(collection)?;
+        self.changing_collections();
         self.run(move |connection| {
             connection
                 .prepare_cached(
@@ -62,6 +78,7 @@ impl CollectionRepository for SqliteTransaction {
     #[tracing::instrument(name = "embedded.collections.update", skip_all)]
     async fn update(&mut self, collection: &Collection) -> Result<(), Error> {
         let row = CollectionRow::from_domain(collection)?;
+        self.changing_collections();
         self.run(move |connection| {
             // The name is immutable; only the settings and the deletion move.
             let changed = connection
@@ -126,10 +143,10 @@ impl DocumentRepository for SqliteTransaction {
     #[tracing::instrument(name = "embedded.documents.save", skip_all)]
     async fn save(&mut self, document: &Document, revision: &Revision) -> Result<(), Error> {
         let row = DocumentRow::from_domain(document)?;
-        let revision = revision.clone();
+        let revision = RevisionRow::from_domain(revision, &row)?;
         self.run(move |connection| {
             save_document(connection, &row)?;
-            insert_revision(connection, &revision)
+            insert_revision(connection, &row, &revision)
         })
         .await
     }
@@ -189,11 +206,57 @@ fn save_document(connection: &rusqlite::Connection, row: &DocumentRow) -> Result
     Ok(())
 }
 
+/// A revision as plain values for the writer thread. Its data is almost always the saved
+/// document's own (the current revision): then it is not copied a second time, and the
+/// document's JSON tree is never cloned just to be written.
+struct RevisionRow {
+    collection_id: String,
+    document_id: String,
+    version: i64,
+    operation: &'static str,
+    /// The canonical data, unless it is the document row's (`same_data`) or a tombstone.
+    data: Option<String>,
+    same_data: bool,
+    content_hash: Option<String>,
+    at: i64,
+    actor: String,
+    audit_id: String,
+}
+
+impl RevisionRow {
+    fn from_domain(revision: &Revision, document: &DocumentRow) -> Result<Self, Error> {
+        let content_hash = revision.data.as_ref().map(|d| d.content_hash().to_hex());
+        let same_data = revision.data.is_some() && content_hash == document.content_hash;
+        Ok(Self {
+            collection_id: revision.collection_id.to_string(),
+            document_id: revision.document_id.as_str().to_owned(),
+            version: to_sql_integer(revision.version.get(), "revision version")?,
+            operation: revision.operation.as_str(),
+            data: if same_data {
+                None
+            } else {
+                revision.data.as_ref().map(|d| d.canonical().to_owned())
+            },
+            same_data,
+            content_hash,
+            at: revision.at.as_millis(),
+            actor: revision.actor.to_string(),
+            audit_id: revision.audit_id.to_string(),
+        })
+    }
+}
+
 /// Stores one revision; a second revision with the same version is a lost race.
-fn insert_revision(connection: &rusqlite::Connection, revision: &Revision) -> Result<(), Error> {
-    let version = to_sql_integer(revision.version.get(), "revision version")?;
-    let data = revision.data.as_ref().map(|d| d.canonical());
-    let content_hash = revision.data.as_ref().map(|d| d.content_hash().to_hex());
+fn insert_revision(
+    connection: &rusqlite::Connection,
+    document: &DocumentRow,
+    revision: &RevisionRow,
+) -> Result<(), Error> {
+    let data = if revision.same_data {
+        document.data.as_deref()
+    } else {
+        revision.data.as_deref()
+    };
     connection
         .prepare_cached(
             "INSERT INTO revisions (collection_id, document_id, version, operation, data, \
@@ -201,15 +264,15 @@ fn insert_revision(connection: &rusqlite::Connection, revision: &Revision) -> Re
         )
         .and_then(|mut statement| {
             statement.execute(params![
-                revision.collection_id.to_string(),
-                revision.document_id.as_str(),
-                version,
-                revision.operation.as_str(),
+                revision.collection_id,
+                revision.document_id,
+                revision.version,
+                revision.operation,
                 data,
-                content_hash,
-                revision.at.as_millis(),
-                revision.actor.to_string(),
-                revision.audit_id.to_string()
+                revision.content_hash,
+                revision.at,
+                revision.actor,
+                revision.audit_id
             ])
         })
         .map(drop)

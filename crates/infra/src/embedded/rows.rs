@@ -148,11 +148,14 @@ pub(super) fn select_live_collection(
     connection: &Connection,
     name: &str,
 ) -> Result<Option<Collection>, Error> {
-    let sql = format!(
-        "SELECT {COLLECTION_COLUMNS} FROM collections WHERE name = ?1 AND deleted_at IS NULL"
-    );
+    // Every write looks its collection up: the text is built once, not per call.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {COLLECTION_COLUMNS} FROM collections WHERE name = ?1 AND deleted_at IS NULL"
+        )
+    });
     connection
-        .prepare_cached(&sql)
+        .prepare_cached(&SQL)
         .and_then(|mut statement| {
             statement
                 .query_row(params![name], CollectionRow::read)

@@ -143,12 +143,10 @@ async fn opening_creates_the_folder_and_migrations_are_idempotent_across_reopen(
     assert_eq!(store.database_path(), nested.join("offchain.db"));
     drop(store);
     let store = open(&nested);
-    let user_version: i64 = ok(store
-        .writer()
-        .lock()
-        .await
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(|e| shared_kernel::Error::internal("pragma", e)));
+    let user_version: i64 = on_writer(&store, |connection| {
+        connection.query_row("PRAGMA user_version", [], |row| row.get(0))
+    })
+    .await;
     assert_eq!(user_version, super::migrations::latest_version());
     for table in [
         "collections",
@@ -170,15 +168,35 @@ async fn the_writer_uses_wal_and_the_chosen_durability() {
             ..EmbeddedOptions::default()
         };
         let store = ok(EmbeddedStore::open(dir.path(), options));
-        let writer = store.writer();
-        let connection = writer.lock().await;
+        let pragmas: Vec<String> = on_writer(&store, |connection| {
+            [
+                "journal_mode",
+                "synchronous",
+                "foreign_keys",
+                "busy_timeout",
+            ]
+            .iter()
+            .map(|pragma| {
+                connection
+                    .query_row(&format!("PRAGMA {pragma}"), [], |row| {
+                        row.get::<_, rusqlite::types::Value>(0)
+                    })
+                    .map(|value| format!("{value:?}"))
+            })
+            .collect()
+        })
+        .await;
         let read = |pragma: &str| -> String {
-            connection
-                .query_row(&format!("PRAGMA {pragma}"), [], |row| {
-                    row.get::<_, rusqlite::types::Value>(0)
-                })
-                .map(|value| format!("{value:?}"))
-                .unwrap_or_else(|e| panic!("{e}"))
+            let at = [
+                "journal_mode",
+                "synchronous",
+                "foreign_keys",
+                "busy_timeout",
+            ]
+            .iter()
+            .position(|p| *p == pragma)
+            .unwrap_or_else(|| panic!("{pragma}"));
+            pragmas[at].clone()
         };
         assert_eq!(read("journal_mode"), "Text(\"wal\")", "{durability:?}");
         assert_eq!(
@@ -283,23 +301,47 @@ async fn a_dropped_transaction_leaves_nothing_and_the_writer_stays_usable() {
 }
 
 #[tokio::test]
-async fn a_transaction_left_open_by_a_cancelled_future_is_rolled_back_at_the_next_begin() {
+async fn a_request_cancelled_in_the_middle_of_a_statement_leaves_nothing() {
     let dir = tempdir();
     let store = open(dir.path());
+    let orders = collection("orders");
+    let mut tx = ok(store.unit_of_work().begin().await);
+    ok(tx.collections().insert(&orders).await);
     {
-        // What a statement's blocking task leaves behind when its future is dropped.
-        let writer = store.writer();
-        let connection = writer.lock().await;
-        connection
-            .execute_batch(
-                "BEGIN IMMEDIATE; INSERT INTO outbox (id, event_type, audit_id, occurred_at, \
-                 payload) VALUES ('x', 't', 'a', 0, '{}');",
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
+        // The request's future is dropped while its statement is on the writer: polled once
+        // (so the statement was sent), then abandoned.
+        let mut statement = tx.audit().append(audit_record(&orders));
+        // Whether it had already finished does not matter: the transaction is dropped next.
+        let _finished = futures_poll_once(statement.as_mut()).await;
     }
+    drop(tx);
+
     let tx = ok(store.unit_of_work().begin().await);
     ok(tx.commit().await);
-    assert_eq!(count(&store, "outbox"), 0);
+    assert_eq!(count(&store, "collections"), 0);
+    assert_eq!(count(&store, "audit_entries"), 0);
+}
+
+/// Polls a future exactly once (whatever it answers), like a request dropped mid-way.
+async fn futures_poll_once<F: std::future::Future + Unpin>(mut future: F) -> bool {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::pin::Pin::new(&mut future).poll(cx).is_ready())
+    })
+    .await
+}
+
+/// Runs `work` on the writer, in a write that is rolled back afterwards.
+async fn on_writer<T, F>(store: &EmbeddedStore, work: F) -> T
+where
+    F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let session = ok(store.writer().begin().await);
+    ok(session
+        .run(move |connection| {
+            work(connection).map_err(|e| shared_kernel::Error::internal("test statement", e))
+        })
+        .await)
 }
 
 #[tokio::test]

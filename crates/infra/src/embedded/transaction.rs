@@ -1,53 +1,40 @@
-//! Write transactions on the one writer connection.
+//! Write transactions: the [`UnitOfWork`] port over the store's one writer.
 //!
-//! The writer sits behind an async mutex. [`SqliteUnitOfWork::begin`] waits for it, runs
-//! `BEGIN IMMEDIATE` and hands the owned guard to a [`SqliteTransaction`], so the transaction
-//! *is* the right to write. Each statement moves the guard onto tokio's blocking pool and gets
-//! it back, so SQLite never runs on an async worker thread.
+//! [`SqliteUnitOfWork::begin`] waits for the writer (see `writer.rs`) and hands out a
+//! [`SqliteTransaction`], which is one [`Session`]: its own savepoint inside a group
+//! transaction. Every statement runs on the writer thread, never on an async worker.
 //!
-//! Two paths end a transaction without a commit, and both roll back while still holding the
-//! guard, so the next transaction cannot start on a half-finished one:
-//! - the handle is dropped: `Drop` sends the guard to a blocking thread that runs `ROLLBACK`;
-//! - a statement's future is dropped mid-way: the guard dies inside its blocking task with the
-//!   SQLite transaction still open, and the next `begin` rolls it back first.
-
-use std::sync::Arc;
+//! `commit()` returns only once the group holding the write has committed durably, so an
+//! answer the application sends after it never names a change that could still be lost.
+//! Dropping the transaction without a commit, at any point (an error, a cancelled request),
+//! rolls back its rows and only its rows; the writer does it, so nothing is left half done.
 
 use async_trait::async_trait;
 use audit_domain::AuditLogger;
 use rusqlite::Connection;
-use shared_kernel::{Error, ErrorCode};
+use shared_kernel::Error;
 use storage_app::idempotency::IdempotencyStore;
 use storage_app::{EventOutbox, Transaction, UnitOfWork};
 use storage_domain::repository::{CollectionRepository, DocumentRepository};
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::error::task_failed;
-use super::lock::DirLock;
+use std::sync::Arc;
 
-/// The writer connection, shared by every transaction in turn.
-pub(super) type SharedWriter = Arc<Mutex<Connection>>;
+use super::collection_cache::{CollectionCache, Stamp};
+use super::writer::{Session, Writer};
 
-/// Opens write transactions on the writer connection.
+/// Opens write transactions on the writer.
 pub(super) struct SqliteUnitOfWork {
-    writer: SharedWriter,
-    /// Keeps the folder locked for as long as the writer can be used.
-    _lock: Arc<DirLock>,
+    writer: Writer,
+    collections: Arc<CollectionCache>,
 }
 
 impl SqliteUnitOfWork {
-    /// A unit of work over `writer`, holding `lock`.
-    pub(super) fn new(writer: SharedWriter, lock: Arc<DirLock>) -> Self {
+    /// A unit of work over `writer` (which keeps the folder locked).
+    pub(super) fn new(writer: Writer) -> Self {
         Self {
             writer,
-            _lock: lock,
+            collections: Arc::new(CollectionCache::default()),
         }
-    }
-
-    /// The writer connection, for tests.
-    #[cfg(test)]
-    pub(super) fn writer(&self) -> SharedWriter {
-        Arc::clone(&self.writer)
     }
 }
 
@@ -55,70 +42,60 @@ impl SqliteUnitOfWork {
 impl UnitOfWork for SqliteUnitOfWork {
     #[tracing::instrument(name = "embedded.begin", skip_all)]
     async fn begin(&self) -> Result<Box<dyn Transaction>, Error> {
-        let guard = Arc::clone(&self.writer).lock_owned().await;
-        let (guard, result) = tokio::task::spawn_blocking(move || {
-            let result = start(&guard);
-            (guard, result)
-        })
-        .await
-        .map_err(|e| Error::unavailable("could not start a transaction", e))?;
-        result.map_err(|e| Error::unavailable("could not start a transaction", e))?;
-        Ok(Box::new(SqliteTransaction { guard: Some(guard) }))
+        let session = self.writer.begin().await?;
+        Ok(Box::new(SqliteTransaction {
+            session,
+            collections: CollectionsSeen {
+                cache: Arc::clone(&self.collections),
+                changed: false,
+            },
+        }))
     }
 }
 
-/// Starts a write transaction, first rolling back one a dropped future left open.
-fn start(connection: &Connection) -> rusqlite::Result<()> {
-    if !connection.is_autocommit() {
-        tracing::warn!("rolling back a transaction left open by a cancelled request");
-        connection.prepare_cached("ROLLBACK")?.execute([])?;
-    }
-    connection.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-    Ok(())
-}
-
-/// Rolls back the open transaction, if any; a failure is logged, since SQLite rolls back on
-/// its own when the connection closes, and the next `begin` retries.
-fn roll_back(connection: &Connection) {
-    if connection.is_autocommit() {
-        return;
-    }
-    let result = connection
-        .prepare_cached("ROLLBACK")
-        .and_then(|mut statement| statement.execute([]));
-    if let Err(e) = result {
-        tracing::error!(error = %e, "could not roll back a transaction");
-    }
-}
-
-/// One open write transaction; it owns the writer until it commits or is dropped.
+/// One open write transaction.
 pub(super) struct SqliteTransaction {
-    /// `None` once committed, or when a statement's blocking task failed and took the
-    /// guard with it.
-    guard: Option<OwnedMutexGuard<Connection>>,
+    session: Session,
+    collections: CollectionsSeen,
+}
+
+/// This transaction's use of the collection cache: once it changed a collection, it neither
+/// reads nor fills the cache, and its end (commit or rollback) makes every entry stale.
+struct CollectionsSeen {
+    cache: Arc<CollectionCache>,
+    changed: bool,
+}
+
+impl Drop for CollectionsSeen {
+    fn drop(&mut self) {
+        if self.changed {
+            self.cache.invalidate();
+        }
+    }
 }
 
 impl SqliteTransaction {
-    /// Runs `work` on the writer on a blocking thread and takes the writer back.
+    /// The collection cache, unless this transaction changed a collection.
+    pub(super) fn cached_collections(&self) -> Option<(&CollectionCache, Stamp)> {
+        (!self.collections.changed).then(|| {
+            let cache = self.collections.cache.as_ref();
+            (cache, cache.stamp(self.session.lost_groups()))
+        })
+    }
+
+    /// Records that this transaction is about to change a collection row.
+    pub(super) fn changing_collections(&mut self) {
+        self.collections.changed = true;
+        self.collections.cache.invalidate();
+    }
+
+    /// Runs `work` on the writer thread, inside this transaction.
     pub(super) async fn run<T, F>(&mut self, work: F) -> Result<T, Error>
     where
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        let Some(guard) = self.guard.take() else {
-            return Err(Error::new(
-                ErrorCode::Internal,
-                "the transaction can no longer be used after a failed storage task",
-            ));
-        };
-        let (guard, result) = tokio::task::spawn_blocking(move || {
-            let result = work(&guard);
-            (guard, result)
-        })
-        .await
-        .map_err(task_failed)?;
-        self.guard = Some(guard);
-        result
+        self.session.run(work).await
     }
 }
 
@@ -145,40 +122,14 @@ impl Transaction for SqliteTransaction {
     }
 
     #[tracing::instrument(name = "embedded.commit", skip_all)]
-    async fn commit(mut self: Box<Self>) -> Result<(), Error> {
-        let Some(guard) = self.guard.take() else {
-            return Err(Error::new(
-                ErrorCode::Unavailable,
-                "the transaction was lost before its commit; nothing was stored",
-            ));
-        };
-        tokio::task::spawn_blocking(move || {
-            let result = guard
-                .prepare_cached("COMMIT")
-                .and_then(|mut statement| statement.execute([]));
-            result.map(drop).map_err(|e| {
-                roll_back(&guard);
-                Error::unavailable("the commit failed; nothing was stored", e)
-            })
-        })
-        .await
-        .map_err(|e| Error::unavailable("the commit did not complete", e))?
-    }
-}
-
-impl Drop for SqliteTransaction {
-    fn drop(&mut self) {
-        let Some(guard) = self.guard.take() else {
-            return;
-        };
-        // The guard travels with the rollback, so no other transaction can begin before it
-        // is done. Without a runtime (a drop during shutdown) there is no blocking pool to
-        // use, and blocking here is the lesser evil.
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                drop(runtime.spawn_blocking(move || roll_back(&guard)));
-            }
-            Err(_) => roll_back(&guard),
-        }
+    async fn commit(self: Box<Self>) -> Result<(), Error> {
+        let Self {
+            session,
+            collections,
+        } = *self;
+        let committed = session.commit().await;
+        // Only now, once the group's outcome is known, may the cache be refilled.
+        drop(collections);
+        committed
     }
 }

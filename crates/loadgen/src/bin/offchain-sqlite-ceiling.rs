@@ -62,6 +62,10 @@ struct Args {
     /// Logical writes (four rows each) per commit.
     #[arg(long, default_value_t = 1)]
     group_size: u64,
+    /// Where the group size comes from (shown in the report's note), e.g. what the server's
+    /// writer logged during the create run.
+    #[arg(long)]
+    group_size_from: Option<String>,
     /// `full` (fsync every commit, like `--durability full`) or `normal`.
     #[arg(long, default_value = "full")]
     synchronous: String,
@@ -235,9 +239,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         target: "sqlite".to_owned(),
         status: Status::Ok,
         note: Some(format!(
-            "raw SQLite {}, synchronous={}, WAL, 1 writer; latency = the group's transaction",
+            "raw SQLite {}, synchronous={}, WAL, 1 writer; latency = the group's transaction{}",
             rusqlite::version(),
-            args.synchronous
+            args.synchronous,
+            args.group_size_from
+                .as_deref()
+                .map_or_else(String::new, |from| format!("; group size {from}"))
         )),
         mode: "closed".to_owned(),
         clients: Some(1),

@@ -323,7 +323,10 @@ pub async fn verified_read(client: Client, base: &str, seeded: u64) -> Result<Pr
             .ok()
             .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_owned));
         match (status, code.as_deref()) {
-            (StatusCode::OK, _) => break,
+            (StatusCode::OK, _) => {
+                check_proof_shape(&body)?;
+                break;
+            }
             (StatusCode::NOT_FOUND, Some("NOT_YET_SEQUENCED")) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -331,11 +334,11 @@ pub async fn verified_read(client: Client, base: &str, seeded: u64) -> Result<Pr
                 return Err("documents were still not sequenced 30 s after seeding".to_owned());
             }
             (StatusCode::NOT_FOUND, _) => {
-                return Ok(Prepared::Unavailable(
-                    "GET .../documents/{id}/proof answered 404 for an existing document: \
-                     verified reads (issue 6) are not built in this server"
-                        .to_owned(),
-                ));
+                return Ok(Prepared::Unavailable(format!(
+                    "endpoint not available in this build: GET .../documents/{{id}}/proof \
+                     answered 404 ({}) for an existing document",
+                    code.as_deref().unwrap_or("no problem code")
+                )));
             }
             (other, _) => {
                 return Err(format!(
@@ -363,6 +366,35 @@ pub async fn verified_read(client: Client, base: &str, seeded: u64) -> Result<Pr
     })
 }
 
+/// Checks that a verified read answers the shape of API.md ("The log"): the document, its
+/// audit entry, its leaf, an inclusion proof and the checkpoint it leads to. A build whose
+/// endpoint answers something else would otherwise be measured as if it were the real thing.
+///
+/// # Errors
+/// Naming the first missing field.
+pub fn check_proof_shape(body: &[u8]) -> Result<(), String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the proof answer is not JSON: {e}"))?;
+    let required = [
+        "/document",
+        "/audit_entry",
+        "/leaf_index",
+        "/leaf_hash",
+        "/inclusion_proof/leaf_index",
+        "/inclusion_proof/tree_size",
+        "/inclusion_proof/hashes",
+        "/checkpoint/note",
+        "/checkpoint/tree_size",
+        "/checkpoint/root_hash",
+    ];
+    match required.iter().find(|path| value.pointer(path).is_none()) {
+        Some(missing) => Err(format!(
+            "the proof answer lacks `{missing}` (API.md, \"The log\")"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// `hello`: GET `/` (the minimal axum peer answers 200 with a small JSON).
 pub fn hello(client: Client, base: &str) -> Prepared {
     let url = Arc::new(format!("{base}/"));
@@ -376,4 +408,25 @@ pub fn hello(client: Client, base: &str) -> Prepared {
         })
     });
     Prepared::Ready { op, note: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_proof_shape;
+
+    #[test]
+    fn a_proof_answer_in_the_shape_of_the_contract_passes() {
+        let body = br#"{"document":{"id":"a"},"audit_entry":{"v":1},"leaf_index":3,
+            "leaf_hash":"00","inclusion_proof":{"leaf_index":3,"tree_size":8,"hashes":[]},
+            "checkpoint":{"note":"n","tree_size":8,"root_hash":"ff"}}"#;
+        assert_eq!(check_proof_shape(body), Ok(()));
+    }
+
+    #[test]
+    fn a_proof_answer_missing_a_field_is_named() {
+        let body = br#"{"document":{},"audit_entry":{},"leaf_index":3,"leaf_hash":"00",
+            "inclusion_proof":{"leaf_index":3,"tree_size":8,"hashes":[]}}"#;
+        let error = check_proof_shape(body).unwrap_err();
+        assert!(error.contains("/checkpoint/note"), "{error}");
+    }
 }
