@@ -26,7 +26,8 @@ impl IdempotencyStore for SqliteTransaction {
             .map_err(|e| Error::internal("could not encode stored headers", e))?;
         let status = i64::from(response.status);
         let body = response.body.clone();
-        self.run(move |connection| {
+        // Deferred to the next hand-off (see `transaction.rs`).
+        self.defer(move |connection| {
             connection
                 .prepare_cached(
                     "INSERT INTO idempotency_keys \
@@ -53,8 +54,8 @@ impl IdempotencyStore for SqliteTransaction {
                         Error::conflict("a request with this Idempotency-Key was already recorded")
                     })
                 })
-        })
-        .await
+        });
+        Ok(())
     }
 
     #[tracing::instrument(name = "embedded.idempotency.purge_scope", skip_all)]
@@ -64,7 +65,7 @@ impl IdempotencyStore for SqliteTransaction {
         cutoff: Timestamp,
     ) -> Result<(), Error> {
         let scope = scope.clone();
-        self.run(move |connection| {
+        self.defer(move |connection| {
             connection
                 .prepare_cached(
                     "DELETE FROM idempotency_keys WHERE actor = ?1 AND method = ?2 AND path = ?3 \
@@ -81,8 +82,8 @@ impl IdempotencyStore for SqliteTransaction {
                 })
                 .map(drop)
                 .map_err(|e| storage_error("purging an expired idempotency key", e))
-        })
-        .await
+        });
+        Ok(())
     }
 
     #[tracing::instrument(name = "embedded.idempotency.purge", skip_all)]

@@ -144,11 +144,11 @@ impl DocumentRepository for SqliteTransaction {
     async fn save(&mut self, document: &Document, revision: &Revision) -> Result<(), Error> {
         let row = DocumentRow::from_domain(document)?;
         let revision = RevisionRow::from_domain(revision, &row)?;
-        self.run(move |connection| {
+        self.defer(move |connection| {
             save_document(connection, &row)?;
             insert_revision(connection, &row, &revision)
-        })
-        .await
+        });
+        Ok(())
     }
 }
 
@@ -290,9 +290,8 @@ fn insert_revision(
 impl AuditLogger for SqliteTransaction {
     #[tracing::instrument(name = "embedded.audit.append", skip_all)]
     async fn append(&mut self, record: AuditRecord) -> Result<(), Error> {
-        // Hashing and canonicalising a large patch is CPU work: it runs on the blocking
-        // thread too.
-        self.run(move |connection| {
+        // Deferred to the next hand-off (see `transaction.rs`).
+        self.defer(move |connection| {
             let entry = &record.entry;
             let leaf = entry.leaf_bytes()?;
             let leaf_hash = entry.leaf_hash()?.into_bytes();
@@ -344,8 +343,8 @@ impl AuditLogger for SqliteTransaction {
                         Error::conflict(format!("audit entry `{}` already exists", entry.id))
                     })
                 })
-        })
-        .await
+        });
+        Ok(())
     }
 }
 
@@ -356,7 +355,7 @@ impl EventOutbox for SqliteTransaction {
         if events.is_empty() {
             return Ok(());
         }
-        self.run(move |connection| {
+        self.defer(move |connection| {
             let mut statement = connection
                 .prepare_cached(
                     "INSERT INTO outbox (id, event_type, audit_id, occurred_at, payload) \
@@ -381,7 +380,7 @@ impl EventOutbox for SqliteTransaction {
                     })?;
             }
             Ok(())
-        })
-        .await
+        });
+        Ok(())
     }
 }

@@ -397,13 +397,39 @@ async fn saving_version_one_of_an_existing_document_is_a_conflict() {
     let dir = tempdir();
     let store = open(dir.path());
     let orders = collection("orders");
-    commit_collection_and_document(&store, &orders).await;
+    let first = commit_collection_and_document(&store, &orders).await;
     let again = document(&orders, "doc-1", json!({"other": true}));
     let mut tx = ok(store.unit_of_work().begin().await);
+    // Saves are deferred to the transaction's next hand-off to the writer: here its commit,
+    // which answers the conflict and stores nothing.
+    ok(tx.documents().save(&again, &again.current_revision()).await);
+    assert_eq!(code(tx.commit().await), Some(ErrorCode::Conflict));
+    let stored = ok(store
+        .reader()
+        .document(orders.id(), first.id().clone())
+        .await);
+    assert_eq!(stored.as_ref().and_then(Document::data), first.data());
+}
+
+#[tokio::test]
+async fn a_deferred_write_error_is_answered_by_the_next_read_of_the_transaction() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let orders = collection("orders");
+    let first = commit_collection_and_document(&store, &orders).await;
+    let again = document(&orders, "doc-1", json!({"other": true}));
+    let mut tx = ok(store.unit_of_work().begin().await);
+    ok(tx.documents().save(&again, &again.current_revision()).await);
     assert_eq!(
-        code(tx.documents().save(&again, &again.current_revision()).await),
+        code(tx.documents().find(orders.id(), first.id()).await),
         Some(ErrorCode::Conflict)
     );
+    drop(tx);
+    let stored = ok(store
+        .reader()
+        .document(orders.id(), first.id().clone())
+        .await);
+    assert_eq!(stored.as_ref().and_then(Document::data), first.data());
 }
 
 #[tokio::test]
@@ -423,11 +449,11 @@ async fn a_save_with_a_stale_version_is_a_conflict() {
         .documents()
         .save(&winner, &winner.current_revision())
         .await);
-    assert_eq!(
-        code(tx.documents().save(&loser, &loser.current_revision()).await),
-        Some(ErrorCode::Conflict)
-    );
     ok(tx.commit().await);
+    // The loser saves the version the winner already stored.
+    let mut tx = ok(store.unit_of_work().begin().await);
+    ok(tx.documents().save(&loser, &loser.current_revision()).await);
+    assert_eq!(code(tx.commit().await), Some(ErrorCode::Conflict));
     let stored = ok(store.reader().document(orders.id(), doc.id().clone()).await);
     assert_eq!(stored.as_ref().and_then(Document::data), winner.data());
 }
@@ -481,10 +507,13 @@ async fn an_audit_entry_with_a_duplicate_id_is_a_conflict() {
     let record = audit_record(&orders);
     let mut tx = ok(store.unit_of_work().begin().await);
     ok(tx.audit().append(record.clone()).await);
-    assert_eq!(
-        code(tx.audit().append(record).await),
-        Some(ErrorCode::Conflict)
-    );
+    ok(tx.audit().append(record).await);
+    assert_eq!(code(tx.commit().await), Some(ErrorCode::Conflict));
+    let entries: i64 = on_writer(&store, |connection| {
+        connection.query_row("SELECT COUNT(*) FROM audit_entries", [], |row| row.get(0))
+    })
+    .await;
+    assert_eq!(entries, 0, "the failed transaction stored nothing");
 }
 
 #[tokio::test]

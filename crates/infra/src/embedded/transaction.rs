@@ -4,6 +4,16 @@
 //! [`SqliteTransaction`], which is one [`Session`]: its own savepoint inside a group
 //! transaction. Every statement runs on the writer thread, never on an async worker.
 //!
+//! Writes whose only answer is success or failure (saving a document and its revision,
+//! appending the audit entry, the outbox events, the idempotency record) are *deferred*: kept
+//! in the transaction and run on the writer at the start of its next hand-off — a read, or the
+//! commit. While a write holds the writer, every hand-off between its task and the writer
+//! thread is on every other write's path; a document write thus takes two (read the document,
+//! then write everything and commit) instead of five. The price is when a failure shows: a
+//! deferred statement's error (a `CONFLICT`, a full disk) is answered by the call that ran it,
+//! at the latest `commit()`, and the whole transaction is rolled back as before. Nothing is
+//! ever acknowledged that was not written.
+//!
 //! `commit()` returns only once the group holding the write has committed durably, so an
 //! answer the application sends after it never names a change that could still be lost.
 //! Dropping the transaction without a commit, at any point (an error, a cancelled request),
@@ -20,7 +30,7 @@ use storage_domain::repository::{CollectionRepository, DocumentRepository};
 use std::sync::Arc;
 
 use super::collection_cache::{CollectionCache, Stamp};
-use super::writer::{Session, Writer};
+use super::writer::{Session, Statements, Writer};
 
 /// Opens write transactions on the writer.
 pub(super) struct SqliteUnitOfWork {
@@ -49,6 +59,7 @@ impl UnitOfWork for SqliteUnitOfWork {
                 cache: Arc::clone(&self.collections),
                 changed: false,
             },
+            deferred: Vec::new(),
         }))
     }
 }
@@ -57,6 +68,8 @@ impl UnitOfWork for SqliteUnitOfWork {
 pub(super) struct SqliteTransaction {
     session: Session,
     collections: CollectionsSeen,
+    /// Deferred writes, in call order, run first in the next hand-off to the writer.
+    deferred: Vec<Statements>,
 }
 
 /// This transaction's use of the collection cache: once it changed a collection, it neither
@@ -89,13 +102,44 @@ impl SqliteTransaction {
         self.collections.cache.invalidate();
     }
 
-    /// Runs `work` on the writer thread, inside this transaction.
+    /// Runs `work` on the writer thread, inside this transaction, after the deferred writes
+    /// (whose error, if any, is returned instead).
     pub(super) async fn run<T, F>(&mut self, work: F) -> Result<T, Error>
     where
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        self.session.run(work).await
+        match self.take_deferred() {
+            None => self.session.run(work).await,
+            Some(deferred) => {
+                self.session
+                    .run(move |connection| {
+                        deferred(connection)?;
+                        work(connection)
+                    })
+                    .await
+            }
+        }
+    }
+
+    /// Keeps `work`, a write whose only answer is success or failure, for the next hand-off
+    /// to the writer (see the module documentation).
+    pub(super) fn defer<F>(&mut self, work: F)
+    where
+        F: FnOnce(&Connection) -> Result<(), Error> + Send + 'static,
+    {
+        self.deferred.push(Box::new(work));
+    }
+
+    /// The deferred writes as one batch that stops at the first failure.
+    fn take_deferred(&mut self) -> Option<Statements> {
+        if self.deferred.is_empty() {
+            return None;
+        }
+        let deferred = std::mem::take(&mut self.deferred);
+        Some(Box::new(move |connection: &Connection| {
+            deferred.into_iter().try_for_each(|work| work(connection))
+        }))
     }
 }
 
@@ -122,12 +166,14 @@ impl Transaction for SqliteTransaction {
     }
 
     #[tracing::instrument(name = "embedded.commit", skip_all)]
-    async fn commit(self: Box<Self>) -> Result<(), Error> {
+    async fn commit(mut self: Box<Self>) -> Result<(), Error> {
+        let last = self.take_deferred();
         let Self {
             session,
             collections,
+            deferred: _,
         } = *self;
-        let committed = session.commit().await;
+        let committed = session.commit_after(last).await;
         // Only now, once the group's outcome is known, may the cache be refilled.
         drop(collections);
         committed

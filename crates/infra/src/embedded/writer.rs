@@ -96,10 +96,18 @@ impl Default for GroupCommitOptions {
 /// can no longer use it. It answers through a channel it captured.
 type Work = Box<dyn FnOnce(Result<&Connection, Error>) + Send>;
 
+/// Statements whose only answer is success or failure, run on the writer just before a
+/// session's savepoint is released (see [`Session::commit_after`]).
+pub(super) type Statements = Box<dyn FnOnce(&Connection) -> Result<(), Error> + Send>;
+
 /// What a session sends the writer.
 enum Op {
     Run(Work),
-    Commit(oneshot::Sender<Result<(), Error>>),
+    /// Run `last` (if any), then release the savepoint; `ack` answers once the group is durable.
+    Commit {
+        last: Option<Statements>,
+        ack: oneshot::Sender<Result<(), Error>>,
+    },
 }
 
 /// A request to write: the session's statements arrive on `ops`.
@@ -277,8 +285,20 @@ impl Session {
     /// `UNAVAILABLE` when the release or the group's `COMMIT` failed (nothing of this write
     /// was stored then), or the writer stopped.
     pub(super) async fn commit(self) -> Result<(), Error> {
+        self.commit_after(None).await
+    }
+
+    /// Runs `last` inside this write's savepoint, then commits as [`Session::commit`] does, in
+    /// one hand-off to the writer. If `last` fails, the write is rolled back and its error
+    /// returned.
+    ///
+    /// # Errors
+    /// What `last` returns; otherwise as [`Session::commit`].
+    pub(super) async fn commit_after(self, last: Option<Statements>) -> Result<(), Error> {
         let (ack, acknowledged) = oneshot::channel();
-        self.ops.send(Op::Commit(ack)).map_err(|_| stopped())?;
+        self.ops
+            .send(Op::Commit { last, ack })
+            .map_err(|_| stopped())?;
         acknowledged.await.map_err(|_| stopped())?
     }
 }
@@ -375,9 +395,11 @@ impl WriterThread {
                         broken = Some("the write was lost with its group; nothing was stored");
                     }
                 }
-                Ok(Op::Commit(ack)) => {
+                Ok(Op::Commit { last, ack }) => {
                     if let Some(reason) = broken {
                         drop(ack.send(Err(Error::new(ErrorCode::Unavailable, reason))));
+                    } else if let Some(last) = last {
+                        self.run_last_then_release(last, ack);
                     } else {
                         self.release_member(ack);
                     }
@@ -407,6 +429,31 @@ impl WriterThread {
         }
         execute(&self.connection, "SAVEPOINT member")
             .map_err(|e| Error::unavailable("could not start a transaction", e))
+    }
+
+    /// Runs a session's last statements; releases it if they succeed, else rolls it back and
+    /// answers their error.
+    fn run_last_then_release(&mut self, last: Statements, ack: oneshot::Sender<Result<(), Error>>) {
+        let connection = &self.connection;
+        match catch_unwind(AssertUnwindSafe(|| last(connection))) {
+            Ok(Ok(())) if self.connection.is_autocommit() => {
+                self.abandon_group("SQLite abandoned the group transaction");
+                drop(ack.send(Err(lost())));
+            }
+            Ok(Ok(())) => self.release_member(ack),
+            Ok(Err(error)) => {
+                self.roll_back_member();
+                drop(ack.send(Err(error)));
+            }
+            Err(_) => {
+                tracing::error!("a storage task panicked; rolling back its write");
+                self.roll_back_member();
+                drop(ack.send(Err(Error::new(
+                    ErrorCode::Internal,
+                    "a storage task did not complete; the write was rolled back",
+                ))));
+            }
+        }
     }
 
     /// Keeps the member's changes in the group; it is acknowledged when the group commits.
