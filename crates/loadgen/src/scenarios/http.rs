@@ -123,6 +123,14 @@ pub async fn seed(
     Ok(())
 }
 
+/// An operation that GETs the URL `url_for` gives for each request and expects 200.
+fn get_ok(client: Client, url_for: impl Fn(u64) -> String + Send + Sync + 'static) -> Op {
+    Arc::new(move |_client, seq| {
+        let request = client.get(url_for(seq));
+        Box::pin(async move { expect(request.send().await, StatusCode::OK).await.map(drop) })
+    })
+}
+
 /// `create`: POST a new ~1 KiB document (server-generated id) into a collection with a schema.
 ///
 /// # Errors
@@ -155,15 +163,9 @@ pub async fn read(client: Client, base: &str, seeded: u64) -> Result<Prepared, S
     let collection = collection_name("read");
     create_collection(&client, base, &collection).await?;
     seed(&client, base, &collection, seeded, 32).await?;
-    let prefix = Arc::new(format!("{base}/v1/collections/{collection}/documents/"));
-    let op: Op = Arc::new(move |_client, seq| {
-        let client = client.clone();
-        let url = format!("{prefix}{}", seeded_id(spread(seq, seeded)));
-        Box::pin(async move {
-            expect(client.get(url).send().await, StatusCode::OK)
-                .await
-                .map(drop)
-        })
+    let prefix = format!("{base}/v1/collections/{collection}/documents/");
+    let op = get_ok(client, move |seq| {
+        format!("{prefix}{}", seeded_id(spread(seq, seeded)))
     });
     Ok(Prepared::Ready {
         op,
@@ -179,19 +181,13 @@ pub async fn query(client: Client, base: &str, seeded: u64) -> Result<Prepared, 
     let collection = collection_name("query");
     create_collection(&client, base, &collection).await?;
     seed(&client, base, &collection, seeded, 32).await?;
-    let prefix = Arc::new(format!("{base}/v1/collections/{collection}/documents"));
-    let op: Op = Arc::new(move |_client, seq| {
-        let client = client.clone();
-        // `{"group":g}`, URL-encoded.
-        let url = format!(
+    let prefix = format!("{base}/v1/collections/{collection}/documents");
+    // `{"group":g}`, URL-encoded.
+    let op = get_ok(client, move |seq| {
+        format!(
             "{prefix}?filter=%7B%22group%22%3A{}%7D&limit=20",
             seq % document::GROUPS
-        );
-        Box::pin(async move {
-            expect(client.get(url).send().await, StatusCode::OK)
-                .await
-                .map(drop)
-        })
+        )
     });
     Ok(Prepared::Ready {
         op,
@@ -280,18 +276,8 @@ pub async fn proof(client: Client, base: &str, seeded: u64) -> Result<Prepared, 
         ));
     }
     expect(Ok(probe), StatusCode::OK).await?;
-    let prefix = Arc::new(format!(
-        "{base}/v1/log/proofs/inclusion?tree_size={size}&index="
-    ));
-    let op: Op = Arc::new(move |_client, seq| {
-        let client = client.clone();
-        let url = format!("{prefix}{}", spread(seq, size));
-        Box::pin(async move {
-            expect(client.get(url).send().await, StatusCode::OK)
-                .await
-                .map(drop)
-        })
-    });
+    let prefix = format!("{base}/v1/log/proofs/inclusion?tree_size={size}&index=");
+    let op = get_ok(client, move |seq| format!("{prefix}{}", spread(seq, size)));
     Ok(Prepared::Ready {
         op,
         note: Some(format!("tree size {size}")),
@@ -307,7 +293,7 @@ pub async fn verified_read(client: Client, base: &str, seeded: u64) -> Result<Pr
     let collection = collection_name("verified-read");
     create_collection(&client, base, &collection).await?;
     seed(&client, base, &collection, seeded, 32).await?;
-    let prefix = Arc::new(format!("{base}/v1/collections/{collection}/documents/"));
+    let prefix = format!("{base}/v1/collections/{collection}/documents/");
     // The last seeded document is the last to be sequenced: once it answers, all do.
     let probe_url = format!("{prefix}{}/proof", seeded_id(seeded.saturating_sub(1)));
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -351,14 +337,8 @@ pub async fn verified_read(client: Client, base: &str, seeded: u64) -> Result<Pr
             }
         }
     }
-    let op: Op = Arc::new(move |_client, seq| {
-        let client = client.clone();
-        let url = format!("{prefix}{}/proof", seeded_id(spread(seq, seeded)));
-        Box::pin(async move {
-            expect(client.get(url).send().await, StatusCode::OK)
-                .await
-                .map(drop)
-        })
+    let op = get_ok(client, move |seq| {
+        format!("{prefix}{}/proof", seeded_id(spread(seq, seeded)))
     });
     Ok(Prepared::Ready {
         op,
@@ -397,16 +377,8 @@ pub fn check_proof_shape(body: &[u8]) -> Result<(), String> {
 
 /// `hello`: GET `/` (the minimal axum peer answers 200 with a small JSON).
 pub fn hello(client: Client, base: &str) -> Prepared {
-    let url = Arc::new(format!("{base}/"));
-    let op: Op = Arc::new(move |_client, _seq| {
-        let client = client.clone();
-        let url = url.clone();
-        Box::pin(async move {
-            expect(client.get(url.as_str()).send().await, StatusCode::OK)
-                .await
-                .map(drop)
-        })
-    });
+    let url = format!("{base}/");
+    let op = get_ok(client, move |_seq| url.clone());
     Prepared::Ready { op, note: None }
 }
 
