@@ -17,8 +17,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use super::Prepared;
-use super::http::{checkpoint_size, collection_name, create_collection, expect};
-use crate::document;
+use super::http::{checkpoint_size, collection_name, create_collection, expect, post_document};
 use crate::driver::Op;
 
 #[derive(Default)]
@@ -145,17 +144,10 @@ pub async fn prepare(client: Client, base: &str) -> Result<(Prepared, Option<Del
     let url = Arc::new(format!("{base}/v1/collections/{collection}/documents"));
     let op_state = state.clone();
     let op: Op = Arc::new(move |_client, seq| {
-        let client = client.clone();
-        let url = url.clone();
+        let request = post_document(&client, &url, seq);
         let state = op_state.clone();
         Box::pin(async move {
-            let answer = client
-                .post(url.as_str())
-                .header("content-type", "application/json")
-                .body(document::create_body(seq, None))
-                .send()
-                .await;
-            let body = expect(answer, StatusCode::CREATED).await?;
+            let body = expect(request.send().await, StatusCode::CREATED).await?;
             let acknowledged = Instant::now();
             let audit_id = body
                 .json()

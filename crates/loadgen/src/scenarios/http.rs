@@ -140,19 +140,22 @@ pub async fn create(client: Client, base: &str) -> Result<Prepared, String> {
     create_collection(&client, base, &collection).await?;
     let url = Arc::new(format!("{base}/v1/collections/{collection}/documents"));
     let op: Op = Arc::new(move |_client, seq| {
-        let client = client.clone();
-        let url = url.clone();
+        let request = post_document(&client, &url, seq);
         Box::pin(async move {
-            let answer = client
-                .post(url.as_str())
-                .header("content-type", "application/json")
-                .body(document::create_body(seq, None))
-                .send()
-                .await;
-            expect(answer, StatusCode::CREATED).await.map(drop)
+            expect(request.send().await, StatusCode::CREATED)
+                .await
+                .map(drop)
         })
     });
     Ok(Prepared::Ready { op, note: None })
+}
+
+/// The request that creates the `seq`-th ~1 KiB document (server-generated id) at `url`.
+pub fn post_document(client: &Client, url: &str, seq: u64) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(document::create_body(seq, None))
 }
 
 /// `read`: GET a seeded document by id, in a scrambled order.
