@@ -12,21 +12,15 @@ use crate::config::Config;
 use crate::http::AppState;
 use crate::log_worker::{LogWiring, wire_log};
 
-/// Opens the embedded store and wires the application to it. The store (and its data-folder
-/// lock) lives as long as the returned state.
-///
-/// # Errors
-/// `UNAVAILABLE` when the data folder cannot be opened or is locked by another process.
-pub fn embedded_state(config: &Config) -> Result<AppState, Error> {
-    embedded(config).map(|(state, _log)| state)
-}
-
 /// Opens the embedded store and wires the application and the verifiable log to it (the log
 /// with `config.tlog`: by default a key in the data folder and an origin derived from it). The
 /// caller runs the log's sequencer with the returned [`LogWiring`]. Blocking: file I/O.
 ///
+/// The store (and its data-folder lock) lives as long as the returned state.
+///
 /// # Errors
-/// As [`embedded_state`]; also when the log's signing key cannot be read or created.
+/// `UNAVAILABLE` when the data folder cannot be opened or is locked by another process, or
+/// the log's signing key cannot be read or created.
 pub fn embedded(config: &Config) -> Result<(AppState, LogWiring), Error> {
     let store = EmbeddedStore::open(
         &config.data_dir,
@@ -46,7 +40,11 @@ pub fn embedded(config: &Config) -> Result<(AppState, LogWiring), Error> {
         limits,
     );
     let log = wire_log(&store, &config.data_dir, &config.tlog)?;
-    let state = AppState::new(storage, Arc::new(store), config.request_timeout)
-        .with_log(log.queries.clone());
+    let state = AppState::new(
+        storage,
+        log.queries.clone(),
+        Arc::new(store),
+        config.request_timeout,
+    );
     Ok((state, log))
 }

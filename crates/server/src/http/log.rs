@@ -1,7 +1,6 @@
 //! The verifiable log (API.md "The log"): the latest signed checkpoint, the log's key, its
 //! leaves, inclusion and consistency proofs, and an audit entry's leaf by the entry's id.
 
-use audit_app::LogQueries;
 use audit_app::queries::LogEntryView;
 use audit_domain::checkpoint::Checkpoint;
 use audit_domain::merkle::Hash;
@@ -15,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared_kernel::{AuditId, Error, ErrorCode};
+use shared_kernel::{AuditId, Error};
 
 use super::AppState;
 use super::extract::{PathParams, QueryParams};
@@ -32,16 +31,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/log/proofs/consistency", get(consistency_proof))
 }
 
-/// The log's queries, or `UNAVAILABLE` when the log is not wired.
-pub(super) fn log(state: &AppState) -> Result<&LogQueries, ApiError> {
-    state.log.as_ref().ok_or_else(|| {
-        ApiError(Error::new(
-            ErrorCode::Unavailable,
-            "the verifiable log is not running",
-        ))
-    })
-}
-
 fn hex_list(hashes: &[Hash]) -> Vec<String> {
     hashes.iter().map(Hash::to_hex).collect()
 }
@@ -51,7 +40,7 @@ async fn checkpoint(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let stored = log(&state)?.latest_checkpoint().await?;
+    let stored = state.log().latest_checkpoint().await?;
     let wants_json = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -86,7 +75,7 @@ async fn checkpoint(
 }
 
 async fn key(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let verifier = log(&state)?.verifier();
+    let verifier = state.log().verifier();
     Ok(Json(json!({
         "vkey": verifier.to_vkey(),
         "origin": verifier.name().as_str(),
@@ -125,7 +114,7 @@ async fn entries(
     State(state): State<AppState>,
     QueryParams(range): QueryParams<RangeParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let views = log(&state)?.entries(range.start, range.end).await?;
+    let views = state.log().entries(range.start, range.end).await?;
     let items: Vec<LogEntryDto> = views.into_iter().map(LogEntryDto::from).collect();
     Ok(Json(json!({ "items": items, "next_cursor": null })))
 }
@@ -135,7 +124,7 @@ async fn entry_by_audit_id(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<LogEntryDto>, ApiError> {
     let id = AuditId::parse(&id)?;
-    let view = log(&state)?.entry_by_audit_id(id).await?;
+    let view = state.log().entry_by_audit_id(id).await?;
     Ok(Json(LogEntryDto::from(view)))
 }
 
@@ -150,7 +139,8 @@ async fn inclusion_proof(
     State(state): State<AppState>,
     QueryParams(params): QueryParams<InclusionParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let hashes = log(&state)?
+    let hashes = state
+        .log()
         .inclusion_proof(params.index, params.tree_size)
         .await?;
     Ok(Json(json!({
@@ -171,7 +161,8 @@ async fn consistency_proof(
     State(state): State<AppState>,
     QueryParams(params): QueryParams<ConsistencyParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let hashes = log(&state)?
+    let hashes = state
+        .log()
         .consistency_proof(params.from, params.to)
         .await?;
     Ok(Json(json!({

@@ -37,14 +37,15 @@ pub struct AppState {
     shutting_down: Arc<AtomicBool>,
     request_timeout: Duration,
     in_flight: Arc<idempotency::InFlightKeys>,
-    /// The verifiable log's read side, when wired.
-    log: Option<audit_app::LogQueries>,
+    /// The verifiable log's read side.
+    log: audit_app::LogQueries,
 }
 
 impl AppState {
-    /// State over a wired application; `store` is kept alive with it.
+    /// State over a wired application and its log; `store` is kept alive with it.
     pub fn new(
         storage: StorageApp,
+        log: audit_app::LogQueries,
         store: Arc<dyn Any + Send + Sync>,
         request_timeout: Duration,
     ) -> Self {
@@ -54,20 +55,18 @@ impl AppState {
             shutting_down: Arc::new(AtomicBool::new(false)),
             request_timeout,
             in_flight: Arc::default(),
-            log: None,
+            log,
         }
-    }
-
-    /// The same state serving the verifiable log's routes from `log`.
-    #[must_use]
-    pub fn with_log(mut self, log: audit_app::LogQueries) -> Self {
-        self.log = Some(log);
-        self
     }
 
     /// The application.
     pub fn storage(&self) -> &StorageApp {
         &self.storage
+    }
+
+    /// The verifiable log's read side.
+    pub fn log(&self) -> &audit_app::LogQueries {
+        &self.log
     }
 
     /// Marks the process as shutting down: `/readyz` answers 503 from now on.

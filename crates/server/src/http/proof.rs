@@ -18,7 +18,6 @@ use shared_kernel::Error;
 use super::AppState;
 use super::dto::DocumentDto;
 use super::extract::{PathParams, QueryParams};
-use super::log::log;
 use super::problem::ApiError;
 
 /// The proof route.
@@ -50,7 +49,7 @@ async fn proof(
     PathParams((name, id)): PathParams<(String, String)>,
     QueryParams(params): QueryParams<ProofParams>,
 ) -> Result<Response, ApiError> {
-    let log = log(&state)?;
+    let log = state.log();
     let view = state
         .storage
         .get_document_revision(&name, &id, params.version)
