@@ -14,10 +14,11 @@ use audit_app::auditor::{
     LogStateRow, RevisionKey, RevisionRow,
 };
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use shared_kernel::{Error, ErrorCode};
 
 use super::DATABASE_FILE_NAME;
+use super::connection::open_reader;
 use super::error::storage_error;
 use super::migrations::latest_version;
 use super::rows::{from_sql_integer, to_sql_integer};
@@ -45,14 +46,9 @@ impl AuditReader {
                 format!("there is no store database at `{}`", path.display()),
             ));
         }
-        let connection = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| storage_error("opening the database read-only", e))?;
+        let connection = open_reader(&path)?;
         let version: i64 = connection
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .and_then(|()| connection.pragma_update(None, "query_only", true))
+            .pragma_update(None, "query_only", true)
             .and_then(|()| connection.pragma_query_value(None, "user_version", |row| row.get(0)))
             .map_err(|e| storage_error("reading the schema version", e))?;
         if !(LOG_SCHEMA_VERSION..=latest_version()).contains(&version) {

@@ -378,7 +378,7 @@ async fn a_failed_group_commit_fails_every_member_and_stores_nothing() {
                 .map_err(|e| shared_kernel::Error::internal("setup", e))
         })
         .await);
-    ok(setup.commit().await);
+    ok(setup.commit_after(None).await);
     let before = store.write_stats();
 
     let breaking = ok(store.writer().begin().await);
@@ -402,7 +402,7 @@ async fn a_failed_group_commit_fails_every_member_and_stores_nothing() {
                 .map_err(|e| shared_kernel::Error::internal("insert", e))
         })
         .await);
-    let breaking_result = breaking.commit().await;
+    let breaking_result = breaking.commit_after(None).await;
     assert_eq!(
         breaking_result.err().map(|e| e.code()),
         Some(ErrorCode::Unavailable)

@@ -1,6 +1,6 @@
 //! The Merkle log on the embedded store: [`audit_app::LogStore`] over SQLite.
 //!
-//! Tables (migration 3): `log_hashes(idx, hash)` holds the append-only stored-hash sequence of
+//! Tables (migration 4): `log_hashes(idx, hash)` holds the append-only stored-hash sequence of
 //! `audit_domain::merkle::tree` (one row per complete subtree, so a proof reads O(log n) rows
 //! by primary key); `log_state` the one committed head (size, root, last sequenced `seq`);
 //! `checkpoints` every signed checkpoint. Leaf indexes live in `audit_entries.leaf_index`.
@@ -37,17 +37,14 @@ impl SqliteLogStore {
     }
 
     /// Runs `work` as one write on the writer (its own savepoint in a group transaction, on
-    /// the writer thread); returns once that write has committed durably, rolls it back when
-    /// `work` fails.
-    async fn write<T, F>(&self, work: F) -> Result<T, Error>
+    /// the writer thread, in the same hand-off as its commit); returns once that write has
+    /// committed durably, rolls it back when `work` fails.
+    async fn write<F>(&self, work: F) -> Result<(), Error>
     where
-        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
-        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(), Error> + Send + 'static,
     {
         let session = self.writer.begin().await?;
-        let value = session.run(work).await?;
-        session.commit().await?;
-        Ok(value)
+        session.commit_after(Some(Box::new(work))).await
     }
 }
 
@@ -121,17 +118,13 @@ pub(super) fn append_batch(transaction: &Connection, batch: &LogAppend) -> Resul
             ])
             .map_err(|e| storage_error("appending log hashes", e))?;
     }
+    let size = to_sql_integer(batch.to.size, "tree size")?;
+    let last_seq = to_sql_integer(batch.to.last_seq, "audit sequence")?;
     transaction
         .prepare_cached(
             "UPDATE log_state SET tree_size = ?1, root = ?2, last_seq = ?3 WHERE id = 1",
         )
-        .and_then(|mut s| {
-            s.execute(params![
-                i64::try_from(batch.to.size).unwrap_or(i64::MAX),
-                batch.to.root.as_bytes().as_slice(),
-                i64::try_from(batch.to.last_seq).unwrap_or(i64::MAX)
-            ])
-        })
+        .and_then(|mut s| s.execute(params![size, batch.to.root.as_bytes().as_slice(), last_seq]))
         .map_err(|e| storage_error("recording the log head", e))?;
     Ok(())
 }

@@ -290,21 +290,23 @@ fn insert_revision(
 impl AuditLogger for SqliteTransaction {
     #[tracing::instrument(name = "embedded.audit.append", skip_all)]
     async fn append(&mut self, record: AuditRecord) -> Result<(), Error> {
-        // Deferred to the next hand-off (see `transaction.rs`).
+        // The canonical forms and the hash are computed here, by the request, so that the
+        // writer thread (which every write waits for) only binds them; the insert itself is
+        // deferred to the next hand-off (see `transaction.rs`).
+        let leaf = record.entry.leaf_bytes()?;
+        let leaf_hash = audit_domain::merkle::leaf_hash(&leaf).into_bytes();
+        let patch = record
+            .patch
+            .as_ref()
+            .map(|patch| {
+                canonical_json(patch).and_then(|bytes| {
+                    String::from_utf8(bytes)
+                        .map_err(|e| Error::internal("canonical JSON is not UTF-8", e))
+                })
+            })
+            .transpose()?;
         self.defer(move |connection| {
             let entry = &record.entry;
-            let leaf = entry.leaf_bytes()?;
-            let leaf_hash = entry.leaf_hash()?.into_bytes();
-            let patch = record
-                .patch
-                .as_ref()
-                .map(|patch| {
-                    canonical_json(patch).and_then(|bytes| {
-                        String::from_utf8(bytes)
-                            .map_err(|e| Error::internal("canonical JSON is not UTF-8", e))
-                    })
-                })
-                .transpose()?;
             let (document_id, version) = match &entry.subject {
                 AuditSubject::Collection => (None, None),
                 AuditSubject::Document {

@@ -279,21 +279,13 @@ impl Session {
         })?
     }
 
-    /// Releases the savepoint and waits until the group holding it has committed.
+    /// Runs `last` (if any) inside this write's savepoint, releases the savepoint and waits
+    /// until the group holding it has committed, all in one hand-off to the writer. If `last`
+    /// fails, the write is rolled back and its error returned.
     ///
     /// # Errors
-    /// `UNAVAILABLE` when the release or the group's `COMMIT` failed (nothing of this write
-    /// was stored then), or the writer stopped.
-    pub(super) async fn commit(self) -> Result<(), Error> {
-        self.commit_after(None).await
-    }
-
-    /// Runs `last` inside this write's savepoint, then commits as [`Session::commit`] does, in
-    /// one hand-off to the writer. If `last` fails, the write is rolled back and its error
-    /// returned.
-    ///
-    /// # Errors
-    /// What `last` returns; otherwise as [`Session::commit`].
+    /// What `last` returns; `UNAVAILABLE` when the release or the group's `COMMIT` failed
+    /// (nothing of this write was stored then), or the writer stopped.
     pub(super) async fn commit_after(self, last: Option<Statements>) -> Result<(), Error> {
         let (ack, acknowledged) = oneshot::channel();
         self.ops
