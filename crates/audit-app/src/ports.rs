@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use audit_domain::checkpoint::Checkpoint;
 use audit_domain::merkle::Hash;
-use audit_domain::note::{NoteSigner, NoteVerifier};
+use audit_domain::note::NoteSigner;
 use shared_kernel::{AuditId, Error, Timestamp};
 
 /// The state of the tree as last committed.
@@ -145,9 +145,6 @@ pub trait LogSigner: Send + Sync {
     /// # Errors
     /// `INTERNAL_ERROR` when the checkpoint's origin is not this key's.
     fn sign_checkpoint(&self, checkpoint: &Checkpoint) -> Result<String, Error>;
-
-    /// The public half, for clients.
-    fn verifier(&self) -> NoteVerifier;
 }
 
 impl LogSigner for NoteSigner {
@@ -159,9 +156,5 @@ impl LogSigner for NoteSigner {
         checkpoint
             .sign(self)
             .map_err(|e| Error::internal("could not sign a checkpoint", e))
-    }
-
-    fn verifier(&self) -> NoteVerifier {
-        NoteSigner::verifier(self)
     }
 }

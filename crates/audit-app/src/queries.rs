@@ -13,7 +13,7 @@ use shared_kernel::constants::MAX_PAGE_SIZE;
 use shared_kernel::{AuditId, Error, ErrorCode};
 
 use crate::ports::{LogStore, StoredCheckpoint};
-use crate::stored::{internal_tree_error, with_stored_hashes};
+use crate::stored::with_stored_hashes;
 
 /// A leaf with the audit entry its bytes encode.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,11 +153,9 @@ impl LogQueries {
                 size,
             ));
         }
-        with_stored_hashes(
-            self.store.as_ref(),
-            |reader| prove_inclusion(index, tree_size, reader),
-            internal_tree_error,
-        )
+        with_stored_hashes(self.store.as_ref(), |reader| {
+            prove_inclusion(index, tree_size, reader)
+        })
         .await
     }
 
@@ -183,11 +181,9 @@ impl LogQueries {
                 size,
             ));
         }
-        with_stored_hashes(
-            self.store.as_ref(),
-            |reader| prove_consistency(from, to, reader),
-            internal_tree_error,
-        )
+        with_stored_hashes(self.store.as_ref(), |reader| {
+            prove_consistency(from, to, reader)
+        })
         .await
     }
 }

@@ -276,12 +276,8 @@ impl Sequencer {
                 self.head.size
             )));
         }
-        let root = with_stored_hashes(
-            self.store.as_ref(),
-            |reader| tree_hash(size, reader),
-            internal_tree_error,
-        )
-        .await?;
+        let root =
+            with_stored_hashes(self.store.as_ref(), |reader| tree_hash(size, reader)).await?;
         if root != checkpoint.root_hash {
             return Err(corrupt(format!(
                 "the stored tree disagrees with the published checkpoint of size {size}"

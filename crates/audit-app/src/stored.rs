@@ -51,19 +51,15 @@ pub(crate) type DynReader<'a> = dyn HashReader<Error = MissingStoredHash> + 'a;
 /// Runs `compute` over the store's hashes with one store read (see the module docs).
 ///
 /// # Errors
-/// `map_tree_error` of the computation's own errors (bad sizes or indexes); the store's
-/// errors; `INTERNAL_ERROR` when the store lacks a hash it should have.
-pub(crate) async fn with_stored_hashes<T, F>(
-    store: &dyn LogStore,
-    compute: F,
-    map_tree_error: impl Fn(TreeError<MissingStoredHash>) -> Error,
-) -> Result<T, Error>
+/// The store's errors; `INTERNAL_ERROR` for the computation's own errors (callers check sizes
+/// and indexes first, so one left means a bug) and when the store lacks a hash it should have.
+pub(crate) async fn with_stored_hashes<T, F>(store: &dyn LogStore, compute: F) -> Result<T, Error>
 where
     F: Fn(&DynReader<'_>) -> Result<T, TreeError<MissingStoredHash>>,
 {
     let wanted = {
         let recorder = Recorder(RefCell::new(Vec::new()));
-        compute(&recorder).map_err(&map_tree_error)?;
+        compute(&recorder).map_err(internal_tree_error)?;
         recorder.0.into_inner()
     };
     let hashes = if wanted.is_empty() {
@@ -84,7 +80,7 @@ where
         | TreeError::EmptyOldTree
         | TreeError::SizesReversed { .. }
         | TreeError::SizeTooLarge { .. }
-        | TreeError::ReaderCount { .. }) => map_tree_error(other),
+        | TreeError::ReaderCount { .. }) => internal_tree_error(other),
     })
 }
 

@@ -9,7 +9,7 @@ use shared_kernel::{AuditId, Error, ErrorCode};
 
 use super::{LogEntryView, LogQueries};
 use crate::ports::StoredCheckpoint;
-use crate::stored::{internal_tree_error, with_stored_hashes};
+use crate::stored::with_stored_hashes;
 
 /// A leaf, its inclusion proof, and the signed checkpoint the proof leads to.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,11 +42,9 @@ impl LogQueries {
         if leaf.index >= checkpoint.tree_size {
             return Err(not_yet_sequenced(id, &checkpoint));
         }
-        let proof = with_stored_hashes(
-            self.store.as_ref(),
-            |reader| prove_inclusion(leaf.index, checkpoint.tree_size, reader),
-            internal_tree_error,
-        )
+        let proof = with_stored_hashes(self.store.as_ref(), |reader| {
+            prove_inclusion(leaf.index, checkpoint.tree_size, reader)
+        })
         .await?;
         Ok(ProvenEntry {
             leaf,

@@ -110,7 +110,7 @@ pub fn verify_receipt(
     document: Option<&DocumentClaim>,
 ) -> Result<VerifiedReceipt, ReceiptError> {
     let checkpoint = Checkpoint::open(receipt.checkpoint_note(), verifier)?;
-    let (leaf, index, proof, mut documents) = match receipt {
+    let (leaf, computed_leaf_hash, index, proof, mut documents) = match receipt {
         Receipt::Bundle(bundle) => {
             check_bundle_claims(bundle, &checkpoint)?;
             let leaf = canonical_json(bundle.audit_entry())
@@ -124,12 +124,19 @@ pub fn verify_receipt(
             }
             (
                 leaf,
+                computed,
                 bundle.leaf_index(),
                 bundle.proof(),
                 vec![bundle.document().clone()],
             )
         }
-        Receipt::TlogProof(proof) => (proof.leaf().to_vec(), proof.index(), proof.proof(), vec![]),
+        Receipt::TlogProof(proof) => (
+            proof.leaf().to_vec(),
+            leaf_hash(proof.leaf()),
+            proof.index(),
+            proof.proof(),
+            vec![],
+        ),
     };
     let entry = AuditEntry::from_leaf_bytes(&leaf)
         .map_err(|e| ReceiptError::Entry(e.detail().to_owned()))?;
@@ -140,9 +147,8 @@ pub fn verify_receipt(
             "the leaf bytes do not encode the stated audit entry".into(),
         ));
     }
-    let leaf_hash = leaf_hash(&leaf);
     verify_inclusion(
-        &leaf_hash,
+        &computed_leaf_hash,
         index,
         checkpoint.tree_size(),
         proof,
@@ -155,7 +161,7 @@ pub fn verify_receipt(
     Ok(VerifiedReceipt {
         checkpoint,
         leaf_index: index,
-        leaf_hash,
+        leaf_hash: computed_leaf_hash,
         entry,
         documents,
     })
