@@ -4,6 +4,7 @@
 
 use audit_domain::merkle::{Hash, leaf_hash};
 use audit_domain::{AuditEntry, AuditSubject};
+use serde_json::Value;
 use shared_kernel::Sha256Digest;
 
 use super::Findings;
@@ -98,11 +99,18 @@ fn patch_problem(row: &EntryRow, entry: &AuditEntry) -> Option<String> {
     }
 }
 
-/// SHA-256 of the JCS of a stored patch.
-pub(crate) fn patch_digest(text: &str) -> Result<Sha256Digest, String> {
+/// Parses stored JSON text strictly and takes SHA-256 of its JCS, the way content hashes and
+/// `patch_sha256` are taken.
+pub(crate) fn parse_and_digest(text: &str) -> Result<(Value, Sha256Digest), String> {
     let value =
         shared_kernel::json::parse_strict(text.as_bytes()).map_err(|e| e.detail().to_owned())?;
-    Sha256Digest::of_json(&value).map_err(|e| e.detail().to_owned())
+    let digest = Sha256Digest::of_json(&value).map_err(|e| e.detail().to_owned())?;
+    Ok((value, digest))
+}
+
+/// SHA-256 of the JCS of a stored patch.
+pub(crate) fn patch_digest(text: &str) -> Result<Sha256Digest, String> {
+    parse_and_digest(text).map(|(_, digest)| digest)
 }
 
 /// Every document entry has a revision (same collection id, document id, version) that names

@@ -9,7 +9,7 @@ use serde_json::Value;
 use shared_kernel::{Error, Sha256Digest};
 
 use super::Findings;
-use super::entry_checks::patch_digest;
+use super::entry_checks::{parse_and_digest, patch_digest};
 use super::finding::{Finding, FindingKind, Location};
 use super::source::{AuditSource, PAGE, RevisionKey, RevisionRow, for_each_row};
 
@@ -56,10 +56,7 @@ fn location(key: &RevisionKey) -> Location {
 
 /// Parses stored JSON text and hashes it the way content hashes are taken.
 pub(super) fn parse_and_hash(text: &str) -> Result<(Value, String), String> {
-    let value =
-        shared_kernel::json::parse_strict(text.as_bytes()).map_err(|e| e.detail().to_owned())?;
-    let hash = Sha256Digest::of_json(&value).map_err(|e| e.detail().to_owned())?;
-    Ok((value, hash.to_hex()))
+    parse_and_digest(text).map(|(value, digest)| (value, digest.to_hex()))
 }
 
 fn check_revision(
