@@ -18,10 +18,8 @@ use audit_domain::note::NoteVerifier;
 use clap::Args;
 use infra::embedded::AuditReader;
 
-/// Exit code when the store holds at least one discrepancy.
-pub const FINDING_EXIT_CODE: u8 = 1;
-/// Exit code for a usage or I/O error (nothing was audited).
-pub const USAGE_EXIT_CODE: u8 = 2;
+use crate::cli_input::{FINDING_EXIT_CODE, USAGE_EXIT_CODE, read_note, read_vkey};
+
 /// Lines printed per finding kind; the summary still counts every finding.
 const MAX_LINES_PER_KIND: u64 = 1000;
 
@@ -55,12 +53,12 @@ pub fn run(args: &AuditArgs) -> ExitCode {
 /// Parses the key and the outside checkpoints, opens the store: anything wrong here is a
 /// usage or I/O error, never a finding.
 fn prepare(args: &AuditArgs) -> Result<(AuditReader, NoteVerifier, Vec<Anchor>), String> {
-    let verifier = parse_vkey(&args.vkey)?;
+    let verifier = read_vkey(&args.vkey)?;
     let anchors = args
         .checkpoints
         .iter()
         .map(|path| {
-            let note = std::fs::read_to_string(path)
+            let note = read_note(path)
                 .map_err(|e| format!("cannot read checkpoint `{}`: {e}", path.display()))?;
             Anchor::open(path.display().to_string(), &note, &verifier).map_err(|e| {
                 format!(
@@ -73,19 +71,6 @@ fn prepare(args: &AuditArgs) -> Result<(AuditReader, NoteVerifier, Vec<Anchor>),
     let reader = AuditReader::open(&args.data_dir)
         .map_err(|e| format!("cannot open the store: {}", e.chain()))?;
     Ok((reader, verifier, anchors))
-}
-
-/// The key as given, or else the content of the file it names.
-fn parse_vkey(given: &str) -> Result<NoteVerifier, String> {
-    if let Ok(verifier) = NoteVerifier::parse_vkey(given.trim()) {
-        return Ok(verifier);
-    }
-    let path = Path::new(given);
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!("`{given}` is neither a verifier key nor a readable file holding one ({e})")
-    })?;
-    NoteVerifier::parse_vkey(text.trim())
-        .map_err(|e| format!("`{}` does not hold a verifier key: {e}", path.display()))
 }
 
 /// Runs the audit, printing findings as they come, then the summary.

@@ -2,6 +2,7 @@
 //!
 //! - [`cli`]: the command line (`serve`, ...), the only entry point of the binary.
 //! - [`audit_cmd`]: `offchain-db audit`, the whole-store auditor's command and report.
+//! - [`cli_input`]: the inputs `verify` and `audit` share (key, files, notes) and their exit codes.
 //! - [`config`]: the configuration in layers (defaults, TOML file, environment, flags).
 //! - [`wiring`]: builds the application from the configuration (the composition root).
 //! - [`http`]: axum routes, middleware, extractors and the one mapping of errors to HTTP.
@@ -14,6 +15,7 @@
 
 pub mod audit_cmd;
 pub mod cli;
+pub mod cli_input;
 pub mod config;
 pub mod http;
 pub mod log_worker;

@@ -18,7 +18,6 @@
 //! The checks themselves are `audit_domain::receipt` and `audit_domain::consistency`.
 
 use std::fmt::Display;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -27,14 +26,10 @@ use audit_domain::entry::AuditSubject;
 use audit_domain::note::NoteVerifier;
 use audit_domain::receipt::{DocumentClaim, Receipt, VerifiedReceipt, verify_receipt};
 use clap::{Args, Subcommand};
-use serde_json::Value;
 
-/// Exit code of a finding: the input does not verify.
-const FINDING: u8 = 1;
-/// Exit code of a usage or I/O error.
-const USAGE: u8 = 2;
-/// The largest file read (a receipt holds a document of at most a few MiB).
-const MAX_FILE_BYTES: u64 = 64 << 20;
+use crate::cli_input::{
+    FINDING_EXIT_CODE, NoteInputError, USAGE_EXIT_CODE, about, read_file, read_note, read_vkey,
+};
 
 /// `offchain-db verify ...`.
 #[derive(Debug, Args)]
@@ -99,11 +94,11 @@ pub fn run(args: VerifyArgs) -> ExitCode {
         }
         Err(Failure::Finding(finding)) => {
             eprintln!("offchain-db verify: INVALID: {finding}");
-            ExitCode::from(FINDING)
+            ExitCode::from(FINDING_EXIT_CODE)
         }
         Err(Failure::Usage(error)) => {
             eprintln!("offchain-db verify: {error}");
-            ExitCode::from(USAGE)
+            ExitCode::from(USAGE_EXIT_CODE)
         }
     }
 }
@@ -182,51 +177,23 @@ fn consistency(old: &Path, new: &Path, proof: &Path, vkey: &str) -> Result<Strin
     ))
 }
 
-/// A checkpoint note from a file: the note itself, or the JSON of `/v1/log/checkpoint`.
+/// A checkpoint note from a file; a file that holds no note is what the server handed out,
+/// so it is a finding.
 fn note(path: &Path) -> Result<String, Failure> {
-    let bytes = read(path)?;
-    if bytes.first() == Some(&b'{') {
-        let value = shared_kernel::json::parse_strict(&bytes)
-            .map_err(|e| Failure::Finding(format!("{}: {}", path.display(), e.detail())))?;
-        return value
-            .get("note")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                Failure::Finding(format!("{}: the JSON has no `note` text", path.display()))
-            });
-    }
-    String::from_utf8(bytes)
-        .map_err(|_| Failure::Finding(format!("{}: the note is not UTF-8", path.display())))
+    read_note(path).map_err(|e| match e {
+        NoteInputError::Unreadable(message) => Failure::Usage(message),
+        NoteInputError::Malformed(message) => Failure::Finding(message),
+    })
 }
 
-/// The verifier key given as text or as a file holding it.
 fn verifier(vkey: &str) -> Result<NoteVerifier, Failure> {
-    if let Ok(verifier) = NoteVerifier::parse_vkey(vkey.trim()) {
-        return Ok(verifier);
-    }
-    let path = Path::new(vkey);
-    if !path.is_file() {
-        return Err(Failure::Usage(format!(
-            "--vkey `{vkey}` is neither a verifier key (<origin>+<key id>+<base64 key>) nor a file"
-        )));
-    }
-    let text = String::from_utf8(read(path)?).map_err(|_| usage(path, "not UTF-8"))?;
-    NoteVerifier::parse_vkey(text.trim()).map_err(|e| usage(path, e))
+    read_vkey(vkey).map_err(Failure::Usage)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Failure> {
-    let file = std::fs::File::open(path).map_err(|e| usage(path, e))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| usage(path, e))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(usage(path, "larger than 64 MiB"));
-    }
-    Ok(bytes)
+    read_file(path).map_err(Failure::Usage)
 }
 
 fn usage(path: &Path, error: impl Display) -> Failure {
-    Failure::Usage(format!("{}: {error}", path.display()))
+    Failure::Usage(about(path, error))
 }
