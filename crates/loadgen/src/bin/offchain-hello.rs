@@ -9,6 +9,10 @@ use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{Value, json};
 
+/// The same allocator as `offchain-db`, so that every program of the suite is measured alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A hello-world HTTP server for the benchmark suite.
 #[derive(Debug, Parser)]
 #[command(name = "offchain-hello", version, about)]

@@ -5,6 +5,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use loadgen::cli::Cli;
 
+/// The same allocator as `offchain-db`, so that every program of the suite is measured alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

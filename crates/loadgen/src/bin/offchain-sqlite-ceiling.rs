@@ -16,6 +16,10 @@ use loadgen::report::{RunResult, Status};
 use loadgen::stats::Recorder;
 use rusqlite::{Connection, params};
 
+/// The same allocator as `offchain-db`, so that every program of the suite is measured alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The embedded store's tables as migrations 1 and 3 create them (idempotency keys left out:
 /// a plain create writes none).
 const SCHEMA: &str = "
