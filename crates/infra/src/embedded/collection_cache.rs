@@ -1,5 +1,7 @@
 //! The live collections as the writer last saw them, so that a write does not ask the writer
-//! thread for its collection every time.
+//! thread for its collection every time. The readers keep a second instance of their own,
+//! of committed collections only (see `reader.rs`), so that a read needs no hop to look up
+//! its collection.
 //!
 //! Every write starts by loading its collection inside its transaction. With group commit,
 //! the writer's critical section is made of hand-offs between a request's task and the

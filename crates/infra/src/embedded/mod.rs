@@ -55,6 +55,7 @@ use std::sync::Arc;
 use shared_kernel::Error;
 use storage_app::{StorageReader, UnitOfWork};
 
+use self::collection_cache::CollectionCache;
 use self::lock::DirLock;
 use self::log::SqliteLogStore;
 use self::reader::{ReaderPool, SqliteReader};
@@ -152,13 +153,17 @@ impl EmbeddedStore {
         let writer = Writer::start(writer, lock, options.group_commit)?;
         let readers = Arc::new(readers);
         let log = Arc::new(SqliteLogStore::new(writer.clone(), Arc::clone(&readers)));
+        let committed_collections = Arc::new(CollectionCache::default());
         tracing::info!(path = %database_path.display(), "embedded store opened");
         Ok(Self {
             inner: Arc::new(Inner {
                 database_path,
-                unit_of_work: Arc::new(SqliteUnitOfWork::new(writer.clone())),
+                unit_of_work: Arc::new(SqliteUnitOfWork::new(
+                    writer.clone(),
+                    Arc::clone(&committed_collections),
+                )),
                 writer,
-                reader: Arc::new(SqliteReader::new(readers)),
+                reader: Arc::new(SqliteReader::new(readers, committed_collections)),
                 log,
             }),
         })

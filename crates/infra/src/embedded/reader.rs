@@ -18,6 +18,7 @@ use storage_app::queries::list_audit::AuditQuery;
 use storage_domain::query::DocumentQuery;
 use storage_domain::{Collection, CollectionName, Document, DocumentId, Revision, Version};
 
+use super::collection_cache::CollectionCache;
 use super::connection::open_reader;
 use super::error::task_failed;
 use super::lock::DirLock;
@@ -90,23 +91,43 @@ impl ReaderPool {
 /// The [`StorageReader`] of the embedded store.
 pub(super) struct SqliteReader {
     pool: Arc<ReaderPool>,
+    /// Live collections as committed: nearly every read starts by looking its collection up,
+    /// and collections rarely change, so the lookup is answered from memory.
+    collections: Arc<CollectionCache>,
 }
 
 impl SqliteReader {
-    /// A reader over `pool`.
-    pub(super) fn new(pool: Arc<ReaderPool>) -> Self {
-        Self { pool }
+    /// A reader over `pool`, with `collections` as its cache of committed collections.
+    ///
+    /// The cache stays exact because every transaction that changes a collection makes it
+    /// stale after its outcome is known and before it is acknowledged (`transaction.rs`), and
+    /// an entry is filled under the stamp read *before* its statement: an entry filled from a
+    /// snapshot older than a change is stamped older than that change's invalidation.
+    pub(super) fn new(pool: Arc<ReaderPool>, collections: Arc<CollectionCache>) -> Self {
+        Self { pool, collections }
     }
 }
+
+/// Committed state never loses a group: the stamp of the readers' cache only follows changes.
+const NO_LOST_GROUPS: u64 = 0;
 
 #[async_trait]
 impl StorageReader for SqliteReader {
     #[tracing::instrument(name = "embedded.read.collection", skip_all)]
     async fn collection(&self, name: &CollectionName) -> Result<Option<Collection>, Error> {
-        let name = name.as_str().to_owned();
-        self.pool
-            .read(move |connection| rows::select_live_collection(connection, &name))
-            .await
+        let stamp = self.collections.stamp(NO_LOST_GROUPS);
+        if let Some(collection) = self.collections.get(name.as_str(), stamp) {
+            return Ok(Some(collection));
+        }
+        let key = name.as_str().to_owned();
+        let found = self
+            .pool
+            .read(move |connection| rows::select_live_collection(connection, &key))
+            .await?;
+        if let Some(collection) = &found {
+            self.collections.put(name.as_str(), stamp, collection);
+        }
+        Ok(found)
     }
 
     #[tracing::instrument(name = "embedded.read.collections", skip_all)]

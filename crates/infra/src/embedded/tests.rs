@@ -555,3 +555,45 @@ fn a_transaction_dropped_outside_any_runtime_is_rolled_back_inline() {
         assert_eq!(ok(store.reader().collection(orders.name()).await), None);
     });
 }
+
+#[tokio::test]
+async fn the_readers_collection_cache_follows_committed_changes_and_only_those() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let reader = store.reader();
+    let mut orders = collection("orders");
+    let mut tx = ok(store.unit_of_work().begin().await);
+    ok(tx.collections().insert(&orders).await);
+    assert!(
+        ok(reader.collection(orders.name()).await).is_none(),
+        "an uncommitted collection is not read"
+    );
+    ok(tx.commit().await);
+    let read = ok(reader.collection(orders.name()).await);
+    assert_eq!(read.map(|c| c.version()), Some(1), "now cached");
+
+    // A change that is rolled back leaves what readers see as it was.
+    let schema = ok(storage_domain::CollectionSchema::new(
+        json!({"type": "object"}),
+    ));
+    let mut changed = orders.clone();
+    ok(changed.change_schema(Some(schema.clone()), Timestamp::from_millis(9)));
+    let mut tx = ok(store.unit_of_work().begin().await);
+    ok(tx.collections().update(&changed).await);
+    drop(tx);
+    let read = ok(reader.collection(orders.name()).await);
+    assert_eq!(read.map(|c| c.version()), Some(1));
+
+    // A committed schema change is read at once, then a committed deletion.
+    let mut tx = ok(store.unit_of_work().begin().await);
+    ok(tx.collections().update(&changed).await);
+    ok(tx.commit().await);
+    let read = ok(reader.collection(orders.name()).await);
+    assert_eq!(read.as_ref().and_then(Collection::schema), Some(&schema));
+    orders = changed;
+    ok(orders.delete(0, Timestamp::from_millis(10)));
+    let mut tx = ok(store.unit_of_work().begin().await);
+    ok(tx.collections().update(&orders).await);
+    ok(tx.commit().await);
+    assert!(ok(reader.collection(orders.name()).await).is_none());
+}

@@ -36,14 +36,19 @@ use super::writer::{Session, Statements, Writer};
 pub(super) struct SqliteUnitOfWork {
     writer: Writer,
     collections: Arc<CollectionCache>,
+    /// The readers' cache of committed collections, which a transaction that changed a
+    /// collection makes stale once its outcome is known (before anyone is told of it).
+    committed_collections: Arc<CollectionCache>,
 }
 
 impl SqliteUnitOfWork {
-    /// A unit of work over `writer` (which keeps the folder locked).
-    pub(super) fn new(writer: Writer) -> Self {
+    /// A unit of work over `writer` (which keeps the folder locked) that keeps
+    /// `committed_collections`, the readers' cache, exact.
+    pub(super) fn new(writer: Writer, committed_collections: Arc<CollectionCache>) -> Self {
         Self {
             writer,
             collections: Arc::new(CollectionCache::default()),
+            committed_collections,
         }
     }
 }
@@ -57,6 +62,7 @@ impl UnitOfWork for SqliteUnitOfWork {
             session,
             collections: CollectionsSeen {
                 cache: Arc::clone(&self.collections),
+                committed: Arc::clone(&self.committed_collections),
                 changed: false,
             },
             deferred: Vec::new(),
@@ -73,9 +79,11 @@ pub(super) struct SqliteTransaction {
 }
 
 /// This transaction's use of the collection cache: once it changed a collection, it neither
-/// reads nor fills the cache, and its end (commit or rollback) makes every entry stale.
+/// reads nor fills the cache, and its end (commit or rollback) makes every entry stale, in
+/// the writer's cache and in the readers'.
 struct CollectionsSeen {
     cache: Arc<CollectionCache>,
+    committed: Arc<CollectionCache>,
     changed: bool,
 }
 
@@ -83,6 +91,7 @@ impl Drop for CollectionsSeen {
     fn drop(&mut self) {
         if self.changed {
             self.cache.invalidate();
+            self.committed.invalidate();
         }
     }
 }
