@@ -56,8 +56,3 @@ pub(super) fn corrupt(
 ) -> Error {
     Error::internal(format!("stored {what} is malformed"), cause)
 }
-
-/// A failure of the blocking task that ran the statements (a panic or a runtime shutdown).
-pub(super) fn task_failed(error: tokio::task::JoinError) -> Error {
-    Error::internal("a storage task did not complete", error)
-}

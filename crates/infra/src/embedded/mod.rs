@@ -10,14 +10,14 @@
 //!   locked" into an orderly queue. Writes that queue up together share one group transaction
 //!   and one `COMMIT` (group commit), each still atomic on its own and acknowledged only once
 //!   its group is durable; [`EmbeddedStore::write_stats`] tells how large the groups were.
-//! - [`EmbeddedStore::reader`]: committed state through a small pool of read-only
-//!   connections, which WAL lets run beside the writer.
+//! - [`EmbeddedStore::reader`]: committed state through a few reader threads, each with a
+//!   read-only connection, which WAL lets run beside the writer (`reader.rs`).
 //! - [`EmbeddedStore::log`]: the Merkle log (stored subtree hashes, head, checkpoints); its
 //!   batches take the writer like any transaction, so commit order is sequencing order.
 //! - [`AuditReader`]: the auditor's read-only snapshot of a store's file, opened without the
 //!   folder lock.
 //!
-//! SQLite is blocking, so every statement runs on the writer thread or tokio's blocking pool,
+//! SQLite is blocking, so every statement runs on the writer thread or a reader thread,
 //! never on the async worker threads. Driver types stay inside this module: every failure leaves it as a
 //! [`shared_kernel::Error`] (busy, locked, disk full, I/O → `UNAVAILABLE`; constraint
 //! violations the ports name → `CONFLICT`; anything else → `INTERNAL_ERROR`), with the driver
@@ -73,8 +73,12 @@ pub const DATABASE_FILE_NAME: &str = "offchain.db";
 /// The lock file's name inside the data folder.
 pub const LOCK_FILE_NAME: &str = "LOCK";
 
-/// How many idle read-only connections the reader keeps by default.
-pub const DEFAULT_MAX_IDLE_READERS: usize = 8;
+/// How many reads run at once by default, each on its own thread and connection: one per
+/// core (at least two). More threads park and wake more often, fewer leave a core idle:
+/// on 2 cores, 2 threads served 31k reads/s, 1 thread 26k and 4 threads 25k.
+pub fn default_readers() -> usize {
+    std::thread::available_parallelism().map_or(2, |cores| cores.get().max(2))
+}
 
 /// How hard a commit works to survive a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,8 +98,8 @@ pub enum Durability {
 pub struct EmbeddedOptions {
     /// How hard a commit works to survive a crash.
     pub durability: Durability,
-    /// How many idle read-only connections to keep (more are opened under load, then closed).
-    pub max_idle_readers: usize,
+    /// How many reads run at once (reader threads, each with its own connection).
+    pub readers: usize,
     /// When a group of writes stops growing and commits.
     pub group_commit: GroupCommitOptions,
 }
@@ -104,7 +108,7 @@ impl Default for EmbeddedOptions {
     fn default() -> Self {
         Self {
             durability: Durability::default(),
-            max_idle_readers: DEFAULT_MAX_IDLE_READERS,
+            readers: default_readers(),
             group_commit: GroupCommitOptions::default(),
         }
     }
@@ -145,11 +149,7 @@ impl EmbeddedStore {
         let database_path = data_dir.join(DATABASE_FILE_NAME);
         let mut writer = connection::open_writer(&database_path, options.durability)?;
         migrations::apply(&mut writer)?;
-        let readers = ReaderPool::new(
-            database_path.clone(),
-            options.max_idle_readers,
-            Arc::clone(&lock),
-        )?;
+        let readers = ReaderPool::new(&database_path, options.readers, Arc::clone(&lock))?;
         let writer = Writer::start(writer, lock, options.group_commit)?;
         let readers = Arc::new(readers);
         let log = Arc::new(SqliteLogStore::new(writer.clone(), Arc::clone(&readers)));
