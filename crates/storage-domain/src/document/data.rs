@@ -3,7 +3,15 @@
 //! Once a `DocumentData` exists it is known to be storable and hashable: an object, no key
 //! starting with `$`, no integer beyond ±2^53, nested at most 64 deep, within the size limit.
 //! Its canonical (RFC 8785) text and content hash are computed once, at construction.
+//!
+//! Stored data is rebuilt from its canonical text alone ([`DocumentData::restore`]); its
+//! parsed [`Value`] is built only when something asks for it (a patch, a filter, a schema
+//! check). A read by id sends the canonical text as it is, so it never builds the tree of
+//! allocations a `Value` is, nor frees it.
 
+use std::sync::OnceLock;
+
+use serde::de::IgnoredAny;
 use serde_json::{Map, Number, Value};
 use shared_kernel::constants::{
     DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, MAX_SAFE_INTEGER, REQUEST_BODY_OVERHEAD_BYTES,
@@ -36,11 +44,20 @@ impl Default for DocumentLimits {
 }
 
 /// Valid document data with its canonical text and content hash.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Two values are equal exactly when their canonical texts are, so equality compares those.
+#[derive(Debug, Clone)]
 pub struct DocumentData {
-    value: Value,
+    /// The parsed canonical text, built on first use (see the module documentation).
+    value: OnceLock<Value>,
     canonical: String,
     content_hash: Sha256Digest,
+}
+
+impl PartialEq for DocumentData {
+    fn eq(&self, other: &Self) -> bool {
+        self.canonical == other.canonical
+    }
 }
 
 impl DocumentData {
@@ -79,7 +96,7 @@ impl DocumentData {
         let canonical = String::from_utf8(canonical_bytes)
             .map_err(|e| Error::internal("canonical JSON is not UTF-8", e))?;
         Ok(Self {
-            value,
+            value: OnceLock::from(value),
             canonical,
             content_hash,
         })
@@ -91,19 +108,26 @@ impl DocumentData {
     /// # Errors
     /// `INTERNAL_ERROR` when the stored text is not JSON (a corrupted store).
     pub fn restore(canonical: String) -> Result<Self, Error> {
-        let value: Value = serde_json::from_str(&canonical)
+        // Checked without building the value: most reads never need it.
+        serde_json::from_str::<IgnoredAny>(&canonical)
             .map_err(|e| Error::internal("stored document data is not valid JSON", e))?;
         let content_hash = Sha256Digest::of(canonical.as_bytes());
         Ok(Self {
-            value,
+            value: OnceLock::new(),
             canonical,
             content_hash,
         })
     }
 
-    /// The data.
+    /// The data, parsed from the canonical text on first use.
     pub fn value(&self) -> &Value {
-        &self.value
+        self.value.get_or_init(|| {
+            // Both constructors checked that the text is JSON (`parse` wrote it from a
+            // value, `restore` refused anything else), so this cannot fail.
+            #[allow(clippy::expect_used)]
+            serde_json::from_str(&self.canonical)
+                .expect("the canonical text of document data was checked to be JSON")
+        })
     }
 
     /// The RFC 8785 canonical text: what is stored, hashed and returned.
