@@ -3,12 +3,17 @@
 //! Whether a schema is a valid JSON Schema is decided by the application's `SchemaValidator`
 //! port (the domain knows no validator library); the domain only insists on its shape.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use shared_kernel::Error;
 
 /// A JSON Schema document (an object), checked by the schema validator port before use.
+///
+/// Shared, not copied: a collection is cloned for every request that uses it (out of the
+/// stores' caches), and a schema is a tree of allocations that never changes once made.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CollectionSchema(Value);
+pub struct CollectionSchema(Arc<Value>);
 
 impl CollectionSchema {
     /// Wraps a schema value.
@@ -22,7 +27,7 @@ impl CollectionSchema {
                 "a schema must be a JSON object",
             ));
         }
-        Ok(Self(schema))
+        Ok(Self(Arc::new(schema)))
     }
 
     /// The schema document.
