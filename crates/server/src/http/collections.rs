@@ -81,7 +81,7 @@ async fn create(
         schema: body.schema,
         idempotency,
     };
-    let collection = state.storage.create_collection(&context, command).await?;
+    let collection = state.0.storage.create_collection(&context, command).await?;
     let mut response = to_response(&render_created(&collection)?);
     if recorded {
         response.extensions_mut().insert(RecordedInTransaction);
@@ -94,6 +94,7 @@ async fn list(
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<ListDto<CollectionDto>>, ApiError> {
     let page = state
+        .0
         .storage
         .list_collections(params.limit, params.cursor.as_deref())
         .await?;
@@ -104,7 +105,7 @@ async fn read(
     State(state): State<AppState>,
     PathParams(name): PathParams<String>,
 ) -> Result<Json<CollectionDto>, ApiError> {
-    let collection = state.storage.get_collection(&name).await?;
+    let collection = state.0.storage.get_collection(&name).await?;
     Ok(Json(CollectionDto::from(&collection)))
 }
 
@@ -118,7 +119,7 @@ async fn change_schema(
         collection: name,
         schema: body.schema,
     };
-    let collection = state.storage.change_schema(&context, command).await?;
+    let collection = state.0.storage.change_schema(&context, command).await?;
     Ok(Json(CollectionDto::from(&collection)))
 }
 
@@ -128,6 +129,7 @@ async fn delete(
     PathParams(name): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     state
+        .0
         .storage
         .delete_collection(&context, DeleteCollection { collection: name })
         .await?;

@@ -104,7 +104,7 @@ async fn create(
         data: body.data,
         idempotency,
     };
-    let view = state.storage.create_document(&context, command).await?;
+    let view = state.0.storage.create_document(&context, command).await?;
     let mut response = to_response(&render_created(&view)?);
     if recorded {
         response.extensions_mut().insert(RecordedInTransaction);
@@ -120,11 +120,12 @@ async fn read(
     let view = match params.version {
         Some(version) => {
             state
+                .0
                 .storage
                 .get_document_version(&name, &id, version)
                 .await?
         }
-        None => state.storage.get_document(&name, &id).await?,
+        None => state.0.storage.get_document(&name, &id).await?,
     };
     Ok(document_response(StatusCode::OK, &view))
 }
@@ -143,7 +144,7 @@ async fn replace(
         data: body.data,
         precondition,
     };
-    let view = state.storage.replace_document(&context, command).await?;
+    let view = state.0.storage.replace_document(&context, command).await?;
     Ok(document_response(StatusCode::OK, &view))
 }
 
@@ -161,7 +162,7 @@ async fn patch(
         merge_patch,
         precondition,
     };
-    let view = state.storage.patch_document(&context, command).await?;
+    let view = state.0.storage.patch_document(&context, command).await?;
     Ok(document_response(StatusCode::OK, &view))
 }
 
@@ -173,6 +174,7 @@ async fn delete(
 ) -> Result<Response, ApiError> {
     let precondition = if_match(&headers)?;
     let view = state
+        .0
         .storage
         .delete_document(
             &context,

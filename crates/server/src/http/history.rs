@@ -37,6 +37,7 @@ async fn revisions(
     QueryParams(page): QueryParams<PageParams>,
 ) -> Result<Json<ListDto<RevisionDto>>, ApiError> {
     let revisions = state
+        .0
         .storage
         .list_revisions(&name, &id, page.limit, page.cursor.as_deref())
         .await?;
@@ -51,6 +52,7 @@ async fn history(
     QueryParams(page): QueryParams<PageParams>,
 ) -> Result<Json<ListDto<AuditEntryDto>>, ApiError> {
     let entries = state
+        .0
         .storage
         .document_history(&name, &id, page.limit, page.cursor.as_deref())
         .await?;

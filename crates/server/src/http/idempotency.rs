@@ -147,7 +147,7 @@ async fn with_key(state: AppState, request: Request, next: Next) -> Result<Respo
     let bytes = read_body(
         &parts.headers,
         body,
-        state.storage.limits().max_request_bytes(),
+        state.0.storage.limits().max_request_bytes(),
     )
     .await?;
     let request_hash = match shared_kernel::json::parse_strict(&bytes) {
@@ -159,12 +159,12 @@ async fn with_key(state: AppState, request: Request, next: Next) -> Result<Respo
         request_hash,
     };
 
-    let Some(_claim) = state.in_flight.claim(&key.scope) else {
+    let Some(_claim) = state.0.in_flight.claim(&key.scope) else {
         return Err(
             Error::conflict("a request with this Idempotency-Key is still in flight").into(),
         );
     };
-    if let Some(record) = state.storage.idempotency_record(&key.scope).await? {
+    if let Some(record) = state.0.storage.idempotency_record(&key.scope).await? {
         if record.key.request_hash != key.request_hash {
             return Err(Error::new(
                 ErrorCode::IdempotencyKeyReused,
@@ -211,6 +211,7 @@ async fn with_key(state: AppState, request: Request, next: Next) -> Result<Respo
         body: body.to_vec(),
     };
     if let Err(error) = state
+        .0
         .storage
         .record_idempotent_response(&key, &stored)
         .await

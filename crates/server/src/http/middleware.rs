@@ -64,7 +64,7 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
 
 /// Answers 503 when a request outlives the configured timeout.
 pub async fn timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+    match tokio::time::timeout(state.0.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError(Error::unavailable(
             "the request took longer than the configured timeout",

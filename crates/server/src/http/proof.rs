@@ -51,6 +51,7 @@ async fn proof(
 ) -> Result<Response, ApiError> {
     let log = state.log();
     let view = state
+        .0
         .storage
         .get_document_revision(&name, &id, params.version)
         .await?;
