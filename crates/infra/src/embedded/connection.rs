@@ -16,6 +16,11 @@ use super::error::storage_error;
 /// How long a statement waits for a lock held by another connection before failing busy.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
+/// How much of the database file a reader maps into memory: pages in the map are read
+/// without a `pread(2)` and a copy each (a fifth of a read by id's kernel time otherwise).
+/// Address space, not memory: the pages are the OS page cache's.
+const READER_MMAP_BYTES: i64 = 1 << 30;
+
 /// How many prepared statements each connection keeps (the store uses fewer than this).
 const STATEMENT_CACHE_CAPACITY: usize = 64;
 
@@ -74,6 +79,7 @@ pub(super) fn open_reader(path: &Path) -> Result<Connection, Error> {
     .map_err(|e| open_error(path, e))?;
     connection
         .busy_timeout(BUSY_TIMEOUT)
+        .and_then(|()| connection.pragma_update(None, "mmap_size", READER_MMAP_BYTES))
         .map_err(|e| storage_error("configuring a reader", e))?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     Ok(connection)
