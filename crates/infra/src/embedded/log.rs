@@ -9,7 +9,9 @@
 //! group transaction, see `writer.rs`), so it serialises with document writes: `seq` order is
 //! commit order, and indexes, hashes and head move together atomically. `append` returns only
 //! once the group holding the batch has committed, so the sequencer never signs a checkpoint
-//! of a tree state that could still be lost. Everything else reads from the read-only pool.
+//! of a tree state that could still be lost. Everything else reads from the read-only pool,
+//! except the head and the latest checkpoint, which are kept in memory once committed
+//! (`newest.rs`): every proof and verified read needs them.
 
 use std::sync::Arc;
 
@@ -20,6 +22,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use shared_kernel::{AuditId, Error, Timestamp};
 
 use super::error::{corrupt, is_unique_violation, storage_error};
+use super::newest::Newest;
 use super::reader::ReaderPool;
 use super::rows::{from_sql_integer, to_sql_integer};
 use super::writer::Writer;
@@ -28,12 +31,21 @@ use super::writer::Writer;
 pub(super) struct SqliteLogStore {
     writer: Writer,
     readers: Arc<ReaderPool>,
+    /// The committed head: every proof checks its sizes against it.
+    head: Newest<TreeHead>,
+    /// The latest checkpoint: every verified read proves against it.
+    checkpoint: Newest<StoredCheckpoint>,
 }
 
 impl SqliteLogStore {
     /// A log store sharing the store's writer and readers.
     pub(super) fn new(writer: Writer, readers: Arc<ReaderPool>) -> Self {
-        Self { writer, readers }
+        Self {
+            writer,
+            readers,
+            head: Newest::new(|head| head.size),
+            checkpoint: Newest::new(|checkpoint| checkpoint.tree_size),
+        }
     }
 
     /// Runs `work` as one write on the writer (its own savepoint in a group transaction, on
@@ -168,7 +180,12 @@ fn into_checkpoint(row: (i64, Vec<u8>, String, i64)) -> Result<StoredCheckpoint,
 impl LogStore for SqliteLogStore {
     #[tracing::instrument(name = "embedded.log.head", skip_all)]
     async fn head(&self) -> Result<TreeHead, Error> {
-        self.readers.read(select_head).await
+        if let Some(head) = self.head.get() {
+            return Ok(head);
+        }
+        let head = self.readers.read(select_head).await?;
+        self.head.offer(&head);
+        Ok(head)
     }
 
     #[tracing::instrument(name = "embedded.log.pending", skip_all)]
@@ -202,8 +219,11 @@ impl LogStore for SqliteLogStore {
 
     #[tracing::instrument(name = "embedded.log.append", skip_all, fields(leaves = batch.leaves.len()))]
     async fn append(&self, batch: LogAppend) -> Result<(), Error> {
+        let to = batch.to;
         self.write(move |connection| append_batch(connection, &batch))
-            .await
+            .await?;
+        self.head.offer(&to);
+        Ok(())
     }
 
     #[tracing::instrument(name = "embedded.log.read_hashes", skip_all)]
@@ -219,6 +239,7 @@ impl LogStore for SqliteLogStore {
 
     #[tracing::instrument(name = "embedded.log.save_checkpoint", skip_all)]
     async fn save_checkpoint(&self, checkpoint: StoredCheckpoint) -> Result<(), Error> {
+        let kept = checkpoint.clone();
         self.write(move |transaction| {
             let size = to_sql_integer(checkpoint.tree_size, "checkpoint size")?;
             let inserted = transaction
@@ -253,12 +274,18 @@ impl LogStore for SqliteLogStore {
                 Err(e) => Err(storage_error("keeping a checkpoint", e)),
             }
         })
-        .await
+        .await?;
+        self.checkpoint.offer(&kept);
+        Ok(())
     }
 
     #[tracing::instrument(name = "embedded.log.latest_checkpoint", skip_all)]
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, Error> {
-        self.readers
+        if let Some(checkpoint) = self.checkpoint.get() {
+            return Ok(Some(checkpoint));
+        }
+        let latest = self
+            .readers
             .read(|connection| {
                 connection
                     .prepare_cached(
@@ -270,7 +297,11 @@ impl LogStore for SqliteLogStore {
                     .map(into_checkpoint)
                     .transpose()
             })
-            .await
+            .await?;
+        if let Some(checkpoint) = &latest {
+            self.checkpoint.offer(checkpoint);
+        }
+        Ok(latest)
     }
 
     #[tracing::instrument(name = "embedded.log.leaves", skip_all)]

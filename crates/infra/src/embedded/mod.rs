@@ -33,6 +33,7 @@ mod lock;
 mod log;
 mod log_key;
 mod migrations;
+mod newest;
 mod query;
 mod reader;
 mod repositories;
