@@ -11,7 +11,7 @@ use storage_domain::{Collection, CollectionName, Document, DocumentId, DocumentL
 
 use crate::audit;
 use crate::events::OutboxEvent;
-use crate::ports::{SchemaValidator, StorageReader, Transaction, UnitOfWork};
+use crate::ports::{ReadMode, SchemaValidator, StaleRead, StorageReader, Transaction, UnitOfWork};
 
 /// The Storage application: command and query handlers over injected ports.
 #[derive(Clone)]
@@ -55,7 +55,34 @@ impl StorageApp {
         &self.limits
     }
 
-    /// The stamp of a change made now: the time is taken inside the open transaction.
+    /// Runs `attempt` in an optimistic transaction; if the store finds at commit that what
+    /// it read went stale, runs it once more in an exclusive one, whose reads cannot go
+    /// stale, so a command is tried at most twice.
+    ///
+    /// Most writes touch what nobody else is touching, and an optimistic write lets the store
+    /// serve it in one step; a write that lost a race pays a second attempt instead.
+    ///
+    /// # Errors
+    /// What `attempt` returns.
+    pub(crate) async fn optimistically<T, F>(
+        &self,
+        mut attempt: impl FnMut(Box<dyn Transaction>) -> F,
+    ) -> Result<T, Error>
+    where
+        F: Future<Output = Result<T, Error>>,
+    {
+        let tx = self.unit_of_work.begin(ReadMode::Optimistic).await?;
+        match attempt(tx).await {
+            Err(error) if StaleRead::caused(&error) => {
+                tracing::debug!("optimistic reads went stale; running the command again");
+                let tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
+                attempt(tx).await
+            }
+            result => result,
+        }
+    }
+
+    /// The stamp of a change made now.
     pub(crate) fn stamp(&self, context: &RequestContext) -> ChangeStamp {
         ChangeStamp {
             at: self.clock.now(),

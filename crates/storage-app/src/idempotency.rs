@@ -12,6 +12,7 @@ use shared_kernel::constants::{IDEMPOTENCY_RETENTION, MAX_IDEMPOTENCY_KEY_LEN};
 use shared_kernel::{Error, Sha256Digest, Timestamp};
 
 use crate::app::StorageApp;
+use crate::ports::ReadMode;
 
 /// What a key is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -80,7 +81,7 @@ pub struct IdempotencyRecord {
 }
 
 /// Renders a command's result into the answer to record.
-pub type RenderResponse<T> = Box<dyn FnOnce(&T) -> Result<StoredResponse, Error> + Send>;
+pub type RenderResponse<T> = Box<dyn Fn(&T) -> Result<StoredResponse, Error> + Send + Sync>;
 
 /// An idempotency key to record in a command's transaction, with the renderer of its answer.
 pub struct Idempotency<T> {
@@ -158,7 +159,7 @@ impl StorageApp {
         key: &IdempotencyKey,
         response: &StoredResponse,
     ) -> Result<(), Error> {
-        let mut tx = self.unit_of_work.begin().await?;
+        let mut tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
         tx.idempotency()
             .purge_scope_if_expired(&key.scope, self.idempotency_cutoff())
             .await?;
@@ -173,7 +174,7 @@ impl StorageApp {
     /// # Errors
     /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
     pub async fn purge_expired_idempotency_keys(&self) -> Result<u64, Error> {
-        let mut tx = self.unit_of_work.begin().await?;
+        let mut tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
         let purged = tx
             .idempotency()
             .purge_before(self.idempotency_cutoff())
@@ -187,7 +188,7 @@ impl StorageApp {
     pub(crate) async fn record_idempotency_in<T>(
         &self,
         tx: &mut dyn crate::ports::Transaction,
-        idempotency: Option<Idempotency<T>>,
+        idempotency: Option<&Idempotency<T>>,
         result: &T,
     ) -> Result<(), Error> {
         let Some(idempotency) = idempotency else {
@@ -242,7 +243,7 @@ mod tests {
         unit_of_work
             .expect_begin()
             .times(1)
-            .return_once(move || Ok(Box::new(tx)));
+            .return_once(move |_| Ok(Box::new(tx)));
         StorageApp::new(
             Arc::new(unit_of_work),
             Arc::new(MockStorageReader::new()),

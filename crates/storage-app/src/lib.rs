@@ -20,4 +20,6 @@ mod audit;
 
 pub use app::{DocumentView, StorageApp};
 pub use events::OutboxEvent;
-pub use ports::{EventOutbox, SchemaValidator, StorageReader, Transaction, UnitOfWork};
+pub use ports::{
+    EventOutbox, ReadMode, SchemaValidator, StaleRead, StorageReader, Transaction, UnitOfWork,
+};

@@ -14,16 +14,45 @@ use crate::events::OutboxEvent;
 use crate::idempotency::{IdempotencyRecord, IdempotencyScope, IdempotencyStore};
 use crate::queries::list_audit::AuditQuery;
 
+/// How the reads of a transaction relate to its writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Reads are exact: nothing they return can change before the transaction ends (the
+    /// store may hold its writer from `begin` to make it so).
+    Exclusive,
+    /// Reads see committed state and hold nothing; at commit the store checks that nothing
+    /// read has changed since, atomically with the writes, and fails the commit with a
+    /// [`StaleRead`] conflict (nothing stored) if it has. The caller then runs its command
+    /// again, typically [`ReadMode::Exclusive`]. Lets a store serve a write in one step
+    /// instead of holding its writer while the application works.
+    Optimistic,
+}
+
+/// The cause of a `CONFLICT` from [`Transaction::commit`] under [`ReadMode::Optimistic`]:
+/// something the transaction read changed before it committed. Nothing was stored; the
+/// command is safe to run again. See [`StaleRead::caused`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("state read by an optimistic transaction changed before it committed")]
+pub struct StaleRead;
+
+impl StaleRead {
+    /// Whether `error` is a stale optimistic read (rather than a conflict to report).
+    pub fn caused(error: &Error) -> bool {
+        std::error::Error::source(error).is_some_and(|source| source.is::<StaleRead>())
+    }
+}
+
 /// Opens transactions.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait UnitOfWork: Send + Sync {
-    /// Begins a write transaction. Everything done through the returned handle commits or
-    /// rolls back together; dropping it without [`Transaction::commit`] rolls back.
+    /// Begins a write transaction whose reads follow `reads`. Everything done through the
+    /// returned handle commits or rolls back together; dropping it without
+    /// [`Transaction::commit`] rolls back.
     ///
     /// # Errors
     /// `UNAVAILABLE` when storage cannot start a transaction.
-    async fn begin(&self) -> Result<Box<dyn Transaction>, Error>;
+    async fn begin(&self, reads: ReadMode) -> Result<Box<dyn Transaction>, Error>;
 }
 
 /// One open write transaction and the ports bound to it.
@@ -43,7 +72,8 @@ pub trait Transaction: Send {
     /// Makes every change durable (per the store's durability setting) or none of them.
     ///
     /// # Errors
-    /// `UNAVAILABLE` when the commit fails; nothing was stored.
+    /// `UNAVAILABLE` when the commit fails; a [`StaleRead`] `CONFLICT` under
+    /// [`ReadMode::Optimistic`]. Nothing was stored in either case.
     async fn commit(self: Box<Self>) -> Result<(), Error>;
 }
 

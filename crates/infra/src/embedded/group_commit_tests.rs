@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use storage_app::ReadMode;
 
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
@@ -221,7 +222,7 @@ async fn a_failing_member_leaves_no_rows_and_the_rest_of_its_group_commits() {
     let before = store.write_stats();
 
     // The first member holds the writer while the others queue behind it.
-    let mut first = ok(store.unit_of_work().begin().await);
+    let mut first = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     let spawn = |command: Result<CreateDocument, PatchDocument>| {
         let app = Arc::clone(&app);
         tokio::spawn(async move {
@@ -236,7 +237,9 @@ async fn a_failing_member_leaves_no_rows_and_the_rest_of_its_group_commits() {
     let schema_failure = spawn(Ok(create("bad-schema", json!({"name": 7}))));
     let stale = spawn(Err(patch("shared", 5, 9)));
     let good_two = spawn(Ok(create("good-2", json!({"name": "g2"}))));
-    until_queued(&store, 4).await;
+    // The failures are decided on committed state, before their writes reach the writer
+    // (optimistic reads): only the two good writes queue.
+    until_queued(&store, 2).await;
 
     // A member that wrote rows before failing: its document and revision go, alone.
     let people = ok(store
@@ -305,11 +308,11 @@ async fn a_write_that_fails_after_writing_rows_is_rolled_back_alone() {
     create_people(&app).await;
     let before = store.write_stats();
 
-    let first = ok(store.unit_of_work().begin().await);
+    let first = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     let failing = {
         let store = store.clone();
         tokio::spawn(async move {
-            let mut tx = ok(store.unit_of_work().begin().await);
+            let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
             ok(tx
                 .outbox()
                 .append(vec![outbox_event(KEPT_ONLY_IF_COMMITTED)])
@@ -326,7 +329,7 @@ async fn a_write_that_fails_after_writing_rows_is_rolled_back_alone() {
     let good = {
         let store = store.clone();
         tokio::spawn(async move {
-            let mut tx = ok(store.unit_of_work().begin().await);
+            let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
             ok(tx.outbox().append(vec![outbox_event(GOOD)]).await);
             tx.commit().await
         })
@@ -447,16 +450,22 @@ async fn writes_dropped_while_queued_or_open_are_rolled_back_and_the_group_commi
     let app = app(&store);
     create_people(&app).await;
 
-    let first = ok(store.unit_of_work().begin().await);
+    let first = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     // One request gives up while it waits for the writer; another after writing its rows.
     let gives_up_queued = {
         let store = store.clone();
-        tokio::spawn(async move { store.unit_of_work().begin().await.map(drop) })
+        tokio::spawn(async move {
+            store
+                .unit_of_work()
+                .begin(ReadMode::Exclusive)
+                .await
+                .map(drop)
+        })
     };
     let gives_up_open = {
         let store = store.clone();
         tokio::spawn(async move {
-            let mut tx = ok(store.unit_of_work().begin().await);
+            let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
             ok(tx.outbox().append(vec![outbox_event(ABANDONED)]).await);
             // The request is cancelled here: the transaction is dropped, never committed.
         })
@@ -597,7 +606,7 @@ async fn writes_see_every_collection_change_despite_the_collection_cache() {
         None,
         shared_kernel::Timestamp::from_millis(1),
     );
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.collections().insert(&ghost).await);
     assert!(
         ok(tx
@@ -618,4 +627,85 @@ async fn writes_see_every_collection_change_despite_the_collection_cache() {
     ok(app
         .create_document(&context, create("e", json!({"name": "e"})))
         .await);
+}
+
+#[tokio::test]
+async fn optimistic_writes_that_lost_a_race_run_again_and_answer_as_if_they_had_waited() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = open(dir.path(), Durability::Full);
+    let app = app(&store);
+    create_people(&app).await;
+    let context = RequestContext::system();
+    ok(app
+        .create_document(&context, create("shared", json!({"name": "s"})))
+        .await);
+
+    // While the writer is held, each write reads committed state: both creates of `twin`
+    // see no document, both patches of `shared` see version 1 (no If-Match).
+    let held = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let spawn = |command: Result<CreateDocument, PatchDocument>| {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let context = RequestContext::system();
+            match command {
+                Ok(create) => app.create_document(&context, create).await.map(drop),
+                Err(patch) => app.patch_document(&context, patch).await.map(drop),
+            }
+        })
+    };
+    let unconditional_patch = |n: u64| PatchDocument {
+        precondition: Precondition::None,
+        ..patch("shared", n, 1)
+    };
+    let twins = [
+        spawn(Ok(create("twin", json!({"name": "a"})))),
+        spawn(Ok(create("twin", json!({"name": "b"})))),
+    ];
+    let patches = [
+        spawn(Err(unconditional_patch(1))),
+        spawn(Err(unconditional_patch(2))),
+    ];
+    until_queued(&store, 4).await;
+    ok(held.commit().await);
+
+    let mut codes = Vec::new();
+    for handle in twins {
+        codes.push(
+            handle
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .err()
+                .map(|e| e.code()),
+        );
+    }
+    codes.sort_by_key(|code| code.is_some());
+    assert_eq!(
+        codes,
+        [None, Some(ErrorCode::Conflict)],
+        "one twin is created; the other, run again with exact reads, finds it"
+    );
+    for handle in patches {
+        ok(handle.await.unwrap_or_else(|e| panic!("{e}")));
+    }
+    let connection = read_only(&store);
+    assert_eq!(
+        scalar(
+            &connection,
+            "SELECT version FROM documents WHERE id = 'shared'"
+        ),
+        3,
+        "both unconditional patches land, one after the other"
+    );
+    assert_eq!(
+        scalar(
+            &connection,
+            "SELECT COUNT(*) FROM revisions WHERE document_id = 'twin'"
+        ),
+        1
+    );
+    assert_eq!(
+        scalar(&connection, "SELECT COUNT(*) FROM audit_entries"),
+        5,
+        "the collection, shared, one twin, two patches: nothing of a lost attempt"
+    );
 }

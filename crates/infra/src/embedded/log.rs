@@ -55,8 +55,7 @@ impl SqliteLogStore {
     where
         F: FnOnce(&Connection) -> Result<(), Error> + Send + 'static,
     {
-        let session = self.writer.begin().await?;
-        session.commit_after(Some(Box::new(work))).await
+        self.writer.write_whole(Box::new(work)).await
     }
 }
 

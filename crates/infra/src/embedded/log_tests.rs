@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use storage_app::ReadMode;
 
 use audit_app::{LogQueries, Sequencer, SequencerOptions};
 use audit_domain::merkle::{MemoryTree, verify_consistency, verify_inclusion};
@@ -54,7 +55,7 @@ async fn commit_entries(store: &EmbeddedStore, count: usize) -> Vec<AuditId> {
             AuditSubject::Collection,
         );
         ids.push(entry.id);
-        let mut tx = ok(store.unit_of_work().begin().await);
+        let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
         ok(tx.audit().append(AuditRecord { entry, patch: None }).await);
         ok(tx.commit().await);
     }

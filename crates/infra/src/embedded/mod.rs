@@ -156,15 +156,20 @@ impl EmbeddedStore {
         let log = Arc::new(SqliteLogStore::new(writer.clone(), Arc::clone(&readers)));
         let committed_collections = Arc::new(CollectionCache::default());
         tracing::info!(path = %database_path.display(), "embedded store opened");
+        let reader = Arc::new(SqliteReader::new(
+            readers,
+            Arc::clone(&committed_collections),
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 database_path,
                 unit_of_work: Arc::new(SqliteUnitOfWork::new(
                     writer.clone(),
-                    Arc::clone(&committed_collections),
+                    Arc::clone(&reader),
+                    committed_collections,
                 )),
                 writer,
-                reader: Arc::new(SqliteReader::new(readers, committed_collections)),
+                reader,
                 log,
             }),
         })

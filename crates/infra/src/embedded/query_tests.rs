@@ -4,6 +4,7 @@
 //! translation claims to be exact, the SQL alone must already say so.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use storage_app::ReadMode;
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -237,7 +238,7 @@ async fn store_seeds(
         None,
         Timestamp::from_millis(1),
     );
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.collections().insert(&collection).await);
     let mut documents = Vec::new();
     for (i, seed) in seeds.iter().enumerate() {

@@ -23,6 +23,9 @@ use super::transaction::SqliteTransaction;
 impl CollectionRepository for SqliteTransaction {
     #[tracing::instrument(name = "embedded.collections.find_by_name", skip_all)]
     async fn find_by_name(&mut self, name: &CollectionName) -> Result<Option<Collection>, Error> {
+        if self.is_optimistic() {
+            return self.read_collection_optimistically(name).await;
+        }
         // This transaction holds the writer: an entry that is current cannot change under it.
         let stamp = match self.cached_collections() {
             Some((cache, stamp)) => match cache.get(name.as_str(), stamp) {
@@ -135,6 +138,9 @@ impl DocumentRepository for SqliteTransaction {
         collection: CollectionId,
         id: &DocumentId,
     ) -> Result<Option<Document>, Error> {
+        if self.is_optimistic() {
+            return self.read_document_optimistically(collection, id).await;
+        }
         let (collection, id) = (collection.to_string(), id.as_str().to_owned());
         self.run(move |connection| rows::select_document(connection, &collection, &id))
             .await

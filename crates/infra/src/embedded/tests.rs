@@ -3,6 +3,7 @@
 //! ports bound to a transaction.
 
 use std::path::Path;
+use storage_app::ReadMode;
 
 use audit_domain::{AuditEntry, AuditOperation, AuditRecord, AuditSubject};
 use rusqlite::{Connection, OpenFlags};
@@ -91,7 +92,7 @@ async fn commit_collection_and_document(
     collection: &Collection,
 ) -> Document {
     let mut doc = document(collection, "doc-1", json!({"b": 1e2, "a": "x"}));
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.collections().insert(collection).await);
     ok(tx.documents().save(&doc, &doc.current_revision()).await);
     let record = audit_record(collection);
@@ -251,7 +252,7 @@ async fn audit_entries_store_the_exact_leaf_bytes_and_hash_with_no_leaf_index() 
     let mut record = audit_record(&orders);
     record.patch = Some(json!([{"op": "add", "value": 1e2, "path": "/a"}]));
     let entry = record.entry.clone();
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.collections().insert(&orders).await);
     ok(tx.audit().append(record).await);
     ok(tx.commit().await);
@@ -287,13 +288,13 @@ async fn a_dropped_transaction_leaves_nothing_and_the_writer_stays_usable() {
     let dir = tempdir();
     let store = open(dir.path());
     let orders = collection("orders");
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.collections().insert(&orders).await);
     ok(tx.audit().append(audit_record(&orders)).await);
     drop(tx);
 
     // The next transaction waits for the rollback, then starts cleanly.
-    let tx = ok(store.unit_of_work().begin().await);
+    let tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.commit().await);
     assert_eq!(ok(store.reader().collection(orders.name()).await), None);
     assert_eq!(count(&store, "collections"), 0);
@@ -305,7 +306,7 @@ async fn a_request_cancelled_in_the_middle_of_a_statement_leaves_nothing() {
     let dir = tempdir();
     let store = open(dir.path());
     let orders = collection("orders");
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.collections().insert(&orders).await);
     {
         // The request's future is dropped while its statement is on the writer: polled once
@@ -316,7 +317,7 @@ async fn a_request_cancelled_in_the_middle_of_a_statement_leaves_nothing() {
     }
     drop(tx);
 
-    let tx = ok(store.unit_of_work().begin().await);
+    let tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.commit().await);
     assert_eq!(count(&store, "collections"), 0);
     assert_eq!(count(&store, "audit_entries"), 0);
@@ -349,7 +350,7 @@ async fn a_live_duplicate_collection_name_is_a_conflict_but_a_deleted_name_can_b
     let dir = tempdir();
     let store = open(dir.path());
     let mut first = collection("orders");
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.collections().insert(&first).await);
     assert_eq!(
         code(tx.collections().insert(&collection("orders")).await),
@@ -375,7 +376,7 @@ async fn updating_an_unknown_collection_is_not_found_and_updates_are_stored() {
     let dir = tempdir();
     let store = open(dir.path());
     let mut orders = collection("orders");
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     assert_eq!(
         code(tx.collections().update(&orders).await),
         Some(ErrorCode::NotFound)
@@ -401,7 +402,7 @@ async fn saving_version_one_of_an_existing_document_is_a_conflict() {
     let again = document(&orders, "doc-1", json!({"other": true}));
     // Saves are deferred to the transaction's next hand-off to the writer, which answers the
     // conflict: a read of the same transaction...
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.documents().save(&again, &again.current_revision()).await);
     assert_eq!(
         code(tx.documents().find(orders.id(), first.id()).await),
@@ -409,7 +410,7 @@ async fn saving_version_one_of_an_existing_document_is_a_conflict() {
     );
     drop(tx);
     // ...or its commit; either way nothing is stored.
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.documents().save(&again, &again.current_revision()).await);
     assert_eq!(code(tx.commit().await), Some(ErrorCode::Conflict));
     let stored = ok(store
@@ -426,7 +427,7 @@ async fn a_save_with_a_stale_version_is_a_conflict() {
     let orders = collection("orders");
     let doc = commit_collection_and_document(&store, &orders).await;
 
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     let loaded =
         ok(tx.documents().find(orders.id(), doc.id()).await).unwrap_or_else(|| panic!("missing"));
     let (mut winner, mut loser) = (loaded.clone(), loaded);
@@ -438,7 +439,7 @@ async fn a_save_with_a_stale_version_is_a_conflict() {
         .await);
     ok(tx.commit().await);
     // The loser saves the version the winner already stored.
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.documents().save(&loser, &loser.current_revision()).await);
     assert_eq!(code(tx.commit().await), Some(ErrorCode::Conflict));
     let stored = ok(store.reader().document(orders.id(), doc.id().clone()).await);
@@ -452,7 +453,7 @@ async fn a_deleted_document_reads_as_a_tombstone_and_is_recreated_on_the_same_ro
     let orders = collection("orders");
     let doc = commit_collection_and_document(&store, &orders).await;
     let mut current = doc.clone();
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(current.delete(&Precondition::None, stamp(20)));
     ok(tx
         .documents()
@@ -469,7 +470,7 @@ async fn a_deleted_document_reads_as_a_tombstone_and_is_recreated_on_the_same_ro
     assert!(!tombstone.is_live());
     assert_eq!(tombstone.version().get(), 2);
 
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     let mut reloaded =
         ok(tx.documents().find(orders.id(), doc.id()).await).unwrap_or_else(|| panic!("missing"));
     ok(reloaded.recreate(data(json!({"back": true})), stamp(30)));
@@ -492,7 +493,7 @@ async fn an_audit_entry_with_a_duplicate_id_is_a_conflict() {
     let store = open(dir.path());
     let orders = collection("orders");
     let record = audit_record(&orders);
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.audit().append(record.clone()).await);
     ok(tx.audit().append(record).await);
     assert_eq!(code(tx.commit().await), Some(ErrorCode::Conflict));
@@ -507,7 +508,7 @@ async fn an_audit_entry_with_a_duplicate_id_is_a_conflict() {
 async fn the_reader_lists_live_collections_by_name_after_a_cursor() {
     let dir = tempdir();
     let store = open(dir.path());
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     for name in ["delta", "alpha", "charlie", "bravo"] {
         ok(tx.collections().insert(&collection(name)).await);
     }
@@ -543,14 +544,14 @@ fn a_transaction_dropped_outside_any_runtime_is_rolled_back_inline() {
     let store = open(dir.path());
     let orders = collection("orders");
     let tx = runtime.block_on(async {
-        let mut tx = ok(store.unit_of_work().begin().await);
+        let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
         ok(tx.collections().insert(&orders).await);
         tx
     });
     // Not inside the runtime here: `Drop` cannot reach a blocking pool.
     drop(tx);
     runtime.block_on(async {
-        let tx = ok(store.unit_of_work().begin().await);
+        let tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
         ok(tx.commit().await);
         assert_eq!(ok(store.reader().collection(orders.name()).await), None);
     });
@@ -562,7 +563,7 @@ async fn the_readers_collection_cache_follows_committed_changes_and_only_those()
     let store = open(dir.path());
     let reader = store.reader();
     let mut orders = collection("orders");
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.collections().insert(&orders).await);
     assert!(
         ok(reader.collection(orders.name()).await).is_none(),
@@ -578,21 +579,21 @@ async fn the_readers_collection_cache_follows_committed_changes_and_only_those()
     ));
     let mut changed = orders.clone();
     ok(changed.change_schema(Some(schema.clone()), Timestamp::from_millis(9)));
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.collections().update(&changed).await);
     drop(tx);
     let read = ok(reader.collection(orders.name()).await);
     assert_eq!(read.map(|c| c.version()), Some(1));
 
     // A committed schema change is read at once, then a committed deletion.
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.collections().update(&changed).await);
     ok(tx.commit().await);
     let read = ok(reader.collection(orders.name()).await);
     assert_eq!(read.as_ref().and_then(Collection::schema), Some(&schema));
     orders = changed;
     ok(orders.delete(0, Timestamp::from_millis(10)));
-    let mut tx = ok(store.unit_of_work().begin().await);
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
     ok(tx.collections().update(&orders).await);
     ok(tx.commit().await);
     assert!(ok(reader.collection(orders.name()).await).is_none());

@@ -14,6 +14,19 @@
 //! at the latest `commit()`, and the whole transaction is rolled back as before. Nothing is
 //! ever acknowledged that was not written.
 //!
+//! # Optimistic transactions
+//!
+//! A transaction begun with [`ReadMode::Optimistic`] does not take the writer at `begin`:
+//! its reads go to the readers (committed state), and each is remembered as an
+//! [`Assumption`]. At commit, the assumptions are checked on the writer, inside the write's
+//! savepoint and before its statements, so the check and the writes are one atomic step; a
+//! failed check rolls the write back with a [`StaleRead`] conflict, and the application runs
+//! its command again. A write that only reads and then writes is thus served by the writer in
+//! a single hand-off ([`Writer::write_whole`]) and holds it only while its statements run,
+//! instead of from `begin` to `commit` while its task works on an async worker. A transaction
+//! that needs more than reads of collections and documents (changing a collection, counting,
+//! purging) takes the writer at that point; its assumptions are then checked first.
+//!
 //! `commit()` returns only once the group holding the write has committed durably, so an
 //! answer the application sends after it never names a change that could still be lost.
 //! Dropping the transaction without a commit, at any point (an error, a cancelled request),
@@ -21,20 +34,26 @@
 
 use async_trait::async_trait;
 use audit_domain::AuditLogger;
-use rusqlite::Connection;
-use shared_kernel::Error;
+use rusqlite::{Connection, OptionalExtension, params};
+use shared_kernel::{CollectionId, Error};
 use storage_app::idempotency::IdempotencyStore;
-use storage_app::{EventOutbox, Transaction, UnitOfWork};
+use storage_app::{EventOutbox, ReadMode, StaleRead, StorageReader, Transaction, UnitOfWork};
 use storage_domain::repository::{CollectionRepository, DocumentRepository};
+use storage_domain::{Collection, CollectionName, Document, DocumentId};
 
 use std::sync::Arc;
 
 use super::collection_cache::{CollectionCache, Stamp};
+use super::error::storage_error;
+use super::reader::SqliteReader;
+use super::rows::to_sql_integer;
 use super::writer::{Session, Statements, Writer};
 
 /// Opens write transactions on the writer.
 pub(super) struct SqliteUnitOfWork {
     writer: Writer,
+    /// Where optimistic transactions read.
+    reader: Arc<SqliteReader>,
     collections: Arc<CollectionCache>,
     /// The readers' cache of committed collections, which a transaction that changed a
     /// collection makes stale once its outcome is known (before anyone is told of it).
@@ -44,9 +63,14 @@ pub(super) struct SqliteUnitOfWork {
 impl SqliteUnitOfWork {
     /// A unit of work over `writer` (which keeps the folder locked) that keeps
     /// `committed_collections`, the readers' cache, exact.
-    pub(super) fn new(writer: Writer, committed_collections: Arc<CollectionCache>) -> Self {
+    pub(super) fn new(
+        writer: Writer,
+        reader: Arc<SqliteReader>,
+        committed_collections: Arc<CollectionCache>,
+    ) -> Self {
         Self {
             writer,
+            reader,
             collections: Arc::new(CollectionCache::default()),
             committed_collections,
         }
@@ -56,10 +80,16 @@ impl SqliteUnitOfWork {
 #[async_trait]
 impl UnitOfWork for SqliteUnitOfWork {
     #[tracing::instrument(name = "embedded.begin", skip_all)]
-    async fn begin(&self) -> Result<Box<dyn Transaction>, Error> {
-        let session = self.writer.begin().await?;
+    async fn begin(&self, reads: ReadMode) -> Result<Box<dyn Transaction>, Error> {
+        let session = match reads {
+            ReadMode::Exclusive => Some(self.writer.begin().await?),
+            ReadMode::Optimistic => None,
+        };
         Ok(Box::new(SqliteTransaction {
+            writer: self.writer.clone(),
+            reader: Arc::clone(&self.reader),
             session,
+            assumed: Vec::new(),
             collections: CollectionsSeen {
                 cache: Arc::clone(&self.collections),
                 committed: Arc::clone(&self.committed_collections),
@@ -72,7 +102,12 @@ impl UnitOfWork for SqliteUnitOfWork {
 
 /// One open write transaction.
 pub(super) struct SqliteTransaction {
-    session: Session,
+    writer: Writer,
+    reader: Arc<SqliteReader>,
+    /// The writer, once this transaction holds it (from `begin` when exclusive).
+    session: Option<Session>,
+    /// What this transaction read while it did not hold the writer.
+    assumed: Vec<Assumption>,
     collections: CollectionsSeen,
     /// Deferred writes, in call order, run first in the next hand-off to the writer.
     deferred: Vec<Statements>,
@@ -99,10 +134,54 @@ impl Drop for CollectionsSeen {
 impl SqliteTransaction {
     /// The collection cache, unless this transaction changed a collection.
     pub(super) fn cached_collections(&self) -> Option<(&CollectionCache, Stamp)> {
+        let session = self.session.as_ref()?;
         (!self.collections.changed).then(|| {
             let cache = self.collections.cache.as_ref();
-            (cache, cache.stamp(self.session.lost_groups()))
+            (cache, cache.stamp(session.lost_groups()))
         })
+    }
+
+    /// Whether this transaction reads without holding the writer (see the module
+    /// documentation): it has not taken the writer yet.
+    pub(super) fn is_optimistic(&self) -> bool {
+        self.session.is_none()
+    }
+
+    /// The live collection `name` as committed, remembered as an assumption.
+    pub(super) async fn read_collection_optimistically(
+        &mut self,
+        name: &CollectionName,
+    ) -> Result<Option<Collection>, Error> {
+        let found = self.reader.collection(name).await?;
+        self.assumed.push(match &found {
+            Some(collection) => Assumption::LiveCollection {
+                id: collection.id().to_string(),
+                version: to_sql_integer(collection.version(), "collection version")?,
+            },
+            None => Assumption::NoLiveCollection {
+                name: name.as_str().to_owned(),
+            },
+        });
+        Ok(found)
+    }
+
+    /// The document `id` (live or tombstone) as committed, remembered as an assumption.
+    pub(super) async fn read_document_optimistically(
+        &mut self,
+        collection: CollectionId,
+        id: &DocumentId,
+    ) -> Result<Option<Document>, Error> {
+        let found = self.reader.document(collection, id.clone()).await?;
+        let version = found
+            .as_ref()
+            .map(|document| to_sql_integer(document.version().get(), "document version"))
+            .transpose()?;
+        self.assumed.push(Assumption::Document {
+            collection_id: collection.to_string(),
+            id: id.as_str().to_owned(),
+            version,
+        });
+        Ok(found)
     }
 
     /// Records that this transaction is about to change a collection row.
@@ -118,10 +197,20 @@ impl SqliteTransaction {
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        match self.take_deferred() {
-            None => self.session.run(work).await,
+        if self.session.is_none() {
+            self.session = Some(self.writer.begin().await?);
+        }
+        let deferred = self.take_deferred();
+        let Some(session) = &self.session else {
+            return Err(Error::internal(
+                "a transaction lost its hold on the writer",
+                "the session was set just above",
+            ));
+        };
+        match deferred {
+            None => session.run(work).await,
             Some(deferred) => {
-                self.session
+                session
                     .run(move |connection| {
                         deferred(connection)?;
                         work(connection)
@@ -140,13 +229,18 @@ impl SqliteTransaction {
         self.deferred.push(Box::new(work));
     }
 
-    /// The deferred writes as one batch that stops at the first failure.
+    /// The check of the assumptions, then the deferred writes, as one batch that stops at
+    /// the first failure.
     fn take_deferred(&mut self) -> Option<Statements> {
-        if self.deferred.is_empty() {
+        if self.deferred.is_empty() && self.assumed.is_empty() {
             return None;
         }
+        let assumed = std::mem::take(&mut self.assumed);
         let deferred = std::mem::take(&mut self.deferred);
         Some(Box::new(move |connection: &Connection| {
+            assumed
+                .iter()
+                .try_for_each(|assumption| assumption.check(connection))?;
             deferred.into_iter().try_for_each(|work| work(connection))
         }))
     }
@@ -178,13 +272,88 @@ impl Transaction for SqliteTransaction {
     async fn commit(mut self: Box<Self>) -> Result<(), Error> {
         let last = self.take_deferred();
         let Self {
+            writer,
             session,
             collections,
-            deferred: _,
+            ..
         } = *self;
-        let committed = session.commit_after(last).await;
+        let committed = match session {
+            Some(session) => session.commit_after(last).await,
+            None => match last {
+                Some(statements) => writer.write_whole(statements).await,
+                // Nothing read, nothing written: there is nothing to commit.
+                None => Ok(()),
+            },
+        };
         // Only now, once the group's outcome is known, may the cache be refilled.
         drop(collections);
         committed
+    }
+}
+
+/// Something an optimistic transaction read, which must still hold when it writes.
+enum Assumption {
+    /// The collection `id` is live at `version`.
+    LiveCollection { id: String, version: i64 },
+    /// No live collection is named `name`.
+    NoLiveCollection { name: String },
+    /// The document row is at `version`, or there is none.
+    Document {
+        collection_id: String,
+        id: String,
+        version: Option<i64>,
+    },
+}
+
+impl Assumption {
+    /// Checks the assumption on the writer's connection.
+    ///
+    /// # Errors
+    /// A [`StaleRead`] `CONFLICT` when it no longer holds.
+    fn check(&self, connection: &Connection) -> Result<(), Error> {
+        let holds = match self {
+            Self::LiveCollection { id, version } => {
+                let current: Option<i64> = connection
+                    .prepare_cached(
+                        "SELECT version FROM collections WHERE id = ?1 AND deleted_at IS NULL",
+                    )
+                    .and_then(|mut s| s.query_row(params![id], |row| row.get(0)).optional())
+                    .map_err(|e| storage_error("checking a collection", e))?;
+                current == Some(*version)
+            }
+            Self::NoLiveCollection { name } => {
+                let live: Option<i64> = connection
+                    .prepare_cached(
+                        "SELECT 1 FROM collections WHERE name = ?1 AND deleted_at IS NULL",
+                    )
+                    .and_then(|mut s| s.query_row(params![name], |row| row.get(0)).optional())
+                    .map_err(|e| storage_error("checking a collection", e))?;
+                live.is_none()
+            }
+            Self::Document {
+                collection_id,
+                id,
+                version,
+            } => {
+                let current: Option<i64> = connection
+                    .prepare_cached(
+                        "SELECT version FROM documents WHERE collection_id = ?1 AND id = ?2",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![collection_id, id], |row| row.get(0))
+                            .optional()
+                    })
+                    .map_err(|e| storage_error("checking a document", e))?;
+                current == *version
+            }
+        };
+        if holds {
+            Ok(())
+        } else {
+            Err(Error::conflict(
+                "what this write read changed before it could commit; nothing was stored",
+            )
+            .with_source(StaleRead))
+        }
     }
 }

@@ -113,7 +113,9 @@ enum Op {
 /// A request to write: the session's statements arrive on `ops`.
 struct Begin {
     ops: Receiver<Op>,
-    ready: oneshot::Sender<Result<(), Error>>,
+    /// Told when the savepoint is open; `None` for a whole write ([`Writer::write_whole`]),
+    /// whose commit is already queued on `ops` and whose caller only waits for that.
+    ready: Option<oneshot::Sender<Result<(), Error>>>,
 }
 
 /// The writer's handle; cloning shares the same thread.
@@ -193,10 +195,41 @@ impl Writer {
     pub(super) async fn begin(&self) -> Result<Session, Error> {
         let (ops, receiver) = mpsc::channel();
         let (ready, answer) = oneshot::channel();
-        let begin = Begin {
+        self.queue(Begin {
             ops: receiver,
-            ready,
-        };
+            ready: Some(ready),
+        })?;
+        answer.await.map_err(|_| stopped())??;
+        Ok(Session {
+            ops,
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// Runs `statements` as one write (its own savepoint in a group transaction) and waits
+    /// until the group holding it has committed, in a single hand-off: the writer never waits
+    /// for the caller, so the write holds it only while its statements run. If `statements`
+    /// fails, the write is rolled back and its error returned.
+    ///
+    /// # Errors
+    /// What `statements` returns; `UNAVAILABLE` as [`Session::commit_after`].
+    pub(super) async fn write_whole(&self, statements: Statements) -> Result<(), Error> {
+        let (ops, receiver) = mpsc::channel();
+        let (ack, acknowledged) = oneshot::channel();
+        ops.send(Op::Commit {
+            last: Some(statements),
+            ack,
+        })
+        .map_err(|_| stopped())?;
+        self.queue(Begin {
+            ops: receiver,
+            ready: None,
+        })?;
+        acknowledged.await.map_err(|_| stopped())?
+    }
+
+    /// Queues a write for the writer thread.
+    fn queue(&self, begin: Begin) -> Result<(), Error> {
         self.shared.queued.fetch_add(1, Ordering::Relaxed);
         let sent = self
             .shared
@@ -207,11 +240,7 @@ impl Writer {
             self.shared.queued.fetch_sub(1, Ordering::Relaxed);
             return Err(stopped());
         }
-        answer.await.map_err(|_| stopped())??;
-        Ok(Session {
-            ops,
-            shared: Arc::clone(&self.shared),
-        })
+        Ok(())
     }
 
     /// The group-commit counters since the store opened.
@@ -357,13 +386,23 @@ impl WriterThread {
     /// Serves one session from its savepoint to its release or rollback.
     fn serve_session(&mut self, begin: Begin) {
         if let Err(e) = self.open_savepoint() {
-            drop(begin.ready.send(Err(e)));
+            match begin.ready {
+                Some(ready) => drop(ready.send(Err(e))),
+                None => {
+                    // A whole write: its commit, already queued, carries the answer.
+                    if let Ok(Op::Commit { ack, .. }) = begin.ops.try_recv() {
+                        drop(ack.send(Err(e)));
+                    }
+                }
+            }
             return;
         }
         if let Some(group) = &mut self.group {
             group.served += 1;
         }
-        if begin.ready.send(Ok(())).is_err() {
+        if let Some(ready) = begin.ready
+            && ready.send(Ok(())).is_err()
+        {
             // The request gave up while it was queued.
             self.roll_back_member();
             return;

@@ -5,6 +5,7 @@ use shared_kernel::{Error, RequestContext};
 use storage_domain::{Collection, CollectionName, CollectionSchema};
 
 use crate::app::StorageApp;
+use crate::ports::ReadMode;
 
 /// The request to change a schema; `schema: None` removes it.
 #[derive(Debug, Clone)]
@@ -32,7 +33,7 @@ impl StorageApp {
         if let Some(schema) = &schema {
             self.schemas.check_schema(schema)?;
         }
-        let mut tx = self.unit_of_work.begin().await?;
+        let mut tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
         let mut collection = Self::live_collection(tx.as_mut(), &name).await?;
         collection.change_schema(schema, self.clock.now())?;
         tx.collections().update(&collection).await?;

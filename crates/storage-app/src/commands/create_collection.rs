@@ -6,6 +6,7 @@ use storage_domain::{Collection, CollectionName, CollectionSchema};
 
 use crate::app::StorageApp;
 use crate::idempotency::Idempotency;
+use crate::ports::ReadMode;
 
 /// The request to create a collection, as received (unvalidated).
 #[derive(Debug)]
@@ -34,7 +35,7 @@ impl StorageApp {
         if let Some(schema) = &schema {
             self.schemas.check_schema(schema)?;
         }
-        let mut tx = self.unit_of_work.begin().await?;
+        let mut tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
         if tx.collections().find_by_name(&name).await?.is_some() {
             return Err(Error::conflict(format!(
                 "collection `{name}` already exists"
@@ -44,7 +45,7 @@ impl StorageApp {
         tx.collections().insert(&collection).await?;
         let created = collection.clone();
         Self::record_collection_change(tx.as_mut(), &mut collection, context).await?;
-        self.record_idempotency_in(tx.as_mut(), command.idempotency, &created)
+        self.record_idempotency_in(tx.as_mut(), command.idempotency.as_ref(), &created)
             .await?;
         tx.commit().await?;
         Ok(created)

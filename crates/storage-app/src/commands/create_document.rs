@@ -41,28 +41,32 @@ impl StorageApp {
         };
         let data =
             DocumentData::parse(command.data, &self.limits).map_err(|e| e.nested_under("/data"))?;
-        let mut tx = self.unit_of_work.begin().await?;
-        let collection = Self::live_collection(tx.as_mut(), &name).await?;
-        self.schemas
-            .validate(&collection, &data)
-            .map_err(|e| e.nested_under("/data"))?;
-        let stamp = self.stamp(context);
-        let mut document = match tx.documents().find(collection.id(), &id).await? {
-            None => Document::create(collection.id(), id, data, stamp),
-            Some(mut existing) => {
-                existing.recreate(data, stamp)?;
-                existing
-            }
-        };
-        Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
-        let view = DocumentView {
-            collection: collection.name().clone(),
-            document,
-        };
-        self.record_idempotency_in(tx.as_mut(), command.idempotency, &view)
-            .await?;
-        tx.commit().await?;
-        Ok(view)
+        let idempotency = command.idempotency.as_ref();
+        let (name, id, data) = (&name, &id, &data);
+        self.optimistically(|mut tx| async move {
+            let collection = Self::live_collection(tx.as_mut(), name).await?;
+            self.schemas
+                .validate(&collection, data)
+                .map_err(|e| e.nested_under("/data"))?;
+            let stamp = self.stamp(context);
+            let mut document = match tx.documents().find(collection.id(), id).await? {
+                None => Document::create(collection.id(), id.clone(), data.clone(), stamp),
+                Some(mut existing) => {
+                    existing.recreate(data.clone(), stamp)?;
+                    existing
+                }
+            };
+            Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
+            let view = DocumentView {
+                collection: collection.name().clone(),
+                document,
+            };
+            self.record_idempotency_in(tx.as_mut(), idempotency, &view)
+                .await?;
+            tx.commit().await?;
+            Ok(view)
+        })
+        .await
     }
 }
 

@@ -4,6 +4,7 @@ use shared_kernel::{Error, RequestContext};
 use storage_domain::CollectionName;
 
 use crate::app::StorageApp;
+use crate::ports::ReadMode;
 
 /// The request to delete a collection.
 #[derive(Debug, Clone)]
@@ -25,7 +26,7 @@ impl StorageApp {
         command: DeleteCollection,
     ) -> Result<(), Error> {
         let name = CollectionName::parse(&command.collection)?;
-        let mut tx = self.unit_of_work.begin().await?;
+        let mut tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
         let mut collection = Self::live_collection(tx.as_mut(), &name).await?;
         let live_documents = tx
             .collections()

@@ -30,15 +30,18 @@ impl StorageApp {
     ) -> Result<DocumentView, Error> {
         let name = CollectionName::parse(&command.collection)?;
         let id = DocumentId::parse(&command.id)?;
-        let mut tx = self.unit_of_work.begin().await?;
-        let (collection, mut document) = Self::load_document(tx.as_mut(), &name, &id).await?;
-        document.delete(&command.precondition, self.stamp(context))?;
-        Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
-        tx.commit().await?;
-        Ok(DocumentView {
-            collection: collection.name().clone(),
-            document,
+        let (name, id, command) = (&name, &id, &command);
+        self.optimistically(|mut tx| async move {
+            let (collection, mut document) = Self::load_document(tx.as_mut(), name, id).await?;
+            document.delete(&command.precondition, self.stamp(context))?;
+            Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
+            tx.commit().await?;
+            Ok(DocumentView {
+                collection: collection.name().clone(),
+                document,
+            })
         })
+        .await
     }
 }
 

@@ -35,24 +35,27 @@ impl StorageApp {
     ) -> Result<DocumentView, Error> {
         let name = CollectionName::parse(&command.collection)?;
         let id = DocumentId::parse(&command.id)?;
-        let mut tx = self.unit_of_work.begin().await?;
-        let (collection, mut document) = Self::load_document(tx.as_mut(), &name, &id).await?;
-        let stamp = self.stamp(context);
-        document.merge_patch(
-            &command.merge_patch,
-            &self.limits,
-            &command.precondition,
-            stamp,
-        )?;
-        if let Some(data) = document.data() {
-            self.schemas.validate(&collection, data)?;
-        }
-        Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
-        tx.commit().await?;
-        Ok(DocumentView {
-            collection: collection.name().clone(),
-            document,
+        let (name, id, command) = (&name, &id, &command);
+        self.optimistically(|mut tx| async move {
+            let (collection, mut document) = Self::load_document(tx.as_mut(), name, id).await?;
+            let stamp = self.stamp(context);
+            document.merge_patch(
+                &command.merge_patch,
+                &self.limits,
+                &command.precondition,
+                stamp,
+            )?;
+            if let Some(data) = document.data() {
+                self.schemas.validate(&collection, data)?;
+            }
+            Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
+            tx.commit().await?;
+            Ok(DocumentView {
+                collection: collection.name().clone(),
+                document,
+            })
         })
+        .await
     }
 }
 

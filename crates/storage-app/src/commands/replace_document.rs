@@ -35,18 +35,21 @@ impl StorageApp {
         let id = DocumentId::parse(&command.id)?;
         let data =
             DocumentData::parse(command.data, &self.limits).map_err(|e| e.nested_under("/data"))?;
-        let mut tx = self.unit_of_work.begin().await?;
-        let (collection, mut document) = Self::load_document(tx.as_mut(), &name, &id).await?;
-        self.schemas
-            .validate(&collection, &data)
-            .map_err(|e| e.nested_under("/data"))?;
-        document.replace(data, &command.precondition, self.stamp(context))?;
-        Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
-        tx.commit().await?;
-        Ok(DocumentView {
-            collection: collection.name().clone(),
-            document,
+        let (name, id, data, precondition) = (&name, &id, &data, &command.precondition);
+        self.optimistically(|mut tx| async move {
+            let (collection, mut document) = Self::load_document(tx.as_mut(), name, id).await?;
+            self.schemas
+                .validate(&collection, data)
+                .map_err(|e| e.nested_under("/data"))?;
+            document.replace(data.clone(), precondition, self.stamp(context))?;
+            Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
+            tx.commit().await?;
+            Ok(DocumentView {
+                collection: collection.name().clone(),
+                document,
+            })
         })
+        .await
     }
 }
 
@@ -125,6 +128,48 @@ mod tests {
             .await
             .err();
         assert_eq!(error.map(|e| e.code()), Some(ErrorCode::SchemaViolation));
+        assert!(!committed.was_committed());
+    }
+
+    #[tokio::test]
+    async fn a_replace_whose_optimistic_reads_went_stale_runs_again_exclusively() {
+        let attempt = |stale_at_commit| {
+            let mut tx = MockTx::with_collection();
+            tx.documents
+                .expect_find()
+                .times(1)
+                .returning(|c, id| Ok(Some(live_document(c, id))));
+            tx.documents.expect_save().times(1).returning(|_, _| Ok(()));
+            tx.expect_one_audit_entry("document.replace");
+            tx.stale_at_commit = stale_at_commit;
+            tx
+        };
+        let (app, first, second) = app_with_two_attempts(attempt(true), attempt(false));
+        let view = app
+            .replace_document(&context(), command(Precondition::None))
+            .await;
+        assert_eq!(view.map(|v| v.document.version().get()).ok(), Some(2));
+        assert!(!first.was_committed());
+        assert!(second.was_committed());
+    }
+
+    #[tokio::test]
+    async fn a_conflict_that_is_not_a_stale_read_is_answered_without_a_second_attempt() {
+        let mut tx = MockTx::with_collection();
+        tx.documents
+            .expect_find()
+            .returning(|c, id| Ok(Some(live_document(c, id))));
+        tx.documents
+            .expect_save()
+            .times(1)
+            .returning(|_, _| Err(Error::conflict("a real conflict")));
+        tx.expect_nothing_written_after_save();
+        let (app, committed) = app_with(tx, valid_schemas());
+        let error = app
+            .replace_document(&context(), command(Precondition::None))
+            .await
+            .err();
+        assert_eq!(error.map(|e| e.code()), Some(ErrorCode::Conflict));
         assert!(!committed.was_committed());
     }
 }

@@ -23,8 +23,8 @@ use storage_domain::{
 use crate::app::StorageApp;
 use crate::idempotency::{IdempotencyStore, MockIdempotencyStore};
 use crate::ports::{
-    EventOutbox, MockEventOutbox, MockSchemaValidator, MockStorageReader, MockUnitOfWork,
-    Transaction,
+    EventOutbox, MockEventOutbox, MockSchemaValidator, MockStorageReader, MockUnitOfWork, ReadMode,
+    StaleRead, Transaction,
 };
 
 /// Whether the transaction handed to the handler was committed.
@@ -45,6 +45,8 @@ pub(crate) struct MockTx {
     pub(crate) audit: MockAuditLogger,
     pub(crate) outbox: MockEventOutbox,
     pub(crate) idempotency: MockIdempotencyStore,
+    /// Fails the commit as a store does when optimistic reads went stale.
+    pub(crate) stale_at_commit: bool,
     committed: CommitFlag,
 }
 
@@ -66,6 +68,12 @@ impl MockTx {
             .times(1)
             .returning(|_| Ok(()));
         self.outbox.expect_append().times(1).returning(|_| Ok(()));
+    }
+
+    /// No audit entry or event may be written (a save may be attempted).
+    pub(crate) fn expect_nothing_written_after_save(&mut self) {
+        self.audit.expect_append().never();
+        self.outbox.expect_append().never();
     }
 
     /// No document, audit entry or event may be written.
@@ -94,6 +102,9 @@ impl Transaction for MockTx {
         &mut self.idempotency
     }
     async fn commit(self: Box<Self>) -> Result<(), Error> {
+        if self.stale_at_commit {
+            return Err(Error::conflict("stale").with_source(StaleRead));
+        }
         self.committed.0.store(true, Ordering::SeqCst);
         Ok(())
     }
@@ -177,8 +188,32 @@ pub(crate) fn app_with(tx: MockTx, schemas: MockSchemaValidator) -> (StorageApp,
     unit_of_work
         .expect_begin()
         .times(1)
-        .return_once(move || Ok(Box::new(tx)));
+        .return_once(move |_| Ok(Box::new(tx)));
     (app(unit_of_work, schemas), committed)
+}
+
+/// An app whose unit of work hands out `optimistic` for the first attempt, then `exclusive`
+/// for a second one, in that order.
+pub(crate) fn app_with_two_attempts(
+    optimistic: MockTx,
+    exclusive: MockTx,
+) -> (StorageApp, CommitFlag, CommitFlag) {
+    let flags = (optimistic.committed.clone(), exclusive.committed.clone());
+    let mut unit_of_work = MockUnitOfWork::new();
+    let mut order = mockall::Sequence::new();
+    unit_of_work
+        .expect_begin()
+        .withf(|reads| *reads == ReadMode::Optimistic)
+        .times(1)
+        .in_sequence(&mut order)
+        .return_once(move |_| Ok(Box::new(optimistic)));
+    unit_of_work
+        .expect_begin()
+        .withf(|reads| *reads == ReadMode::Exclusive)
+        .times(1)
+        .in_sequence(&mut order)
+        .return_once(move |_| Ok(Box::new(exclusive)));
+    (app(unit_of_work, valid_schemas()), flags.0, flags.1)
 }
 
 /// An app whose unit of work must never be asked for a transaction.
