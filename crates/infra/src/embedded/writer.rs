@@ -32,8 +32,10 @@
 //!
 //! # The critical section
 //!
-//! Once fsyncs are shared, what limits writes is the time one write holds the writer: a few
-//! hand-offs between its task and this thread (one per statement batch), and the statements.
+//! Once fsyncs are shared, what limits writes is the time one write holds the writer. A
+//! document write arrives whole ([`Writer::write_whole`]: its reads were optimistic, see
+//! `transaction.rs`) and holds it only while its statements run. An exclusive session holds it
+//! for a few hand-offs between its task and this thread (one per statement batch) as well.
 //! Sleeping and waking a thread for each hand-off costs more than the statements on a virtual
 //! machine whose idle CPU must be woken, so both sides wait briefly awake: the writer spins up
 //! to [`SPIN`] for the session's next message, and the one task that holds the writer spins up
