@@ -51,8 +51,6 @@ pub(super) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
         // journals the pages a savepoint changes in a sub-journal, which would otherwise spill
         // to a temporary file on disk and cost a write(2) per page. In memory it is a copy.
         connection.pragma_update(None, "temp_store", "MEMORY")?;
-        // Checkpoints run on their own thread (`checkpointer.rs`), not at the end of a commit.
-        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(mode)
     };
     let mode = configure(&connection).map_err(|e| storage_error("configuring the writer", e))?;

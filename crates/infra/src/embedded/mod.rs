@@ -14,7 +14,6 @@
 //!   read-only connection, which WAL lets run beside the writer (`reader.rs`).
 //! - [`EmbeddedStore::log`]: the Merkle log (stored subtree hashes, head, checkpoints); its
 //!   batches take the writer like any transaction, so commit order is sequencing order.
-//! - WAL checkpoints run on a thread of their own (`checkpointer.rs`), off the writer's path.
 //! - [`AuditReader`]: the auditor's read-only snapshot of a store's file, opened without the
 //!   folder lock.
 //!
@@ -25,7 +24,6 @@
 //! error kept as its source.
 
 mod audit_reader;
-mod checkpointer;
 mod collection_cache;
 mod connection;
 mod error;
@@ -58,7 +56,6 @@ use std::sync::Arc;
 use shared_kernel::Error;
 use storage_app::{StorageReader, UnitOfWork};
 
-use self::checkpointer::Checkpointer;
 use self::collection_cache::CollectionCache;
 use self::lock::DirLock;
 use self::log::SqliteLogStore;
@@ -128,7 +125,6 @@ pub struct EmbeddedStore {
 /// What every clone shares.
 struct Inner {
     database_path: PathBuf,
-    _checkpointer: Checkpointer,
     writer: Writer,
     unit_of_work: Arc<SqliteUnitOfWork>,
     reader: Arc<SqliteReader>,
@@ -155,7 +151,6 @@ impl EmbeddedStore {
         let mut writer = connection::open_writer(&database_path, options.durability)?;
         migrations::apply(&mut writer)?;
         let readers = ReaderPool::new(&database_path, options.readers, Arc::clone(&lock))?;
-        let checkpointer = Checkpointer::start(&database_path, Arc::clone(&lock))?;
         let writer = Writer::start(writer, lock, options.group_commit)?;
         let readers = Arc::new(readers);
         let log = Arc::new(SqliteLogStore::new(writer.clone(), Arc::clone(&readers)));
@@ -168,7 +163,6 @@ impl EmbeddedStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 database_path,
-                _checkpointer: checkpointer,
                 unit_of_work: Arc::new(SqliteUnitOfWork::new(
                     writer.clone(),
                     Arc::clone(&reader),
