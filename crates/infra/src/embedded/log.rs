@@ -22,6 +22,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use shared_kernel::{AuditId, Error, Timestamp};
 
 use super::error::{corrupt, is_unique_violation, storage_error};
+use super::hash_cache::HashCache;
 use super::newest::Newest;
 use super::reader::ReaderPool;
 use super::rows::{from_sql_integer, to_sql_integer};
@@ -35,6 +36,8 @@ pub(super) struct SqliteLogStore {
     head: Newest<TreeHead>,
     /// The latest checkpoint: every verified read proves against it.
     checkpoint: Newest<StoredCheckpoint>,
+    /// Committed stored hashes: proofs share their upper levels.
+    hashes: HashCache,
 }
 
 impl SqliteLogStore {
@@ -45,6 +48,7 @@ impl SqliteLogStore {
             readers,
             head: Newest::new(|head| head.size),
             checkpoint: Newest::new(|checkpoint| checkpoint.tree_size),
+            hashes: HashCache::default(),
         }
     }
 
@@ -219,9 +223,15 @@ impl LogStore for SqliteLogStore {
     #[tracing::instrument(name = "embedded.log.append", skip_all, fields(leaves = batch.leaves.len()))]
     async fn append(&self, batch: LogAppend) -> Result<(), Error> {
         let to = batch.to;
+        let first = stored_hash_count(batch.from.size);
+        let appended = batch.hashes.clone();
         self.write(move |connection| append_batch(connection, &batch))
             .await?;
         self.head.offer(&to);
+        // `append_batch` refused a batch whose first position does not exist.
+        if let Some(first) = first {
+            self.hashes.offer((first..).zip(appended));
+        }
         Ok(())
     }
 
@@ -230,10 +240,27 @@ impl LogStore for SqliteLogStore {
         if indexes.is_empty() {
             return Ok(Vec::new());
         }
-        let indexes = indexes.to_vec();
-        self.readers
-            .read(move |connection| select_hashes(connection, &indexes))
-            .await
+        let missing = match self.hashes.get(indexes) {
+            Ok(hashes) => return Ok(hashes),
+            Err(missing) => missing,
+        };
+        let read = {
+            let missing = missing.clone();
+            self.readers
+                .read(move |connection| select_hashes(connection, &missing))
+                .await?
+        };
+        self.hashes.offer(missing.into_iter().zip(read));
+        self.hashes.get(indexes).map_err(|still_missing| {
+            // Only if the cache started over between the two calls, which needs 2^19 offers.
+            Error::new(
+                shared_kernel::ErrorCode::Unavailable,
+                format!(
+                    "the log's hash cache was refilled during a proof ({} hashes to read again); retry",
+                    still_missing.len()
+                ),
+            )
+        })
     }
 
     #[tracing::instrument(name = "embedded.log.save_checkpoint", skip_all)]

@@ -27,6 +27,7 @@ mod audit_reader;
 mod collection_cache;
 mod connection;
 mod error;
+mod hash_cache;
 mod history;
 mod idempotency;
 mod lock;
