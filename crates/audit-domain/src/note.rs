@@ -460,6 +460,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_vkey_key_has_exactly_one_base64_spelling() {
+        // 1 + 32 bytes are 11 groups of 3: 44 characters, no padding and no spare bits, so
+        // the strict decoder leaves no second spelling of a key; anything added is refused.
+        let verifier = signer("example.com/log", 3).verifier();
+        let vkey = verifier.to_vkey();
+        let encoded = vkey.rsplit_once('+').map(|(_, e)| e).unwrap_or_default();
+        assert_eq!(encoded.len(), 44);
+        for extra in ["=", "==", "A", " ", "\n"] {
+            assert_eq!(
+                NoteVerifier::parse_vkey(&format!("{vkey}{extra}")),
+                Err(NoteError::VerifierKey),
+                "{extra:?}"
+            );
+        }
+        assert_eq!(
+            NoteVerifier::parse_vkey(&vkey[..vkey.len() - 1]),
+            Err(NoteError::VerifierKey)
+        );
+    }
+
     /// Flips one bit of the base64 payload of the first signature line.
     fn flip_signature_bit(note: &str, byte: usize) -> String {
         let (text, line) = note.split_at(note.rfind("\n\n").unwrap_or(0) + 2);
