@@ -11,6 +11,7 @@ use storage_domain::{Collection, CollectionName, Document, DocumentId, DocumentL
 
 use crate::audit;
 use crate::events::OutboxEvent;
+use crate::idempotency::Idempotency;
 use crate::ports::{ReadMode, SchemaValidator, StaleRead, StorageReader, Transaction, UnitOfWork};
 
 /// The Storage application: command and query handlers over injected ports.
@@ -143,15 +144,22 @@ impl StorageApp {
         Ok(())
     }
 
-    /// Stores a document change (state and revision), its audit entry and outbox event.
-    pub(crate) async fn record_document_change(
-        tx: &mut dyn Transaction,
+    /// Stores a document change (state and revision), its audit entry and outbox event, and
+    /// the idempotency key of the request if it has one, then commits: the last step of every
+    /// document command.
+    ///
+    /// # Errors
+    /// What the ports and [`Transaction::commit`] return (a stale optimistic read included).
+    pub(crate) async fn commit_document_change(
+        &self,
+        mut tx: Box<dyn Transaction>,
         collection: &Collection,
-        document: &mut Document,
+        mut document: Document,
         context: &RequestContext,
-    ) -> Result<(), Error> {
+        idempotency: Option<&Idempotency<DocumentView>>,
+    ) -> Result<DocumentView, Error> {
         tx.documents()
-            .save(document, &document.current_revision())
+            .save(&document, &document.current_revision())
             .await?;
         for event in document.take_events() {
             let record = audit::document_record(&event, collection.name().as_str(), context)?;
@@ -160,7 +168,14 @@ impl StorageApp {
                 OutboxEvent::from_document(&event, collection.name().as_str(), context);
             tx.outbox().append(vec![outbox_event]).await?;
         }
-        Ok(())
+        let view = DocumentView {
+            collection: collection.name().clone(),
+            document,
+        };
+        self.record_idempotency_in(tx.as_mut(), idempotency, &view)
+            .await?;
+        tx.commit().await?;
+        Ok(view)
     }
 }
 

@@ -56,22 +56,15 @@ impl StorageApp {
             } else {
                 tx.documents().find(collection.id(), id).await?
             };
-            let mut document = match existing {
+            let document = match existing {
                 None => Document::create(collection.id(), id.clone(), data.clone(), stamp),
                 Some(mut existing) => {
                     existing.recreate(data.clone(), stamp)?;
                     existing
                 }
             };
-            Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
-            let view = DocumentView {
-                collection: collection.name().clone(),
-                document,
-            };
-            self.record_idempotency_in(tx.as_mut(), idempotency, &view)
-                .await?;
-            tx.commit().await?;
-            Ok(view)
+            self.commit_document_change(tx, &collection, document, context, idempotency)
+                .await
         })
         .await
     }

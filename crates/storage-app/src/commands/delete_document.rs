@@ -34,12 +34,8 @@ impl StorageApp {
         self.optimistically(|mut tx| async move {
             let (collection, mut document) = Self::load_document(tx.as_mut(), name, id).await?;
             document.delete(&command.precondition, self.stamp(context))?;
-            Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
-            tx.commit().await?;
-            Ok(DocumentView {
-                collection: collection.name().clone(),
-                document,
-            })
+            self.commit_document_change(tx, &collection, document, context, None)
+                .await
         })
         .await
     }

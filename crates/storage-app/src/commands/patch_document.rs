@@ -48,12 +48,8 @@ impl StorageApp {
             if let Some(data) = document.data() {
                 self.schemas.validate(&collection, data)?;
             }
-            Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
-            tx.commit().await?;
-            Ok(DocumentView {
-                collection: collection.name().clone(),
-                document,
-            })
+            self.commit_document_change(tx, &collection, document, context, None)
+                .await
         })
         .await
     }

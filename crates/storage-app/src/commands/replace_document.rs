@@ -42,12 +42,8 @@ impl StorageApp {
                 .validate(&collection, data)
                 .map_err(|e| e.nested_under("/data"))?;
             document.replace(data.clone(), precondition, self.stamp(context))?;
-            Self::record_document_change(tx.as_mut(), &collection, &mut document, context).await?;
-            tx.commit().await?;
-            Ok(DocumentView {
-                collection: collection.name().clone(),
-                document,
-            })
+            self.commit_document_change(tx, &collection, document, context, None)
+                .await
         })
         .await
     }
