@@ -23,22 +23,13 @@ pub(super) struct HashCache {
 }
 
 impl HashCache {
-    /// The hashes at `positions`, in order, or the positions it does not hold.
-    pub(super) fn get(&self, positions: &[u64]) -> Result<Vec<Hash>, Vec<u64>> {
+    /// The hash at each of `positions`, in order, where it holds one.
+    pub(super) fn lookup(&self, positions: &[u64]) -> Vec<Option<Hash>> {
         let hashes = self.hashes.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut found = Vec::with_capacity(positions.len());
-        let mut missing = Vec::new();
-        for position in positions {
-            match hashes.get(position) {
-                Some(hash) => found.push(*hash),
-                None => missing.push(*position),
-            }
-        }
-        if missing.is_empty() {
-            Ok(found)
-        } else {
-            Err(missing)
-        }
+        positions
+            .iter()
+            .map(|position| hashes.get(position).copied())
+            .collect()
     }
 
     /// Keeps committed hashes, given as (position, hash).
@@ -62,12 +53,12 @@ mod tests {
     }
 
     #[test]
-    fn it_answers_only_when_it_holds_every_position() {
+    fn it_answers_the_positions_it_holds() {
         let cache = HashCache::default();
-        assert_eq!(cache.get(&[1, 2]), Err(vec![1, 2]));
+        assert_eq!(cache.lookup(&[1, 2]), [None, None]);
         cache.offer([(1, hash(1))]);
-        assert_eq!(cache.get(&[1, 2]), Err(vec![2]));
+        assert_eq!(cache.lookup(&[1, 2]), [Some(hash(1)), None]);
         cache.offer([(2, hash(2))]);
-        assert_eq!(cache.get(&[2, 1]), Ok(vec![hash(2), hash(1)]));
+        assert_eq!(cache.lookup(&[2, 1]), [Some(hash(2)), Some(hash(1))]);
     }
 }

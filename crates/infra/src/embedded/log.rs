@@ -240,27 +240,30 @@ impl LogStore for SqliteLogStore {
         if indexes.is_empty() {
             return Ok(Vec::new());
         }
-        let missing = match self.hashes.get(indexes) {
-            Ok(hashes) => return Ok(hashes),
-            Err(missing) => missing,
-        };
-        let read = {
-            let missing = missing.clone();
-            self.readers
-                .read(move |connection| select_hashes(connection, &missing))
-                .await?
-        };
-        self.hashes.offer(missing.into_iter().zip(read));
-        self.hashes.get(indexes).map_err(|still_missing| {
-            // Only if the cache started over between the two calls, which needs 2^19 offers.
-            Error::new(
-                shared_kernel::ErrorCode::Unavailable,
-                format!(
-                    "the log's hash cache was refilled during a proof ({} hashes to read again); retry",
-                    still_missing.len()
-                ),
-            )
-        })
+        let mut hashes = self.hashes.lookup(indexes);
+        let missing: Vec<u64> = indexes
+            .iter()
+            .zip(&hashes)
+            .filter(|(_, hash)| hash.is_none())
+            .map(|(index, _)| *index)
+            .collect();
+        if !missing.is_empty() {
+            let wanted = missing.clone();
+            let read = self
+                .readers
+                .read(move |connection| select_hashes(connection, &wanted))
+                .await?;
+            self.hashes
+                .offer(missing.into_iter().zip(read.iter().copied()));
+            let mut read = read.into_iter();
+            for slot in hashes.iter_mut().filter(|hash| hash.is_none()) {
+                *slot = read.next();
+            }
+        }
+        hashes
+            .into_iter()
+            .map(|hash| hash.ok_or_else(|| corrupt("log hashes", "a stored hash was not read")))
+            .collect()
     }
 
     #[tracing::instrument(name = "embedded.log.save_checkpoint", skip_all)]
