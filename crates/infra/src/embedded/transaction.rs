@@ -313,37 +313,29 @@ impl Assumption {
     fn check(&self, connection: &Connection) -> Result<(), Error> {
         let holds = match self {
             Self::LiveCollection { id, version } => {
-                let current: Option<i64> = connection
-                    .prepare_cached(
-                        "SELECT version FROM collections WHERE id = ?1 AND deleted_at IS NULL",
-                    )
-                    .and_then(|mut s| s.query_row(params![id], |row| row.get(0)).optional())
-                    .map_err(|e| storage_error("checking a collection", e))?;
+                let current = select_integer(
+                    connection,
+                    "SELECT version FROM collections WHERE id = ?1 AND deleted_at IS NULL",
+                    params![id],
+                )?;
                 current == Some(*version)
             }
-            Self::NoLiveCollection { name } => {
-                let live: Option<i64> = connection
-                    .prepare_cached(
-                        "SELECT 1 FROM collections WHERE name = ?1 AND deleted_at IS NULL",
-                    )
-                    .and_then(|mut s| s.query_row(params![name], |row| row.get(0)).optional())
-                    .map_err(|e| storage_error("checking a collection", e))?;
-                live.is_none()
-            }
+            Self::NoLiveCollection { name } => select_integer(
+                connection,
+                "SELECT 1 FROM collections WHERE name = ?1 AND deleted_at IS NULL",
+                params![name],
+            )?
+            .is_none(),
             Self::Document {
                 collection_id,
                 id,
                 version,
             } => {
-                let current: Option<i64> = connection
-                    .prepare_cached(
-                        "SELECT version FROM documents WHERE collection_id = ?1 AND id = ?2",
-                    )
-                    .and_then(|mut s| {
-                        s.query_row(params![collection_id, id], |row| row.get(0))
-                            .optional()
-                    })
-                    .map_err(|e| storage_error("checking a document", e))?;
+                let current = select_integer(
+                    connection,
+                    "SELECT version FROM documents WHERE collection_id = ?1 AND id = ?2",
+                    params![collection_id, id],
+                )?;
                 current == *version
             }
         };
@@ -356,4 +348,16 @@ impl Assumption {
             .with_source(StaleRead))
         }
     }
+}
+
+/// The integer in the first column of the one row `sql` selects, if any.
+fn select_integer(
+    connection: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Option<i64>, Error> {
+    connection
+        .prepare_cached(sql)
+        .and_then(|mut statement| statement.query_row(params, |row| row.get(0)).optional())
+        .map_err(|e| storage_error("checking what an optimistic write read", e))
 }
