@@ -46,6 +46,6 @@ async fn list(
         limit: params.limit,
         cursor: params.cursor,
     };
-    let page = state.0.storage.list_audit(request).await?;
+    let page = state.storage().list_audit(request).await?;
     Ok(Json(ListDto::from_page(page, |e| AuditEntryDto::from(e))))
 }

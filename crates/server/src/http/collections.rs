@@ -81,7 +81,7 @@ async fn create(
         schema: body.schema,
         idempotency,
     };
-    let collection = state.0.storage.create_collection(&context, command).await?;
+    let collection = state.storage().create_collection(&context, command).await?;
     let mut response = to_response(&render_created(&collection)?);
     if recorded {
         response.extensions_mut().insert(RecordedInTransaction);
@@ -105,7 +105,7 @@ async fn read(
     State(state): State<AppState>,
     PathParams(name): PathParams<String>,
 ) -> Result<Json<CollectionDto>, ApiError> {
-    let collection = state.0.storage.get_collection(&name).await?;
+    let collection = state.storage().get_collection(&name).await?;
     Ok(Json(CollectionDto::from(&collection)))
 }
 
@@ -119,7 +119,7 @@ async fn change_schema(
         collection: name,
         schema: body.schema,
     };
-    let collection = state.0.storage.change_schema(&context, command).await?;
+    let collection = state.storage().change_schema(&context, command).await?;
     Ok(Json(CollectionDto::from(&collection)))
 }
 

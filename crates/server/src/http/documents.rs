@@ -104,7 +104,7 @@ async fn create(
         data: body.data,
         idempotency,
     };
-    let view = state.0.storage.create_document(&context, command).await?;
+    let view = state.storage().create_document(&context, command).await?;
     let mut response = to_response(&render_created(&view)?);
     if recorded {
         response.extensions_mut().insert(RecordedInTransaction);
@@ -125,7 +125,7 @@ async fn read(
                 .get_document_version(&name, &id, version)
                 .await?
         }
-        None => state.0.storage.get_document(&name, &id).await?,
+        None => state.storage().get_document(&name, &id).await?,
     };
     Ok(document_response(StatusCode::OK, &view))
 }
@@ -144,7 +144,7 @@ async fn replace(
         data: body.data,
         precondition,
     };
-    let view = state.0.storage.replace_document(&context, command).await?;
+    let view = state.storage().replace_document(&context, command).await?;
     Ok(document_response(StatusCode::OK, &view))
 }
 
@@ -162,7 +162,7 @@ async fn patch(
         merge_patch,
         precondition,
     };
-    let view = state.0.storage.patch_document(&context, command).await?;
+    let view = state.storage().patch_document(&context, command).await?;
     Ok(document_response(StatusCode::OK, &view))
 }
 

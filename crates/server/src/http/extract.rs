@@ -110,7 +110,7 @@ impl<T: RequestBody> FromRequest<AppState> for JsonBody<T> {
         let bytes = read_body(
             &parts.headers,
             body,
-            state.0.storage.limits().max_request_bytes(),
+            state.storage().limits().max_request_bytes(),
         )
         .await?;
         let value = shared_kernel::json::parse_strict(&bytes)?;
@@ -127,7 +127,7 @@ impl FromRequest<AppState> for MergePatchBody {
         let bytes = read_body(
             &parts.headers,
             body,
-            state.0.storage.limits().max_request_bytes(),
+            state.storage().limits().max_request_bytes(),
         )
         .await?;
         Ok(Self(shared_kernel::json::parse_strict(&bytes)?))

@@ -29,6 +29,6 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
             std::io::Error::other("shutdown in progress"),
         )));
     }
-    state.0.storage.list_collections(Some(1), None).await?;
+    state.storage().list_collections(Some(1), None).await?;
     Ok(Json(json!({"status": "ready"})))
 }

@@ -147,7 +147,7 @@ async fn with_key(state: AppState, request: Request, next: Next) -> Result<Respo
     let bytes = read_body(
         &parts.headers,
         body,
-        state.0.storage.limits().max_request_bytes(),
+        state.storage().limits().max_request_bytes(),
     )
     .await?;
     let request_hash = match shared_kernel::json::parse_strict(&bytes) {
@@ -164,7 +164,7 @@ async fn with_key(state: AppState, request: Request, next: Next) -> Result<Respo
             Error::conflict("a request with this Idempotency-Key is still in flight").into(),
         );
     };
-    if let Some(record) = state.0.storage.idempotency_record(&key.scope).await? {
+    if let Some(record) = state.storage().idempotency_record(&key.scope).await? {
         if record.key.request_hash != key.request_hash {
             return Err(Error::new(
                 ErrorCode::IdempotencyKeyReused,

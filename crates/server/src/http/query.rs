@@ -58,7 +58,7 @@ async fn answer(
     name: &str,
     query: QueryDocuments,
 ) -> Result<Json<ListDto<DocumentDto>>, ApiError> {
-    let page = state.0.storage.query_documents(name, query).await?;
+    let page = state.storage().query_documents(name, query).await?;
     Ok(Json(ListDto::from_page(page, |v| DocumentDto::from(v))))
 }
 
