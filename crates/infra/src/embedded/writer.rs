@@ -15,7 +15,7 @@
 //! 1. If no group transaction is open, it runs `BEGIN IMMEDIATE` and a group starts.
 //! 2. Each write is a `SAVEPOINT` inside the group: its statements come over its own channel
 //!    ([`Session::run`]) and run on this thread (SQLite never runs on the async executor).
-//! 3. Its end: on [`Session::commit`] the savepoint is `RELEASE`d and the writer keeps the
+//! 3. Its end: on [`Session::commit_after`] the savepoint is `RELEASE`d and the writer keeps the
 //!    session's acknowledgement *without sending it*. If the session is dropped instead (an
 //!    error, a cancelled request, a panic), `ROLLBACK TO` + `RELEASE` undo its rows and only
 //!    its rows: each write stays atomic on its own.
@@ -189,7 +189,7 @@ impl Writer {
     }
 
     /// Waits for the writer and opens a session: a write that is atomic on its own and
-    /// durable once [`Session::commit`] returns.
+    /// durable once [`Session::commit_after`] returns.
     ///
     /// # Errors
     /// `UNAVAILABLE` when the group transaction or the savepoint cannot be opened, or the
@@ -264,7 +264,7 @@ fn stopped() -> Error {
     )
 }
 
-/// One write in progress; dropping it without [`Session::commit`] rolls it back.
+/// One write in progress; dropping it without [`Session::commit_after`] rolls it back.
 pub(super) struct Session {
     ops: Sender<Op>,
     /// Keeps the writer thread alive while the session may still use it.
