@@ -55,7 +55,9 @@ enum Command {
 /// How to offer load, for how long, and where results go.
 #[derive(Debug, Args)]
 struct LoadArgs {
-    /// Closed loop: this many concurrent clients.
+    /// Closed loop: this many concurrent clients. Open loop: this many connections, which
+    /// the requests share (a request due while all of them are busy waits for one, and its
+    /// wait counts in its latency), as wrk2's `-c`.
     #[arg(long, default_value_t = 64)]
     clients: usize,
     /// Open loop: this many requests per second (coordinated-omission-correct latency).
@@ -73,9 +75,11 @@ struct LoadArgs {
     /// Unrecorded warm-up seconds before the measurement (at most 60).
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
-    /// Open loop: cap on outstanding requests.
-    #[arg(long, default_value_t = 4096)]
-    max_in_flight: usize,
+    /// Open loop: cap on outstanding requests; by default `--clients`, one per connection.
+    /// A larger cap lets the tool open a new connection whenever the server falls behind,
+    /// so the run measures connection set-up under overload rather than the operation.
+    #[arg(long)]
+    max_in_flight: Option<usize>,
     /// The run's name in the report.
     #[arg(long)]
     label: Option<String>,
@@ -189,7 +193,7 @@ fn load_of(args: &LoadArgs) -> anyhow::Result<(Load, Window)> {
     let load = match rate {
         Some(rate) => Load::Open {
             schedule: Schedule::new(rate).map_err(anyhow::Error::msg)?,
-            max_in_flight: args.max_in_flight,
+            max_in_flight: args.max_in_flight.unwrap_or(args.clients).max(1),
             clients: args.clients,
         },
         None => Load::Closed {
@@ -306,7 +310,7 @@ async fn finish(
     let mut notes: Vec<String> = note.into_iter().collect();
     if outcome.waited_for_slot > 0 {
         notes.push(format!(
-            "{} sends waited for an in-flight slot (server saturated at this rate)",
+            "{} sends waited for a free connection (all were busy; the wait counts in latency)",
             outcome.waited_for_slot
         ));
     }

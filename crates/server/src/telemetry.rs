@@ -1,6 +1,8 @@
 //! Structured logs through `tracing`: JSON lines by default, text on request; the filter and
 //! the format come from the `[log]` settings.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::settings::DEFAULT_LOG_LEVEL;
@@ -13,8 +15,11 @@ use crate::config::{LogFormat, LogSettings};
 pub fn init(settings: &LogSettings) {
     let filter =
         EnvFilter::try_new(&settings.level).unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_LEVEL));
+    // Colours only for a person at a terminal: in a file they are escape codes to strip, and
+    // they are paid for in every span's fields.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(true);
     // A second initialisation fails harmlessly (tests start several servers in one process).
     let _already_set = match settings.format {

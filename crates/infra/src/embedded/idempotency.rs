@@ -14,7 +14,7 @@ use super::transaction::SqliteTransaction;
 
 #[async_trait]
 impl IdempotencyStore for SqliteTransaction {
-    #[tracing::instrument(name = "embedded.idempotency.record", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.idempotency.record", skip_all)]
     async fn record(
         &mut self,
         key: &IdempotencyKey,
@@ -58,7 +58,7 @@ impl IdempotencyStore for SqliteTransaction {
         Ok(())
     }
 
-    #[tracing::instrument(name = "embedded.idempotency.purge_scope", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.idempotency.purge_scope", skip_all)]
     async fn purge_scope_if_expired(
         &mut self,
         scope: &IdempotencyScope,
@@ -86,7 +86,7 @@ impl IdempotencyStore for SqliteTransaction {
         Ok(())
     }
 
-    #[tracing::instrument(name = "embedded.idempotency.purge", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.idempotency.purge", skip_all)]
     async fn purge_before(&mut self, cutoff: Timestamp) -> Result<u64, Error> {
         self.run(move |connection| {
             connection

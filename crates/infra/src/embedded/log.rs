@@ -181,7 +181,7 @@ fn into_checkpoint(row: (i64, Vec<u8>, String, i64)) -> Result<StoredCheckpoint,
 
 #[async_trait]
 impl LogStore for SqliteLogStore {
-    #[tracing::instrument(name = "embedded.log.head", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.log.head", skip_all)]
     async fn head(&self) -> Result<TreeHead, Error> {
         if let Some(head) = self.head.get() {
             return Ok(head);
@@ -191,7 +191,7 @@ impl LogStore for SqliteLogStore {
         Ok(head)
     }
 
-    #[tracing::instrument(name = "embedded.log.pending", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.log.pending", skip_all)]
     async fn pending(&self, after_seq: u64, limit: usize) -> Result<Vec<PendingLeaf>, Error> {
         let after = to_sql_integer(after_seq, "audit sequence")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -220,7 +220,7 @@ impl LogStore for SqliteLogStore {
             .await
     }
 
-    #[tracing::instrument(name = "embedded.log.append", skip_all, fields(leaves = batch.leaves.len()))]
+    #[tracing::instrument(level = "debug", name = "embedded.log.append", skip_all, fields(leaves = batch.leaves.len()))]
     async fn append(&self, batch: LogAppend) -> Result<(), Error> {
         let to = batch.to;
         let first = stored_hash_count(batch.from.size);
@@ -235,7 +235,7 @@ impl LogStore for SqliteLogStore {
         Ok(())
     }
 
-    #[tracing::instrument(name = "embedded.log.read_hashes", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.log.read_hashes", skip_all)]
     async fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, Error> {
         if indexes.is_empty() {
             return Ok(Vec::new());
@@ -266,7 +266,7 @@ impl LogStore for SqliteLogStore {
             .collect()
     }
 
-    #[tracing::instrument(name = "embedded.log.save_checkpoint", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.log.save_checkpoint", skip_all)]
     async fn save_checkpoint(&self, checkpoint: StoredCheckpoint) -> Result<(), Error> {
         let kept = checkpoint.clone();
         self.write(move |transaction| {
@@ -308,7 +308,7 @@ impl LogStore for SqliteLogStore {
         Ok(())
     }
 
-    #[tracing::instrument(name = "embedded.log.latest_checkpoint", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.log.latest_checkpoint", skip_all)]
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, Error> {
         if let Some(checkpoint) = self.checkpoint.get() {
             return Ok(Some(checkpoint));
@@ -333,7 +333,7 @@ impl LogStore for SqliteLogStore {
         Ok(latest)
     }
 
-    #[tracing::instrument(name = "embedded.log.leaves", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.log.leaves", skip_all)]
     async fn leaves(&self, start: u64, end: u64) -> Result<Vec<LogLeaf>, Error> {
         let start = to_sql_integer(start, "leaf index")?;
         let end = to_sql_integer(end, "leaf index")?;
@@ -368,7 +368,7 @@ impl LogStore for SqliteLogStore {
             .await
     }
 
-    #[tracing::instrument(name = "embedded.log.leaf_by_audit_id", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.log.leaf_by_audit_id", skip_all)]
     async fn leaf_by_audit_id(&self, id: AuditId) -> Result<Option<AuditLeaf>, Error> {
         let id = id.to_string();
         self.readers

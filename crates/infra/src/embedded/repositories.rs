@@ -21,7 +21,7 @@ use super::transaction::SqliteTransaction;
 
 #[async_trait]
 impl CollectionRepository for SqliteTransaction {
-    #[tracing::instrument(name = "embedded.collections.find_by_name", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.collections.find_by_name", skip_all)]
     async fn find_by_name(&mut self, name: &CollectionName) -> Result<Option<Collection>, Error> {
         if self.is_optimistic() {
             return self.read_collection_optimistically(name).await;
@@ -46,7 +46,7 @@ impl CollectionRepository for SqliteTransaction {
         Ok(found)
     }
 
-    #[tracing::instrument(name = "embedded.collections.insert", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.collections.insert", skip_all)]
     async fn insert(&mut self, collection: &Collection) -> Result<(), Error> {
         let row = CollectionRow::from_domain(collection)?;
         self.changing_collections();
@@ -78,7 +78,7 @@ impl CollectionRepository for SqliteTransaction {
         .await
     }
 
-    #[tracing::instrument(name = "embedded.collections.update", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.collections.update", skip_all)]
     async fn update(&mut self, collection: &Collection) -> Result<(), Error> {
         let row = CollectionRow::from_domain(collection)?;
         self.changing_collections();
@@ -114,7 +114,11 @@ impl CollectionRepository for SqliteTransaction {
         .await
     }
 
-    #[tracing::instrument(name = "embedded.collections.count_live_documents", skip_all)]
+    #[tracing::instrument(
+        level = "debug",
+        name = "embedded.collections.count_live_documents",
+        skip_all
+    )]
     async fn count_live_documents(&mut self, id: CollectionId) -> Result<u64, Error> {
         let id = id.to_string();
         self.run(move |connection| {
@@ -132,7 +136,7 @@ impl CollectionRepository for SqliteTransaction {
 
 #[async_trait]
 impl DocumentRepository for SqliteTransaction {
-    #[tracing::instrument(name = "embedded.documents.find", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.documents.find", skip_all)]
     async fn find(
         &mut self,
         collection: CollectionId,
@@ -146,7 +150,7 @@ impl DocumentRepository for SqliteTransaction {
             .await
     }
 
-    #[tracing::instrument(name = "embedded.documents.save", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.documents.save", skip_all)]
     async fn save(&mut self, document: &Document, revision: &Revision) -> Result<(), Error> {
         let row = DocumentRow::from_domain(document)?;
         let revision = RevisionRow::from_domain(revision, &row)?;
@@ -294,7 +298,7 @@ fn insert_revision(
 
 #[async_trait]
 impl AuditLogger for SqliteTransaction {
-    #[tracing::instrument(name = "embedded.audit.append", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.audit.append", skip_all)]
     async fn append(&mut self, record: AuditRecord) -> Result<(), Error> {
         // The canonical forms and the hash are computed here, by the request, so that the
         // writer thread (which every write waits for) only binds them; the insert itself is
@@ -358,7 +362,7 @@ impl AuditLogger for SqliteTransaction {
 
 #[async_trait]
 impl EventOutbox for SqliteTransaction {
-    #[tracing::instrument(name = "embedded.outbox.append", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.outbox.append", skip_all)]
     async fn append(&mut self, events: Vec<OutboxEvent>) -> Result<(), Error> {
         if events.is_empty() {
             return Ok(());

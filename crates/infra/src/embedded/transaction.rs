@@ -79,7 +79,7 @@ impl SqliteUnitOfWork {
 
 #[async_trait]
 impl UnitOfWork for SqliteUnitOfWork {
-    #[tracing::instrument(name = "embedded.begin", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.begin", skip_all)]
     async fn begin(&self, reads: ReadMode) -> Result<Box<dyn Transaction>, Error> {
         let session = match reads {
             ReadMode::Exclusive => Some(self.writer.begin().await?),
@@ -268,7 +268,7 @@ impl Transaction for SqliteTransaction {
         self
     }
 
-    #[tracing::instrument(name = "embedded.commit", skip_all)]
+    #[tracing::instrument(level = "debug", name = "embedded.commit", skip_all)]
     async fn commit(mut self: Box<Self>) -> Result<(), Error> {
         let last = self.take_deferred();
         let Self {
