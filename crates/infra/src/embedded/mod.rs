@@ -100,8 +100,7 @@ pub enum Durability {
 pub struct EmbeddedOptions {
     /// How hard a commit works to survive a crash.
     pub durability: Durability,
-    /// How many range reads run at once (reader threads, each with its own connection); as
-    /// many connections again serve point reads on the calling thread.
+    /// How many reads run at once (reader threads, each with its own connection).
     pub readers: usize,
     /// When a group of writes stops growing and commits.
     pub group_commit: GroupCommitOptions,
