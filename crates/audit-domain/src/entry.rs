@@ -174,19 +174,13 @@ impl AuditEntry {
     }
 
     /// The leaf bytes: the RFC 8785 canonical JSON of [`to_json`](Self::to_json).
-    ///
-    /// # Errors
-    /// As [`canonical_json`].
-    pub fn leaf_bytes(&self) -> Result<Vec<u8>, Error> {
-        canonical_json(&self.to_json())
+    pub fn leaf_bytes(&self) -> Vec<u8> {
+        canonical_json(&self.to_json()).into_bytes()
     }
 
     /// The RFC 9162 leaf hash, SHA-256(0x00 ‖ leaf bytes).
-    ///
-    /// # Errors
-    /// As [`canonical_json`].
-    pub fn leaf_hash(&self) -> Result<Hash, Error> {
-        Ok(leaf_hash(&self.leaf_bytes()?))
+    pub fn leaf_hash(&self) -> Hash {
+        leaf_hash(&self.leaf_bytes())
     }
 
     /// Parses leaf bytes back into an entry, insisting they are exactly canonical: a verifier
@@ -201,7 +195,7 @@ impl AuditEntry {
             return Err(Error::invalid_input("an audit entry must be a JSON object"));
         };
         let entry = Self::from_object(&object)?;
-        if entry.leaf_bytes()? != bytes {
+        if entry.leaf_bytes() != bytes {
             return Err(Error::invalid_input(
                 "audit entry bytes are not in canonical form",
             ));
@@ -359,7 +353,7 @@ mod tests {
             patch_sha256: Some(Sha256Digest::of(b"p")),
         };
         let original = entry(subject, AuditOperation::DocumentReplace);
-        let bytes = original.leaf_bytes().unwrap_or_default();
+        let bytes = original.leaf_bytes();
         assert!(
             bytes.starts_with(br#"{"actor":"anonymous","at":"#),
             "keys are sorted"
@@ -370,7 +364,7 @@ mod tests {
     #[test]
     fn non_canonical_or_incomplete_leaf_bytes_are_rejected() {
         let original = entry(AuditSubject::Collection, AuditOperation::CollectionDelete);
-        let bytes = original.leaf_bytes().unwrap_or_default();
+        let bytes = original.leaf_bytes();
         let spaced = String::from_utf8_lossy(&bytes).replace(",", ", ");
         assert!(AuditEntry::from_leaf_bytes(spaced.as_bytes()).is_err());
         let missing = String::from_utf8_lossy(&bytes).replace(r#""trace_id":null,"#, "");

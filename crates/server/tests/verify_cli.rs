@@ -41,7 +41,7 @@ impl Files {
         let entries: Vec<(AuditEntry, Value)> = (0..6)
             .map(|n| {
                 let data = json!({"n": n});
-                let hash = Sha256Digest::of_json(&data).unwrap_or_else(|e| panic!("{e}"));
+                let hash = Sha256Digest::of_json(&data);
                 let entry = AuditEntry::new(
                     AuditId::generate(),
                     Timestamp::from_millis(1_764_000_000_000 + n),
@@ -61,12 +61,8 @@ impl Files {
                 (entry, document)
             })
             .collect();
-        let tree = MemoryTree::from_leaf_hashes(
-            entries
-                .iter()
-                .map(|(e, _)| e.leaf_hash().unwrap_or_else(|e| panic!("{e}"))),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let tree = MemoryTree::from_leaf_hashes(entries.iter().map(|(e, _)| e.leaf_hash()))
+            .unwrap_or_else(|e| panic!("{e}"));
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         Self {
             dir,
@@ -104,7 +100,7 @@ impl Files {
     fn tlog_proof(&self, index: usize) -> String {
         let (entry, _) = &self.entries[index];
         let proof = prove_inclusion(index as u64, 6, &self.tree).unwrap_or_else(|e| panic!("{e}"));
-        let leaf = entry.leaf_bytes().unwrap_or_else(|e| panic!("{e}"));
+        let leaf = entry.leaf_bytes();
         TlogProof::new(leaf, index as u64, proof, self.note(6))
             .unwrap_or_else(|e| panic!("{e}"))
             .to_text()

@@ -10,14 +10,10 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 
-/// The RFC 8785 canonical bytes of a JSON value.
-///
-/// # Errors
-/// `INTERNAL_ERROR` if serialisation fails (a `Value` holds only finite numbers, so this
-/// signals a library defect rather than bad input).
-pub fn canonical_json(value: &Value) -> Result<Vec<u8>, Error> {
-    serde_json_canonicalizer::to_vec(value)
-        .map_err(|e| Error::internal("canonical JSON serialisation failed", e))
+/// The RFC 8785 canonical text of a JSON value (see `jcs.rs` for the rules). It cannot fail:
+/// a `Value` holds only finite numbers and valid strings.
+pub fn canonical_json(value: &Value) -> String {
+    crate::jcs::to_string(value)
 }
 
 /// A SHA-256 digest, shown as 64 lowercase hex characters.
@@ -31,11 +27,8 @@ impl Sha256Digest {
     }
 
     /// The digest of the canonical JSON of `value`.
-    ///
-    /// # Errors
-    /// As [`canonical_json`].
-    pub fn of_json(value: &Value) -> Result<Self, Error> {
-        Ok(Self::of(&canonical_json(value)?))
+    pub fn of_json(value: &Value) -> Self {
+        Self::of(canonical_json(value).as_bytes())
     }
 
     /// Wraps raw digest bytes.
@@ -85,9 +78,8 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_and_normalises_numbers() {
         let value = json!({"b": 1, "a": [1.5, "x", null, true], "c": {"z": 0, "y": 1e2}});
-        let bytes = canonical_json(&value).unwrap_or_default();
         assert_eq!(
-            String::from_utf8_lossy(&bytes),
+            canonical_json(&value),
             r#"{"a":[1.5,"x",null,true],"b":1,"c":{"y":100,"z":0}}"#
         );
     }

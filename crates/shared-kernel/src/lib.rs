@@ -13,6 +13,7 @@ pub mod constants;
 pub mod context;
 pub mod error;
 pub mod id;
+mod jcs;
 pub mod json;
 pub mod pagination;
 pub mod time;

@@ -46,11 +46,7 @@ pub(crate) fn document_record(
         DocumentOperation::Patch => AuditOperation::DocumentPatch,
         DocumentOperation::Delete => AuditOperation::DocumentDelete,
     };
-    let patch_sha256 = event
-        .patch
-        .as_ref()
-        .map(Sha256Digest::of_json)
-        .transpose()?;
+    let patch_sha256 = event.patch.as_ref().map(Sha256Digest::of_json);
     let subject = AuditSubject::Document {
         document_id: event.document_id.as_str().to_owned(),
         version: event.version.get(),

@@ -78,7 +78,7 @@ impl FakeStore {
             ("people", self.collection_id),
             subject,
         );
-        let leaf = entry.leaf_bytes().unwrap_or_else(|e| panic!("{e}"));
+        let leaf = entry.leaf_bytes();
         let (document_id, version) = match &entry.subject {
             AuditSubject::Collection => (None, None),
             AuditSubject::Document {
@@ -99,10 +99,7 @@ impl FakeStore {
             version,
             leaf_hash: audit_domain::merkle::leaf_hash(&leaf).as_bytes().to_vec(),
             leaf,
-            patch: patch.map(|p| {
-                String::from_utf8(shared_kernel::canonical_json(&p).unwrap_or_default())
-                    .unwrap_or_default()
-            }),
+            patch: patch.map(|p| shared_kernel::canonical_json(&p)),
             leaf_index: None,
             revision_audit_id: None,
         });
@@ -115,7 +112,7 @@ impl FakeStore {
         let before: Option<Value> = current
             .and_then(|d| d.data.as_deref())
             .map(|t| serde_json::from_str(t).unwrap_or_default());
-        let hash = |v: &Value| Sha256Digest::of_json(v).unwrap_or_else(|e| panic!("{e}"));
+        let hash = Sha256Digest::of_json;
         let (operation, patch) = match (&before, &data) {
             (None, _) => (AuditOperation::DocumentCreate, None),
             (Some(_), None) => (AuditOperation::DocumentDelete, None),
@@ -137,10 +134,7 @@ impl FakeStore {
             .last()
             .map(|e| e.id.clone())
             .unwrap_or_default();
-        let text = data.as_ref().map(|d| {
-            String::from_utf8(shared_kernel::canonical_json(d).unwrap_or_default())
-                .unwrap_or_default()
-        });
+        let text = data.as_ref().map(shared_kernel::canonical_json);
         let content_hash = data.as_ref().map(|d| hash(d).to_hex());
         let key = RevisionKey {
             collection_id: self.collection_id.to_string(),

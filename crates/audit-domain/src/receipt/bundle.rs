@@ -51,9 +51,7 @@ impl ReceiptBundle {
         checkpoint_note: String,
     ) -> Result<Self, ReceiptError> {
         let claim = DocumentClaim::from_json(&document)?;
-        let leaf_hash = entry
-            .leaf_hash()
-            .map_err(|e| ReceiptError::Entry(e.to_string()))?;
+        let leaf_hash = entry.leaf_hash();
         let note = Note::parse(&checkpoint_note)
             .map_err(|e| ReceiptError::malformed(format!("checkpoint note: {e}")))?;
         let checkpoint = Checkpoint::parse_text(note.text())

@@ -120,15 +120,8 @@ impl DocumentClaim {
     }
 
     /// The content hash of the data (SHA-256 of its RFC 8785 bytes), `None` for a deletion.
-    ///
-    /// # Errors
-    /// [`ReceiptError::Document`] when the data cannot be canonicalised.
-    pub fn computed_content_hash(&self) -> Result<Option<Sha256Digest>, ReceiptError> {
-        self.data
-            .as_ref()
-            .map(Sha256Digest::of_json)
-            .transpose()
-            .map_err(|e| ReceiptError::Document(format!("the data cannot be hashed: {e}")))
+    pub fn computed_content_hash(&self) -> Option<Sha256Digest> {
+        self.data.as_ref().map(Sha256Digest::of_json)
     }
 }
 

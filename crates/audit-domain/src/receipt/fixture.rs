@@ -47,11 +47,8 @@ impl Fixture {
                     AuditOperation::DocumentCreate,
                 )
             };
-            let hash_after = data
-                .as_ref()
-                .map(|d| Sha256Digest::of_json(d).unwrap_or_else(|e| panic!("{e}")));
-            let hash_before = last
-                .then(|| Sha256Digest::of_json(&json!({"n": 0})).unwrap_or_else(|e| panic!("{e}")));
+            let hash_after = data.as_ref().map(Sha256Digest::of_json);
+            let hash_before = last.then(|| Sha256Digest::of_json(&json!({"n": 0})));
             let entry = AuditEntry::new(
                 AuditId::generate(),
                 at,
@@ -78,12 +75,8 @@ impl Fixture {
             });
             entries.push((entry, document));
         }
-        let tree = MemoryTree::from_leaf_hashes(
-            entries
-                .iter()
-                .map(|(e, _)| e.leaf_hash().unwrap_or_else(|e| panic!("{e}"))),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let tree = MemoryTree::from_leaf_hashes(entries.iter().map(|(e, _)| e.leaf_hash()))
+            .unwrap_or_else(|e| panic!("{e}"));
         let root = tree.root().unwrap_or_else(|e| panic!("{e}"));
         let note = Checkpoint::new(ORIGIN, tree.size(), root)
             .and_then(|c| c.sign(&signer))
@@ -118,7 +111,7 @@ impl Fixture {
         let (entry, _) = &self.entries[index];
         let proof = prove_inclusion(index as u64, self.tree.size(), &self.tree)
             .unwrap_or_else(|e| panic!("{e}"));
-        let leaf = entry.leaf_bytes().unwrap_or_else(|e| panic!("{e}"));
+        let leaf = entry.leaf_bytes();
         TlogProof::new(leaf, index as u64, proof, self.note.clone())
             .unwrap_or_else(|e| panic!("{e}"))
     }

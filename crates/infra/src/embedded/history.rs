@@ -143,7 +143,7 @@ impl AuditRow {
             AuditEntry::from_leaf_bytes(&self.leaf).map_err(|e| corrupt("audit entry leaf", e))?;
         let leaf_hash =
             Hash::try_from(self.leaf_hash.as_slice()).map_err(|e| corrupt("audit leaf hash", e))?;
-        if entry.leaf_hash()? != leaf_hash {
+        if entry.leaf_hash() != leaf_hash {
             return Err(corrupt(
                 "audit leaf hash",
                 format!("entry {} does not match its leaf hash", entry.id),

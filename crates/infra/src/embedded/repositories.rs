@@ -303,18 +303,9 @@ impl AuditLogger for SqliteTransaction {
         // The canonical forms and the hash are computed here, by the request, so that the
         // writer thread (which every write waits for) only binds them; the insert itself is
         // deferred to the next hand-off (see `transaction.rs`).
-        let leaf = record.entry.leaf_bytes()?;
+        let leaf = record.entry.leaf_bytes();
         let leaf_hash = audit_domain::merkle::leaf_hash(&leaf).into_bytes();
-        let patch = record
-            .patch
-            .as_ref()
-            .map(|patch| {
-                canonical_json(patch).and_then(|bytes| {
-                    String::from_utf8(bytes)
-                        .map_err(|e| Error::internal("canonical JSON is not UTF-8", e))
-                })
-            })
-            .transpose()?;
+        let patch = record.patch.as_ref().map(canonical_json);
         self.defer(move |connection| {
             let entry = &record.entry;
             let (document_id, version) = match &entry.subject {

@@ -277,8 +277,8 @@ async fn audit_entries_store_the_exact_leaf_bytes_and_hash_with_no_leaf_index() 
             )
             .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(seq, 1);
-    assert_eq!(leaf, ok(entry.leaf_bytes()));
-    assert_eq!(leaf_hash, ok(entry.leaf_hash()).as_bytes().to_vec());
+    assert_eq!(leaf, entry.leaf_bytes());
+    assert_eq!(leaf_hash, entry.leaf_hash().as_bytes().to_vec());
     assert_eq!(patch, r#"[{"op":"add","path":"/a","value":100}]"#);
     assert_eq!(leaf_index, None);
 }

@@ -151,7 +151,7 @@ async fn with_key(state: AppState, request: Request, next: Next) -> Result<Respo
     )
     .await?;
     let request_hash = match shared_kernel::json::parse_strict(&bytes) {
-        Ok(value) => Sha256Digest::of_json(&value)?,
+        Ok(value) => Sha256Digest::of_json(&value),
         Err(_) => Sha256Digest::of(&bytes),
     };
     let key = IdempotencyKey {

@@ -101,8 +101,7 @@ impl StorageApp {
 
 /// A short hash naming the query a cursor belongs to.
 fn fingerprint(collection: CollectionId, filter: &Value, sort: &Sort) -> Result<String, Error> {
-    let filter = String::from_utf8(canonical_json(filter)?)
-        .map_err(|e| Error::internal("canonical JSON is not UTF-8", e))?;
+    let filter = canonical_json(filter);
     let text = format!("{collection}\n{filter}\n{sort}");
     let mut hex = Sha256Digest::of(text.as_bytes()).to_hex();
     hex.truncate(FINGERPRINT_HEX_LEN);

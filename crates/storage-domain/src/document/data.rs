@@ -80,21 +80,19 @@ impl DocumentData {
             let detail = format!("document data breaks {} rule(s)", violations.len());
             return Err(Error::invalid_input(detail).with_field_errors(violations));
         }
-        let canonical_bytes = canonical_json(&value)?;
-        if canonical_bytes.len() > limits.max_bytes {
+        let canonical = canonical_json(&value);
+        if canonical.len() > limits.max_bytes {
             return Err(Error::new(
                 ErrorCode::PayloadTooLarge,
                 format!(
                     "the document is {} bytes in canonical form; the limit is {}",
-                    canonical_bytes.len(),
+                    canonical.len(),
                     limits.max_bytes
                 ),
             )
             .with_detail("limit_bytes", limits.max_bytes));
         }
-        let content_hash = Sha256Digest::of(&canonical_bytes);
-        let canonical = String::from_utf8(canonical_bytes)
-            .map_err(|e| Error::internal("canonical JSON is not UTF-8", e))?;
+        let content_hash = Sha256Digest::of(canonical.as_bytes());
         Ok(Self {
             value: OnceLock::from(value),
             canonical,
