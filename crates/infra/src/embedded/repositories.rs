@@ -351,6 +351,16 @@ impl AuditLogger for SqliteTransaction {
     }
 }
 
+/// An outbox event as plain values for the writer thread.
+struct OutboxRow {
+    id: String,
+    event_type: &'static str,
+    audit_id: String,
+    occurred_at: i64,
+    /// The payload's JSON text.
+    payload: String,
+}
+
 #[async_trait]
 impl EventOutbox for SqliteTransaction {
     #[tracing::instrument(level = "debug", name = "embedded.outbox.append", skip_all)]
@@ -358,6 +368,21 @@ impl EventOutbox for SqliteTransaction {
         if events.is_empty() {
             return Ok(());
         }
+        // Encoded here, by the request, so that the writer thread only binds text.
+        let rows = events
+            .iter()
+            .map(|event| {
+                let payload = serde_json::to_string(&event.payload)
+                    .map_err(|e| Error::internal("could not encode an outbox event", e))?;
+                Ok(OutboxRow {
+                    id: event.id.to_string(),
+                    event_type: event.event_type,
+                    audit_id: event.audit_id.to_string(),
+                    occurred_at: event.occurred_at.as_millis(),
+                    payload,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
         self.defer(move |connection| {
             let mut statement = connection
                 .prepare_cached(
@@ -365,20 +390,18 @@ impl EventOutbox for SqliteTransaction {
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(|e| storage_error("appending to the outbox", e))?;
-            for event in &events {
-                let payload = serde_json::to_string(&event.payload)
-                    .map_err(|e| Error::internal("could not encode an outbox event", e))?;
+            for row in &rows {
                 statement
                     .execute(params![
-                        event.id.to_string(),
-                        event.event_type,
-                        event.audit_id.to_string(),
-                        event.occurred_at.as_millis(),
-                        payload
+                        row.id,
+                        row.event_type,
+                        row.audit_id,
+                        row.occurred_at,
+                        row.payload
                     ])
                     .map_err(|e| {
                         conflict_or_storage_error("appending to the outbox", e, || {
-                            Error::conflict(format!("outbox event `{}` already exists", event.id))
+                            Error::conflict(format!("outbox event `{}` already exists", row.id))
                         })
                     })?;
             }
