@@ -121,6 +121,53 @@ const MIGRATIONS: &[&str] = &[
         signed_at INTEGER NOT NULL
     );
     ",
+    // 5: documents and revisions become rowid tables with a unique key. A WITHOUT ROWID
+    // table keeps its rows in an index b-tree, where at most about 1,000 bytes of a row stay
+    // on its page (4 KiB pages): every row above that (a 1 KiB document with its ids and hash)
+    // spilled to an overflow page of its own, mostly empty. Measured at 25,879 documents:
+    // 29,574 pages each for the two tables, three quarters of them unused, about 9 KiB
+    // written per create. A rowid table's leaf keeps up to about 4,000 bytes of a row.
+    "
+    CREATE TABLE documents_rowid (
+        collection_id TEXT NOT NULL REFERENCES collections(id),
+        id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        data TEXT,
+        content_hash TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        audit_id TEXT NOT NULL,
+        UNIQUE (collection_id, id)
+    );
+    INSERT INTO documents_rowid
+        (collection_id, id, version, data, content_hash, created_at, updated_at, audit_id)
+        SELECT collection_id, id, version, data, content_hash, created_at, updated_at, audit_id
+        FROM documents ORDER BY collection_id, id;
+    DROP TABLE documents;
+    ALTER TABLE documents_rowid RENAME TO documents;
+    CREATE INDEX documents_created ON documents(collection_id, created_at, id);
+    CREATE INDEX documents_updated ON documents(collection_id, updated_at, id);
+
+    CREATE TABLE revisions_rowid (
+        collection_id TEXT NOT NULL,
+        document_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        operation TEXT NOT NULL,
+        data TEXT,
+        content_hash TEXT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        audit_id TEXT NOT NULL,
+        UNIQUE (collection_id, document_id, version)
+    );
+    INSERT INTO revisions_rowid
+        (collection_id, document_id, version, operation, data, content_hash, at, actor, audit_id)
+        SELECT collection_id, document_id, version, operation, data, content_hash, at, actor,
+               audit_id
+        FROM revisions ORDER BY collection_id, document_id, version;
+    DROP TABLE revisions;
+    ALTER TABLE revisions_rowid RENAME TO revisions;
+    ",
 ];
 
 /// The schema version this build writes.
@@ -165,4 +212,86 @@ pub(super) fn apply(connection: &mut Connection) -> Result<(), Error> {
     transaction
         .commit()
         .map_err(|e| storage_error("committing the migrations", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database as a build of schema version `version` left it.
+    fn at_version(version: usize) -> Connection {
+        let connection = Connection::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        for sql in &MIGRATIONS[..version] {
+            connection
+                .execute_batch(sql)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        connection
+            .pragma_update(None, "user_version", i64::try_from(version).unwrap_or(0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        connection
+    }
+
+    fn count(connection: &Connection, sql: &str) -> i64 {
+        connection
+            .query_row(sql, [], |row| row.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    #[test]
+    fn migration_5_keeps_every_document_and_revision_and_their_keys() {
+        let mut connection = at_version(4);
+        connection
+            .execute_batch(
+                "INSERT INTO collections VALUES ('c1', 'people', NULL, 1, 1, 1, NULL);
+                 INSERT INTO documents VALUES ('c1', 'alice', 2, '{\"a\":2}', 'h2', 1, 2, 'a2');
+                 INSERT INTO revisions VALUES ('c1', 'alice', 1, 'document.create', '{\"a\":1}',
+                     'h1', 1, 'anonymous', 'a1');
+                 INSERT INTO revisions VALUES ('c1', 'alice', 2, 'document.replace', '{\"a\":2}',
+                     'h2', 2, 'anonymous', 'a2');",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        apply(&mut connection).unwrap_or_else(|e| panic!("{e}"));
+
+        assert_eq!(count(&connection, "PRAGMA user_version"), latest_version());
+        let document: (i64, String, String) = connection
+            .query_row(
+                "SELECT version, data, audit_id FROM documents
+                 WHERE collection_id = 'c1' AND id = 'alice'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(document, (2, "{\"a\":2}".to_owned(), "a2".to_owned()));
+        assert_eq!(
+            count(
+                &connection,
+                "SELECT count(*) FROM revisions WHERE document_id = 'alice'"
+            ),
+            2
+        );
+        for table in ["documents", "revisions"] {
+            let sql = format!(
+                "SELECT count(*) FROM sqlite_schema WHERE name = '{table}' AND sql LIKE '%WITHOUT ROWID%'"
+            );
+            assert_eq!(count(&connection, &sql), 0, "{table} is a rowid table");
+        }
+        for index in ["documents_created", "documents_updated"] {
+            let sql = format!(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = '{index}'"
+            );
+            assert_eq!(count(&connection, &sql), 1, "{index} was recreated");
+        }
+        let duplicate = connection.execute(
+            "INSERT INTO revisions VALUES ('c1', 'alice', 2, 'document.patch', NULL, NULL, 3,
+                 'anonymous', 'a3')",
+            [],
+        );
+        assert!(duplicate.is_err(), "a revision's key stays unique");
+        let duplicate = connection.execute(
+            "INSERT INTO documents VALUES ('c1', 'alice', 1, NULL, NULL, 1, 1, 'a4')",
+            [],
+        );
+        assert!(duplicate.is_err(), "a document's key stays unique");
+    }
 }

@@ -20,7 +20,7 @@ use rusqlite::{Connection, params};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The embedded store's tables as migrations 1 and 3 create them (idempotency keys left out:
+/// The embedded store's tables as migrations 1, 3 and 5 leave them (idempotency keys left out:
 /// a plain create writes none).
 const SCHEMA: &str = "
 CREATE TABLE collections (
@@ -31,13 +31,13 @@ CREATE UNIQUE INDEX collections_live_name ON collections(name) WHERE deleted_at 
 CREATE TABLE documents (
     collection_id TEXT NOT NULL REFERENCES collections(id), id TEXT NOT NULL,
     version INTEGER NOT NULL, data TEXT, content_hash TEXT, created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL, audit_id TEXT NOT NULL, PRIMARY KEY (collection_id, id)
-) WITHOUT ROWID;
+    updated_at INTEGER NOT NULL, audit_id TEXT NOT NULL, UNIQUE (collection_id, id)
+);
 CREATE TABLE revisions (
     collection_id TEXT NOT NULL, document_id TEXT NOT NULL, version INTEGER NOT NULL,
     operation TEXT NOT NULL, data TEXT, content_hash TEXT, at INTEGER NOT NULL,
-    actor TEXT NOT NULL, audit_id TEXT NOT NULL, PRIMARY KEY (collection_id, document_id, version)
-) WITHOUT ROWID;
+    actor TEXT NOT NULL, audit_id TEXT NOT NULL, UNIQUE (collection_id, document_id, version)
+);
 CREATE TABLE audit_entries (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, at INTEGER NOT NULL,
     actor TEXT NOT NULL, operation TEXT NOT NULL, collection TEXT NOT NULL,
