@@ -1,7 +1,8 @@
 //! Group commit on a real SQLite file: many concurrent writes land whole and in `seq` order,
-//! a failing member leaves no rows and does not disturb its group, a failed `COMMIT` reaches
-//! every member, dropped writes are rolled back, and `normal` durability keeps what it
-//! acknowledged across a reopen.
+//! a failing session leaves no rows and does not disturb its group, a whole write refused by
+//! its checks leaves its group alone while one failing after it wrote rows takes its group down
+//! (nothing stored, every member told), a failed `COMMIT` reaches every member, dropped writes
+//! are rolled back, and `normal` durability keeps what it acknowledged across a reopen.
 //!
 //! Groups are formed deterministically where a test depends on them: one write holds the
 //! writer while the others queue (`Writer::queued`), and the group's age bound is set far
@@ -708,4 +709,109 @@ async fn optimistic_writes_that_lost_a_race_run_again_and_answer_as_if_they_had_
         5,
         "the collection, shared, one twin, two patches: nothing of a lost attempt"
     );
+}
+
+/// A whole write that inserts one outbox row with `id` as its id text, then fails if told to.
+fn whole_write(id: &'static str, fail_after_insert: bool) -> super::writer::Statements {
+    Box::new(move |connection| {
+        connection
+            .execute(
+                "INSERT INTO outbox (id, event_type, audit_id, occurred_at, payload) \
+                 VALUES (?1, 'test.whole', 'a', 1, '{}')",
+                [id],
+            )
+            .map_err(|e| shared_kernel::Error::internal("test insert", e))?;
+        if fail_after_insert {
+            return Err(shared_kernel::Error::conflict("failed after writing a row"));
+        }
+        Ok(())
+    })
+}
+
+/// A whole write refused before it writes anything, as a stale optimistic read is.
+fn refused_whole_write() -> super::writer::Statements {
+    Box::new(|_connection| Err(shared_kernel::Error::conflict("a stale read")))
+}
+
+fn whole_rows(store: &EmbeddedStore) -> Vec<String> {
+    read_only(store)
+        .prepare("SELECT id FROM outbox WHERE event_type = 'test.whole' ORDER BY seq")
+        .and_then(|mut s| s.query_map([], |row| row.get(0))?.collect())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_whole_write_refused_before_writing_leaves_its_group_alone() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = open(dir.path(), Durability::Full);
+    let writer = store.writer();
+    let first = ok(writer.begin().await);
+    let spawn = |statements: super::writer::Statements| {
+        let writer = writer.clone();
+        tokio::spawn(async move { writer.write_whole(statements).await })
+    };
+    let before = spawn(whole_write("before", false));
+    let refused = spawn(refused_whole_write());
+    let after = spawn(whole_write("after", false));
+    until_queued(&store, 3).await;
+    ok(first.commit_after(None).await);
+
+    let join = |handle: tokio::task::JoinHandle<Result<(), shared_kernel::Error>>| async move {
+        handle.await.unwrap_or_else(|e| panic!("{e}"))
+    };
+    ok(join(before).await);
+    assert_eq!(
+        join(refused).await.err().map(|e| e.code()),
+        Some(ErrorCode::Conflict)
+    );
+    ok(join(after).await);
+    assert_eq!(whole_rows(&store), ["before", "after"]);
+}
+
+#[tokio::test]
+async fn a_whole_write_failing_after_writing_rows_takes_its_group_down_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = open(dir.path(), Durability::Full);
+    let writer = store.writer();
+    let before_stats = store.write_stats();
+    let first = ok(writer.begin().await);
+    let spawn = |statements: super::writer::Statements| {
+        let writer = writer.clone();
+        tokio::spawn(async move { writer.write_whole(statements).await })
+    };
+    let innocent = spawn(whole_write("innocent", false));
+    let failing = spawn(whole_write("failing", true));
+    until_queued(&store, 2).await;
+    // The session holding the writer commits first; its group then takes the two writes.
+    let first_outcome = {
+        let commit = tokio::spawn(first.commit_after(None));
+        commit.await.unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    let join = |handle: tokio::task::JoinHandle<Result<(), shared_kernel::Error>>| async move {
+        handle.await.unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(
+        join(failing).await.err().map(|e| e.code()),
+        Some(ErrorCode::Conflict),
+        "the failing write gets its own error"
+    );
+    assert_eq!(
+        join(innocent).await.err().map(|e| e.code()),
+        Some(ErrorCode::Unavailable),
+        "a member released before it was lost with the group, and told so"
+    );
+    assert_eq!(
+        first_outcome.err().map(|e| e.code()),
+        Some(ErrorCode::Unavailable)
+    );
+    assert!(
+        whole_rows(&store).is_empty(),
+        "nothing of the group was stored"
+    );
+    assert!(store.write_stats().failed_groups > before_stats.failed_groups);
+
+    // The writer goes on: the next write lands.
+    ok(writer.write_whole(whole_write("next", false)).await);
+    assert_eq!(whole_rows(&store), ["next"]);
 }

@@ -13,12 +13,25 @@
 //! it serves one, nothing else touches the connection, exactly as with a mutex:
 //!
 //! 1. If no group transaction is open, it runs `BEGIN IMMEDIATE` and a group starts.
-//! 2. Each write is a `SAVEPOINT` inside the group: its statements come over its own channel
-//!    ([`Session::run`]) and run on this thread (SQLite never runs on the async executor).
+//! 2. A session ([`Writer::begin`]) is a `SAVEPOINT` inside the group: its statements come over
+//!    its own channel ([`Session::run`]) and run on this thread (SQLite never runs on the async
+//!    executor).
 //! 3. Its end: on [`Session::commit_after`] the savepoint is `RELEASE`d and the writer keeps the
 //!    session's acknowledgement *without sending it*. If the session is dropped instead (an
 //!    error, a cancelled request, a panic), `ROLLBACK TO` + `RELEASE` undo its rows and only
 //!    its rows: each write stays atomic on its own.
+//!
+//!    A whole write ([`Writer::write_whole`], every document write) has no savepoint: before a
+//!    savepoint's first change to a page SQLite copies the page into a sub-journal, and a
+//!    document write touches the right-hand leaf of about twelve b-trees, so the copies were
+//!    the writer's largest cost. A whole write's first statements are its checks (its
+//!    optimistic reads, see `transaction.rs`), which write nothing; a write refused there
+//!    leaves the group untouched. One that fails *after* writing rows (which its checks leave
+//!    to a full disk, an I/O error, a panic or a UUID collision) cannot be undone alone, so
+//!    the group is rolled back and every member released so far is told that nothing was
+//!    stored: still atomic per write and nothing acknowledged lost, at the price of innocent
+//!    members failing in a case that should not happen. Whether rows were written is read
+//!    from SQLite's count of changed rows (`total_changes`).
 //! 4. When no further write is queued, or the group reached [`GroupCommitOptions`]' bounds,
 //!    the writer runs `COMMIT` and only when it has returned (durable under the configured
 //!    `synchronous` mode) does it acknowledge every member. If `COMMIT` fails, the group is
@@ -208,10 +221,11 @@ impl Writer {
         })
     }
 
-    /// Runs `statements` as one write (its own savepoint in a group transaction) and waits
-    /// until the group holding it has committed, in a single hand-off: the writer never waits
-    /// for the caller, so the write holds it only while its statements run. If `statements`
-    /// fails, the write is rolled back and its error returned.
+    /// Runs `statements` as one write in a group transaction and waits until the group holding
+    /// it has committed, in a single hand-off: the writer never waits for the caller, so the
+    /// write holds it only while its statements run. If `statements` fails, its error is
+    /// returned and nothing of it is stored; if it had already written rows, its whole group is
+    /// rolled back with it (see the module's doc).
     ///
     /// # Errors
     /// What `statements` returns; `UNAVAILABLE` as [`Session::commit_after`].
@@ -387,24 +401,16 @@ impl WriterThread {
 
     /// Serves one session from its savepoint to its release or rollback.
     fn serve_session(&mut self, begin: Begin) {
-        if let Err(e) = self.open_savepoint() {
-            match begin.ready {
-                Some(ready) => drop(ready.send(Err(e))),
-                None => {
-                    // A whole write: its commit, already queued, carries the answer.
-                    if let Ok(Op::Commit { ack, .. }) = begin.ops.try_recv() {
-                        drop(ack.send(Err(e)));
-                    }
-                }
-            }
+        let Some(ready) = begin.ready else {
+            self.serve_whole(&begin.ops);
+            return;
+        };
+        if let Err(e) = self.open_group().and_then(|()| self.open_savepoint()) {
+            drop(ready.send(Err(e)));
             return;
         }
-        if let Some(group) = &mut self.group {
-            group.served += 1;
-        }
-        if let Some(ready) = begin.ready
-            && ready.send(Ok(())).is_err()
-        {
+        self.count_served();
+        if ready.send(Ok(())).is_err() {
             // The request gave up while it was queued.
             self.roll_back_member();
             return;
@@ -449,8 +455,54 @@ impl WriterThread {
         }
     }
 
-    /// Opens the group when needed, then the member's savepoint.
-    fn open_savepoint(&mut self) -> Result<(), Error> {
+    /// Serves a whole write ([`Writer::write_whole`]): its statements run straight in the
+    /// group transaction, with no savepoint of their own (see the module's doc).
+    fn serve_whole(&mut self, ops: &Receiver<Op>) {
+        // `write_whole` queues the commit before the write itself, so it is there.
+        let Ok(Op::Commit { last, ack }) = ops.try_recv() else {
+            return;
+        };
+        if let Err(e) = self.open_group() {
+            drop(ack.send(Err(e)));
+            return;
+        }
+        self.count_served();
+        let Some(statements) = last else {
+            self.keep_member(ack);
+            return;
+        };
+        let changes_before = self.connection.total_changes();
+        let connection = &self.connection;
+        let outcome =
+            catch_unwind(AssertUnwindSafe(|| statements(connection))).unwrap_or_else(|_| {
+                tracing::error!("a storage task panicked; its write was not stored");
+                Err(Error::new(
+                    ErrorCode::Internal,
+                    "a storage task did not complete; the write was not stored",
+                ))
+            });
+        if self.connection.is_autocommit() {
+            self.abandon_group("SQLite abandoned the group transaction");
+            drop(ack.send(Err(outcome.err().unwrap_or_else(lost))));
+            return;
+        }
+        match outcome {
+            Ok(()) => self.keep_member(ack),
+            Err(error) if self.connection.total_changes() == changes_before => {
+                // Refused before it wrote a row (a stale read, a failed check): the group
+                // holds nothing of it.
+                drop(ack.send(Err(error)));
+            }
+            Err(error) => {
+                // It wrote rows, and without a savepoint they cannot be undone alone.
+                self.abandon_group("a write failed after writing rows");
+                drop(ack.send(Err(error)));
+            }
+        }
+    }
+
+    /// Opens the group transaction unless one is open.
+    fn open_group(&mut self) -> Result<(), Error> {
         if self.group.is_none() {
             execute(&self.connection, "BEGIN IMMEDIATE")
                 .map_err(|e| Error::unavailable("could not start a transaction", e))?;
@@ -460,8 +512,28 @@ impl WriterThread {
                 started: Instant::now(),
             });
         }
+        Ok(())
+    }
+
+    /// Opens a session's savepoint inside the open group.
+    fn open_savepoint(&self) -> Result<(), Error> {
         execute(&self.connection, "SAVEPOINT member")
             .map_err(|e| Error::unavailable("could not start a transaction", e))
+    }
+
+    /// Counts a write towards the group's size bound.
+    fn count_served(&mut self) {
+        if let Some(group) = &mut self.group {
+            group.served += 1;
+        }
+    }
+
+    /// Keeps a member's acknowledgement until its group commits.
+    fn keep_member(&mut self, ack: oneshot::Sender<Result<(), Error>>) {
+        match &mut self.group {
+            Some(group) => group.members.push(ack),
+            None => drop(ack.send(Err(lost()))),
+        }
     }
 
     /// Runs a session's last statements; releases it if they succeed, else rolls it back and
@@ -492,10 +564,7 @@ impl WriterThread {
     /// Keeps the member's changes in the group; it is acknowledged when the group commits.
     fn release_member(&mut self, ack: oneshot::Sender<Result<(), Error>>) {
         match execute(&self.connection, "RELEASE member") {
-            Ok(()) => match &mut self.group {
-                Some(group) => group.members.push(ack),
-                None => drop(ack.send(Err(lost()))),
-            },
+            Ok(()) => self.keep_member(ack),
             Err(e) => {
                 self.roll_back_member();
                 drop(ack.send(Err(Error::unavailable(
