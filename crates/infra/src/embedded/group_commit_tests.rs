@@ -1,8 +1,9 @@
 //! Group commit on a real SQLite file: many concurrent writes land whole and in `seq` order,
 //! a failing session leaves no rows and does not disturb its group, a whole write refused by
-//! its checks leaves its group alone while one failing after it wrote rows takes its group down
-//! (nothing stored, every member told), a failed `COMMIT` reaches every member, dropped writes
-//! are rolled back, and `normal` durability keeps what it acknowledged across a reopen.
+//! its checks leaves its group alone while one failing after it wrote rows is dropped from a
+//! group rebuilt without it (or, in a group holding a session, takes the group down: nothing
+//! stored, every member told), a failed `COMMIT` reaches every member, dropped writes are
+//! rolled back, and `normal` durability keeps what it acknowledged across a reopen.
 //!
 //! Groups are formed deterministically where a test depends on them: one write holds the
 //! writer while the others queue (`Writer::queued`), and the group's age bound is set far
@@ -769,7 +770,7 @@ async fn a_whole_write_refused_before_writing_leaves_its_group_alone() {
 }
 
 #[tokio::test]
-async fn a_whole_write_failing_after_writing_rows_takes_its_group_down_and_nothing_is_stored() {
+async fn a_whole_write_failing_after_rows_in_a_group_holding_a_session_takes_the_group_down() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = open(dir.path(), Durability::Full);
     let writer = store.writer();
@@ -814,4 +815,73 @@ async fn a_whole_write_failing_after_writing_rows_takes_its_group_down_and_nothi
     // The writer goes on: the next write lands.
     ok(writer.write_whole(whole_write("next", false)).await);
     assert_eq!(whole_rows(&store), ["next"]);
+}
+
+/// A whole write that inserts `id` once `gate` is open, telling `entered` when it has started
+/// waiting; once open, the gate stays open, so the write runs straight through when replayed.
+fn gated_whole_write(
+    id: &'static str,
+    entered: Arc<std::sync::atomic::AtomicBool>,
+    gate: Arc<std::sync::atomic::AtomicBool>,
+) -> super::writer::Statements {
+    use std::sync::atomic::Ordering;
+    let insert = whole_write(id, false);
+    Box::new(move |connection| {
+        entered.store(true, Ordering::Release);
+        while !gate.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        insert(connection)
+    })
+}
+
+#[tokio::test]
+async fn a_whole_write_failing_after_writing_rows_is_dropped_and_its_group_rebuilt_without_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = open(dir.path(), Durability::Full);
+    let writer = store.writer();
+    let before_stats = store.write_stats();
+    let spawn = |statements: super::writer::Statements| {
+        let writer = writer.clone();
+        tokio::spawn(async move { writer.write_whole(statements).await })
+    };
+    // The first write holds the writer (inside its group) until the others are queued.
+    let (entered, gate) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let first = spawn(gated_whole_write(
+        "first",
+        Arc::clone(&entered),
+        Arc::clone(&gate),
+    ));
+    while !entered.load(Ordering::Acquire) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let innocent = spawn(whole_write("innocent", false));
+    let failing = spawn(whole_write("failing", true));
+    let last = spawn(whole_write("last", false));
+    until_queued(&store, 3).await;
+    gate.store(true, Ordering::Release);
+
+    let join = |handle: tokio::task::JoinHandle<Result<(), shared_kernel::Error>>| async move {
+        handle.await.unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(
+        join(failing).await.err().map(|e| e.code()),
+        Some(ErrorCode::Conflict),
+        "the failing write gets its own error"
+    );
+    ok(join(first).await);
+    ok(join(innocent).await);
+    ok(join(last).await);
+    assert_eq!(whole_rows(&store), ["first", "innocent", "last"]);
+    let after = store.write_stats();
+    assert_eq!(
+        after.failed_groups, before_stats.failed_groups,
+        "no group was lost"
+    );
+    assert_eq!(after.groups - before_stats.groups, 1, "{after:?}");
+    assert_eq!(after.writes - before_stats.writes, 3, "{after:?}");
 }

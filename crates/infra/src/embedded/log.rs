@@ -52,12 +52,12 @@ impl SqliteLogStore {
         }
     }
 
-    /// Runs `work` as one write on the writer (its own savepoint in a group transaction, on
-    /// the writer thread, in the same hand-off as its commit); returns once that write has
-    /// committed durably, rolls it back when `work` fails.
+    /// Runs `work` as one whole write on the writer (in a group transaction, on the writer
+    /// thread, in the same hand-off as its commit); returns once that write has committed
+    /// durably. When `work` fails nothing of it is stored (see `writer.rs`).
     async fn write<F>(&self, work: F) -> Result<(), Error>
     where
-        F: FnOnce(&Connection) -> Result<(), Error> + Send + 'static,
+        F: Fn(&Connection) -> Result<(), Error> + Send + 'static,
     {
         self.writer.write_whole(Box::new(work)).await
     }

@@ -224,7 +224,7 @@ impl SqliteTransaction {
     /// to the writer (see the module documentation).
     pub(super) fn defer<F>(&mut self, work: F)
     where
-        F: FnOnce(&Connection) -> Result<(), Error> + Send + 'static,
+        F: Fn(&Connection) -> Result<(), Error> + Send + 'static,
     {
         self.deferred.push(Box::new(work));
     }
@@ -241,7 +241,7 @@ impl SqliteTransaction {
             assumed
                 .iter()
                 .try_for_each(|assumption| assumption.check(connection))?;
-            deferred.into_iter().try_for_each(|work| work(connection))
+            deferred.iter().try_for_each(|work| work(connection))
         }))
     }
 }

@@ -28,10 +28,12 @@
 //!    optimistic reads, see `transaction.rs`), which write nothing; a write refused there
 //!    leaves the group untouched. One that fails *after* writing rows (which its checks leave
 //!    to a full disk, an I/O error, a panic or a UUID collision) cannot be undone alone, so
-//!    the group is rolled back and every member released so far is told that nothing was
-//!    stored: still atomic per write and nothing acknowledged lost, at the price of innocent
-//!    members failing in a case that should not happen. Whether rows were written is read
-//!    from SQLite's count of changed rows (`total_changes`).
+//!    the group is rolled back and rebuilt without it: the members' statements are kept
+//!    (they are `Fn`) and run again, in order, on the state they met the first time. A group
+//!    that holds a session cannot be rebuilt (a session's statements came and went over its
+//!    channel), so there every member released so far is told that nothing was stored.
+//!    Either way each write stays atomic and nothing acknowledged is lost. Whether rows were
+//!    written is read from SQLite's count of changed rows (`total_changes`).
 //! 4. When no further write is queued, or the group reached [`GroupCommitOptions`]' bounds,
 //!    the writer runs `COMMIT` and only when it has returned (durable under the configured
 //!    `synchronous` mode) does it acknowledge every member. If `COMMIT` fails, the group is
@@ -68,7 +70,7 @@
 //!   then commit or fail together, so no acknowledged write ever depends on a lost one.
 //! - **Nothing is left half done by a cancelled request**: the thread, not the request, owns
 //!   the connection, and a session whose handle disappears is rolled back by the thread.
-//! - The Merkle log's batches and checkpoints are sessions like any other (see `log.rs`),
+//! - The Merkle log's batches and checkpoints are whole writes like any other (see `log.rs`),
 //!   so a checkpoint is signed only after the group holding its tree state has committed.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -111,9 +113,10 @@ impl Default for GroupCommitOptions {
 /// can no longer use it. It answers through a channel it captured.
 type Work = Box<dyn FnOnce(Result<&Connection, Error>) + Send>;
 
-/// Statements whose only answer is success or failure, run on the writer just before a
-/// session's savepoint is released (see [`Session::commit_after`]).
-pub(super) type Statements = Box<dyn FnOnce(&Connection) -> Result<(), Error> + Send>;
+/// Statements whose only answer is success or failure: a whole write, or what runs on the
+/// writer just before a session's savepoint is released (see [`Session::commit_after`]).
+/// `Fn`, not `FnOnce`: a whole write may run again when its group is replayed.
+pub(super) type Statements = Box<dyn Fn(&Connection) -> Result<(), Error> + Send>;
 
 /// What a session sends the writer.
 enum Op {
@@ -224,8 +227,8 @@ impl Writer {
     /// Runs `statements` as one write in a group transaction and waits until the group holding
     /// it has committed, in a single hand-off: the writer never waits for the caller, so the
     /// write holds it only while its statements run. If `statements` fails, its error is
-    /// returned and nothing of it is stored; if it had already written rows, its whole group is
-    /// rolled back with it (see the module's doc).
+    /// returned and nothing of it is stored; if it had already written rows, its group is
+    /// rebuilt without it (see the module's doc).
     ///
     /// # Errors
     /// What `statements` returns; `UNAVAILABLE` as [`Session::commit_after`].
@@ -344,6 +347,10 @@ impl Session {
 struct Group {
     /// Acknowledgements of the released members, sent once `COMMIT` returns.
     members: Vec<oneshot::Sender<Result<(), Error>>>,
+    /// Every member's statements, in order, while all members are whole writes: what it
+    /// takes to rebuild the group without a member that failed after writing rows. `None`
+    /// once a session has joined (its statements came and went over its channel).
+    replay: Option<Vec<Statements>>,
     /// Writes served (committed or rolled back), for the size bound.
     served: usize,
     started: Instant,
@@ -487,16 +494,61 @@ impl WriterThread {
             return;
         }
         match outcome {
-            Ok(()) => self.keep_member(ack),
+            Ok(()) => {
+                if let Some(replay) = self.group.as_mut().and_then(|g| g.replay.as_mut()) {
+                    replay.push(statements);
+                }
+                self.keep_member(ack);
+            }
             Err(error) if self.connection.total_changes() == changes_before => {
                 // Refused before it wrote a row (a stale read, a failed check): the group
                 // holds nothing of it.
                 drop(ack.send(Err(error)));
             }
             Err(error) => {
-                // It wrote rows, and without a savepoint they cannot be undone alone.
-                self.abandon_group("a write failed after writing rows");
+                // It wrote rows, and without a savepoint they cannot be undone alone: the
+                // group starts over without it.
+                self.rebuild_group_or_abandon();
                 drop(ack.send(Err(error)));
+            }
+        }
+    }
+
+    /// Rolls the group back and runs its members' statements again, in order, in a new group
+    /// transaction: the state they met the first time, so the same outcome. When the group
+    /// cannot be replayed (a session is in it) or a replayed write fails, it is lost instead.
+    fn rebuild_group_or_abandon(&mut self) {
+        let Some(replay) = self.group.as_mut().and_then(|g| g.replay.take()) else {
+            self.abandon_group("a write failed after writing rows, in a group holding a session");
+            return;
+        };
+        let rebuilt = execute(&self.connection, "ROLLBACK")
+            .and_then(|()| execute(&self.connection, "BEGIN IMMEDIATE"))
+            .map_err(|e| Error::unavailable("could not restart the group", e))
+            .and_then(|()| {
+                let connection = &self.connection;
+                replay.iter().try_for_each(|statements| {
+                    catch_unwind(AssertUnwindSafe(|| statements(connection))).unwrap_or_else(|_| {
+                        Err(Error::internal("a replayed write panicked", "replay"))
+                    })
+                })
+            });
+        match rebuilt {
+            Ok(()) if !self.connection.is_autocommit() => {
+                tracing::warn!(
+                    members = replay.len(),
+                    "a write failed after writing rows; its group was rebuilt without it"
+                );
+                if let Some(group) = &mut self.group {
+                    group.replay = Some(replay);
+                }
+            }
+            Ok(()) => self.abandon_group("SQLite abandoned the rebuilt group transaction"),
+            Err(e) => {
+                tracing::error!(error = %e.chain(), "a group could not be rebuilt");
+                self.abandon_group(
+                    "a write failed after writing rows, and its group could not be rebuilt",
+                );
             }
         }
     }
@@ -508,6 +560,7 @@ impl WriterThread {
                 .map_err(|e| Error::unavailable("could not start a transaction", e))?;
             self.group = Some(Group {
                 members: Vec::new(),
+                replay: Some(Vec::new()),
                 served: 0,
                 started: Instant::now(),
             });
@@ -515,8 +568,12 @@ impl WriterThread {
         Ok(())
     }
 
-    /// Opens a session's savepoint inside the open group.
-    fn open_savepoint(&self) -> Result<(), Error> {
+    /// Opens a session's savepoint inside the open group, which can then no longer be
+    /// replayed.
+    fn open_savepoint(&mut self) -> Result<(), Error> {
+        if let Some(group) = &mut self.group {
+            group.replay = None;
+        }
         execute(&self.connection, "SAVEPOINT member")
             .map_err(|e| Error::unavailable("could not start a transaction", e))
     }
