@@ -6,6 +6,7 @@
 //!
 //! Pure: signing and verification go through [`crate::note`].
 
+use crate::canonical_text::{canonical_base64, canonical_decimal};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use thiserror::Error;
@@ -102,21 +103,8 @@ impl Checkpoint {
         if lines.any(str::is_empty) {
             return Err(CheckpointError::Malformed);
         }
-        let canonical_size = size == "0"
-            || (!size.is_empty()
-                && !size.starts_with('0')
-                && size.bytes().all(|b| b.is_ascii_digit()));
-        let tree_size = size
-            .parse::<u64>()
-            .ok()
-            .filter(|_| canonical_size)
-            .ok_or(CheckpointError::Malformed)?;
-        let root_bytes = STANDARD
-            .decode(root)
-            .map_err(|_| CheckpointError::Malformed)?;
-        if STANDARD.encode(&root_bytes) != root {
-            return Err(CheckpointError::Malformed);
-        }
+        let tree_size = canonical_decimal(size).ok_or(CheckpointError::Malformed)?;
+        let root_bytes = canonical_base64(root).ok_or(CheckpointError::Malformed)?;
         let root_hash =
             Hash::try_from(root_bytes.as_slice()).map_err(|_| CheckpointError::Malformed)?;
         Self::new(origin, tree_size, root_hash)

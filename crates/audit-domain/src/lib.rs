@@ -12,6 +12,7 @@
 //! Pure and fast, with no I/O of any kind: the offline verifier links this crate alone (with
 //! the shared kernel), so it must not depend on a runtime, HTTP, or a database driver.
 
+mod canonical_text;
 pub mod checkpoint;
 pub mod consistency;
 pub mod entry;

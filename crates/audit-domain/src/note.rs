@@ -10,6 +10,7 @@
 //!
 //! Pure: keys come in as bytes (the caller draws the random seed), nothing here touches a file.
 
+use crate::canonical_text::canonical_base64;
 use std::fmt;
 
 use base64::Engine;
@@ -184,11 +185,8 @@ fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
         .ok_or(NoteError::Malformed)?;
     let (name, encoded) = rest.split_once(' ').ok_or(NoteError::Malformed)?;
     let name = KeyName::new(name).map_err(|_| NoteError::Malformed)?;
-    let bytes = STANDARD.decode(encoded).map_err(|_| NoteError::Malformed)?;
     // Only canonical base64 is accepted, so a signature line has one spelling.
-    if STANDARD.encode(&bytes) != encoded {
-        return Err(NoteError::Malformed);
-    }
+    let bytes = canonical_base64(encoded).ok_or(NoteError::Malformed)?;
     let Some((id, signature)) = bytes.split_first_chunk::<4>() else {
         return Err(NoteError::Malformed);
     };

@@ -10,6 +10,7 @@
 //! Parsing is strict so each proof has exactly one spelling: canonical padded base64, decimal
 //! without leading zeros, `\n` line ends, no trailing or missing lines.
 
+use crate::canonical_text::{canonical_base64, canonical_decimal};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -74,7 +75,7 @@ impl TlogProof {
         let (index, mut rest) = next_line(rest, "index")?;
         let index = index
             .strip_prefix("index ")
-            .and_then(parse_decimal)
+            .and_then(canonical_decimal)
             .ok_or_else(|| ReceiptError::malformed("the `index` line is not `index <decimal>`"))?;
         let mut proof = Vec::new();
         loop {
@@ -147,17 +148,4 @@ impl TlogProof {
 fn next_line<'a>(text: &'a str, what: &str) -> Result<(&'a str, &'a str), ReceiptError> {
     text.split_once('\n')
         .ok_or_else(|| ReceiptError::malformed(format!("the {what} line is missing")))
-}
-
-/// Decodes standard padded base64 only when re-encoding gives the same text back.
-fn canonical_base64(text: &str) -> Option<Vec<u8>> {
-    let bytes = STANDARD.decode(text).ok()?;
-    (STANDARD.encode(&bytes) == text).then_some(bytes)
-}
-
-/// An ASCII decimal without leading zeros (`0` itself allowed), within `u64`.
-fn parse_decimal(text: &str) -> Option<u64> {
-    let canonical = text == "0"
-        || (!text.is_empty() && !text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit()));
-    if canonical { text.parse().ok() } else { None }
 }
