@@ -103,10 +103,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_live_id_is_a_conflict_and_nothing_is_written() {
-        let mut tx = MockTx::with_collection();
-        tx.documents
-            .expect_find()
-            .returning(|c, id| Ok(Some(live_document(c, id))));
+        let mut tx = MockTx::with_live_document();
         tx.expect_nothing_written();
         let (app, committed) = app_with(tx, valid_schemas());
         let error = app

@@ -59,10 +59,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_delete_leaves_an_audited_tombstone() {
-        let mut tx = MockTx::with_collection();
-        tx.documents
-            .expect_find()
-            .returning(|c, id| Ok(Some(live_document(c, id))));
+        let mut tx = MockTx::with_live_document();
         tx.documents.expect_save().times(1).returning(|_, _| Ok(()));
         tx.expect_one_audit_entry("document.delete");
         let (app, committed) = app_with(tx, valid_schemas());
@@ -79,10 +76,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stale_version_is_a_failed_precondition_and_nothing_is_written() {
-        let mut tx = MockTx::with_collection();
-        tx.documents
-            .expect_find()
-            .returning(|c, id| Ok(Some(live_document(c, id))));
+        let mut tx = MockTx::with_live_document();
         tx.expect_nothing_written();
         let (app, committed) = app_with(tx, valid_schemas());
         let stale = Precondition::OneOf(vec![Version::new(5).unwrap_or(Version::FIRST)]);

@@ -75,10 +75,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_patch_merges_moves_the_version_and_is_audited_once() {
-        let mut tx = MockTx::with_collection();
-        tx.documents
-            .expect_find()
-            .returning(|c, id| Ok(Some(live_document(c, id))));
+        let mut tx = MockTx::with_live_document();
         tx.documents.expect_save().times(1).returning(|_, _| Ok(()));
         tx.expect_one_audit_entry("document.patch");
         let (app, committed) = app_with(tx, valid_schemas());
@@ -98,10 +95,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stale_version_is_a_failed_precondition_and_nothing_is_written() {
-        let mut tx = MockTx::with_collection();
-        tx.documents
-            .expect_find()
-            .returning(|c, id| Ok(Some(live_document(c, id))));
+        let mut tx = MockTx::with_live_document();
         tx.expect_nothing_written();
         let (app, committed) = app_with(tx, valid_schemas());
         let stale = Precondition::OneOf(vec![Version::new(2).unwrap_or(Version::FIRST)]);
@@ -115,10 +109,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_result_failing_the_schema_is_rejected_and_nothing_is_written() {
-        let mut tx = MockTx::with_collection();
-        tx.documents
-            .expect_find()
-            .returning(|c, id| Ok(Some(live_document(c, id))));
+        let mut tx = MockTx::with_live_document();
         tx.expect_nothing_written();
         let (app, committed) = app_with(tx, rejecting_schemas());
         let error = app
@@ -131,10 +122,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_result_breaking_a_data_rule_is_rejected_and_nothing_is_written() {
-        let mut tx = MockTx::with_collection();
-        tx.documents
-            .expect_find()
-            .returning(|c, id| Ok(Some(live_document(c, id))));
+        let mut tx = MockTx::with_live_document();
         tx.expect_nothing_written();
         let (app, committed) = app_with(tx, valid_schemas());
         let error = app

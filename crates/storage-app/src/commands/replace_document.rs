@@ -69,10 +69,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_replace_moves_the_version_and_is_audited_once() {
-        let mut tx = MockTx::with_collection();
-        tx.documents
-            .expect_find()
-            .returning(|c, id| Ok(Some(live_document(c, id))));
+        let mut tx = MockTx::with_live_document();
         tx.documents.expect_save().times(1).returning(|_, _| Ok(()));
         tx.expect_one_audit_entry("document.replace");
         let (app, committed) = app_with(tx, valid_schemas());
@@ -85,10 +82,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stale_version_is_a_failed_precondition_and_nothing_is_written() {
-        let mut tx = MockTx::with_collection();
-        tx.documents
-            .expect_find()
-            .returning(|c, id| Ok(Some(live_document(c, id))));
+        let mut tx = MockTx::with_live_document();
         tx.expect_nothing_written();
         let (app, committed) = app_with(tx, valid_schemas());
         let stale = Precondition::OneOf(vec![Version::new(9).unwrap_or(Version::FIRST)]);
@@ -113,10 +107,7 @@ mod tests {
 
     #[tokio::test]
     async fn data_failing_the_schema_is_rejected_and_nothing_is_written() {
-        let mut tx = MockTx::with_collection();
-        tx.documents
-            .expect_find()
-            .returning(|c, id| Ok(Some(live_document(c, id))));
+        let mut tx = MockTx::with_live_document();
         tx.expect_nothing_written();
         let (app, committed) = app_with(tx, rejecting_schemas());
         let error = app
@@ -151,10 +142,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_conflict_that_is_not_a_stale_read_is_answered_without_a_second_attempt() {
-        let mut tx = MockTx::with_collection();
-        tx.documents
-            .expect_find()
-            .returning(|c, id| Ok(Some(live_document(c, id))));
+        let mut tx = MockTx::with_live_document();
         tx.documents
             .expect_save()
             .times(1)

@@ -60,6 +60,16 @@ impl MockTx {
         tx
     }
 
+    /// A transaction in which the collection `orders` exists and holds, live, every document
+    /// asked for.
+    pub(crate) fn with_live_document() -> Self {
+        let mut tx = Self::with_collection();
+        tx.documents
+            .expect_find()
+            .returning(|c, id| Ok(Some(live_document(c, id))));
+        tx
+    }
+
     /// Exactly one audit entry with `operation`, and one outbox append, are expected.
     pub(crate) fn expect_one_audit_entry(&mut self, operation: &'static str) {
         self.audit
