@@ -106,6 +106,35 @@ fn scalar(connection: &Connection, sql: &str) -> i64 {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// A write's task and its outcome.
+type WriteTask = tokio::task::JoinHandle<Result<(), shared_kernel::Error>>;
+
+/// Runs a create (`Ok`) or a patch (`Err`) through the application on its own task.
+fn spawn_command(
+    app: &Arc<StorageApp>,
+    command: Result<CreateDocument, PatchDocument>,
+) -> WriteTask {
+    let app = Arc::clone(app);
+    tokio::spawn(async move {
+        let context = RequestContext::system();
+        match command {
+            Ok(create) => app.create_document(&context, create).await.map(drop),
+            Err(patch) => app.patch_document(&context, patch).await.map(drop),
+        }
+    })
+}
+
+/// Runs `statements` as a whole write on its own task.
+fn spawn_whole(writer: &super::writer::Writer, statements: super::writer::Statements) -> WriteTask {
+    let writer = writer.clone();
+    tokio::spawn(async move { writer.write_whole(statements).await })
+}
+
+/// The outcome of a write's task (a panicking task fails the test).
+async fn joined(task: WriteTask) -> Result<(), shared_kernel::Error> {
+    task.await.unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Waits (yielding to the writes being queued) until `n` writes wait for the writer.
 async fn until_queued(store: &EmbeddedStore, n: usize) {
     while store.writer().queued() < n {
@@ -225,16 +254,7 @@ async fn a_failing_member_leaves_no_rows_and_the_rest_of_its_group_commits() {
 
     // The first member holds the writer while the others queue behind it.
     let mut first = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
-    let spawn = |command: Result<CreateDocument, PatchDocument>| {
-        let app = Arc::clone(&app);
-        tokio::spawn(async move {
-            let context = RequestContext::system();
-            match command {
-                Ok(create) => app.create_document(&context, create).await.map(drop),
-                Err(patch) => app.patch_document(&context, patch).await.map(drop),
-            }
-        })
-    };
+    let spawn = |command| spawn_command(&app, command);
     let good_one = spawn(Ok(create("good-1", json!({"name": "g1"}))));
     let schema_failure = spawn(Ok(create("bad-schema", json!({"name": 7}))));
     let stale = spawn(Err(patch("shared", 5, 9)));
@@ -265,19 +285,16 @@ async fn a_failing_member_leaves_no_rows_and_the_rest_of_its_group_commits() {
     ok(first.documents().save(&doc, &doc.current_revision()).await);
     ok(first.commit().await);
 
-    let join = |handle: tokio::task::JoinHandle<Result<(), shared_kernel::Error>>| async move {
-        handle.await.unwrap_or_else(|e| panic!("{e}"))
-    };
-    ok(join(good_one).await);
+    ok(joined(good_one).await);
     assert_eq!(
-        join(schema_failure).await.err().map(|e| e.code()),
+        joined(schema_failure).await.err().map(|e| e.code()),
         Some(ErrorCode::SchemaViolation)
     );
     assert_eq!(
-        join(stale).await.err().map(|e| e.code()),
+        joined(stale).await.err().map(|e| e.code()),
         Some(ErrorCode::PreconditionFailed)
     );
-    ok(join(good_two).await);
+    ok(joined(good_two).await);
 
     let after = store.write_stats();
     assert_eq!(after.groups - before.groups, 1, "one group: {after:?}");
@@ -645,16 +662,7 @@ async fn optimistic_writes_that_lost_a_race_run_again_and_answer_as_if_they_had_
     // While the writer is held, each write reads committed state: both creates of `twin`
     // see no document, both patches of `shared` see version 1 (no If-Match).
     let held = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
-    let spawn = |command: Result<CreateDocument, PatchDocument>| {
-        let app = Arc::clone(&app);
-        tokio::spawn(async move {
-            let context = RequestContext::system();
-            match command {
-                Ok(create) => app.create_document(&context, create).await.map(drop),
-                Err(patch) => app.patch_document(&context, patch).await.map(drop),
-            }
-        })
-    };
+    let spawn = |command| spawn_command(&app, command);
     let unconditional_patch = |n: u64| PatchDocument {
         precondition: Precondition::None,
         ..patch("shared", n, 1)
@@ -747,25 +755,19 @@ async fn a_whole_write_refused_before_writing_leaves_its_group_alone() {
     let store = open(dir.path(), Durability::Full);
     let writer = store.writer();
     let first = ok(writer.begin().await);
-    let spawn = |statements: super::writer::Statements| {
-        let writer = writer.clone();
-        tokio::spawn(async move { writer.write_whole(statements).await })
-    };
+    let spawn = |statements| spawn_whole(&writer, statements);
     let before = spawn(whole_write("before", false));
     let refused = spawn(refused_whole_write());
     let after = spawn(whole_write("after", false));
     until_queued(&store, 3).await;
     ok(first.commit_after(None).await);
 
-    let join = |handle: tokio::task::JoinHandle<Result<(), shared_kernel::Error>>| async move {
-        handle.await.unwrap_or_else(|e| panic!("{e}"))
-    };
-    ok(join(before).await);
+    ok(joined(before).await);
     assert_eq!(
-        join(refused).await.err().map(|e| e.code()),
+        joined(refused).await.err().map(|e| e.code()),
         Some(ErrorCode::Conflict)
     );
-    ok(join(after).await);
+    ok(joined(after).await);
     assert_eq!(whole_rows(&store), ["before", "after"]);
 }
 
@@ -776,10 +778,7 @@ async fn a_whole_write_failing_after_rows_in_a_group_holding_a_session_takes_the
     let writer = store.writer();
     let before_stats = store.write_stats();
     let first = ok(writer.begin().await);
-    let spawn = |statements: super::writer::Statements| {
-        let writer = writer.clone();
-        tokio::spawn(async move { writer.write_whole(statements).await })
-    };
+    let spawn = |statements| spawn_whole(&writer, statements);
     let innocent = spawn(whole_write("innocent", false));
     let failing = spawn(whole_write("failing", true));
     until_queued(&store, 2).await;
@@ -789,16 +788,13 @@ async fn a_whole_write_failing_after_rows_in_a_group_holding_a_session_takes_the
         commit.await.unwrap_or_else(|e| panic!("{e}"))
     };
 
-    let join = |handle: tokio::task::JoinHandle<Result<(), shared_kernel::Error>>| async move {
-        handle.await.unwrap_or_else(|e| panic!("{e}"))
-    };
     assert_eq!(
-        join(failing).await.err().map(|e| e.code()),
+        joined(failing).await.err().map(|e| e.code()),
         Some(ErrorCode::Conflict),
         "the failing write gets its own error"
     );
     assert_eq!(
-        join(innocent).await.err().map(|e| e.code()),
+        joined(innocent).await.err().map(|e| e.code()),
         Some(ErrorCode::Unavailable),
         "a member released before it was lost with the group, and told so"
     );
@@ -842,10 +838,7 @@ async fn a_whole_write_failing_after_writing_rows_is_dropped_and_its_group_rebui
     let store = open(dir.path(), Durability::Full);
     let writer = store.writer();
     let before_stats = store.write_stats();
-    let spawn = |statements: super::writer::Statements| {
-        let writer = writer.clone();
-        tokio::spawn(async move { writer.write_whole(statements).await })
-    };
+    let spawn = |statements| spawn_whole(&writer, statements);
     // The first write holds the writer (inside its group) until the others are queued.
     let (entered, gate) = (
         Arc::new(AtomicBool::new(false)),
@@ -865,17 +858,14 @@ async fn a_whole_write_failing_after_writing_rows_is_dropped_and_its_group_rebui
     until_queued(&store, 3).await;
     gate.store(true, Ordering::Release);
 
-    let join = |handle: tokio::task::JoinHandle<Result<(), shared_kernel::Error>>| async move {
-        handle.await.unwrap_or_else(|e| panic!("{e}"))
-    };
     assert_eq!(
-        join(failing).await.err().map(|e| e.code()),
+        joined(failing).await.err().map(|e| e.code()),
         Some(ErrorCode::Conflict),
         "the failing write gets its own error"
     );
-    ok(join(first).await);
-    ok(join(innocent).await);
-    ok(join(last).await);
+    ok(joined(first).await);
+    ok(joined(innocent).await);
+    ok(joined(last).await);
     assert_eq!(whole_rows(&store), ["first", "innocent", "last"]);
     let after = store.write_stats();
     assert_eq!(
