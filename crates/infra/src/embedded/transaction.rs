@@ -18,10 +18,10 @@
 //!
 //! A transaction begun with [`ReadMode::Optimistic`] does not take the writer at `begin`:
 //! its reads go to the readers (committed state), and each is remembered as an
-//! [`Assumption`]. At commit, the assumptions are checked on the writer, inside the write's
-//! savepoint and before its statements, so the check and the writes are one atomic step; a
-//! failed check rolls the write back with a [`StaleRead`] conflict, and the application runs
-//! its command again. A write that only reads and then writes is thus served by the writer in
+//! [`Assumption`]. At commit, the assumptions are checked on the writer, in the write's group
+//! transaction and before its statements, so the check and the writes are one atomic step; a
+//! failed check has written nothing and answers a [`StaleRead`] conflict, and the application
+//! runs its command again. A write that only reads and then writes is thus served by the writer in
 //! a single hand-off ([`Writer::write_whole`]) and holds it only while its statements run,
 //! instead of from `begin` to `commit` while its task works on an async worker. A transaction
 //! that needs more than reads of collections and documents (changing a collection, counting,
@@ -197,16 +197,12 @@ impl SqliteTransaction {
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        if self.session.is_none() {
-            self.session = Some(self.writer.begin().await?);
-        }
-        let deferred = self.take_deferred();
-        let Some(session) = &self.session else {
-            return Err(Error::internal(
-                "a transaction lost its hold on the writer",
-                "the session was set just above",
-            ));
+        let session = match self.session.take() {
+            Some(session) => session,
+            None => self.writer.begin().await?,
         };
+        let deferred = self.take_deferred();
+        let session = &*self.session.insert(session);
         match deferred {
             None => session.run(work).await,
             Some(deferred) => {

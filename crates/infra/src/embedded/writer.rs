@@ -128,12 +128,20 @@ enum Op {
     },
 }
 
-/// A request to write: the session's statements arrive on `ops`.
-struct Begin {
-    ops: Receiver<Op>,
-    /// Told when the savepoint is open; `None` for a whole write ([`Writer::write_whole`]),
-    /// whose commit is already queued on `ops` and whose caller only waits for that.
-    ready: Option<oneshot::Sender<Result<(), Error>>>,
+/// A request to write.
+enum Begin {
+    /// A session ([`Writer::begin`]): its statements arrive on `ops`; `ready` is told when
+    /// its savepoint is open.
+    Session {
+        ops: Receiver<Op>,
+        ready: oneshot::Sender<Result<(), Error>>,
+    },
+    /// A whole write ([`Writer::write_whole`]): every statement at once, and where to answer
+    /// once its group has committed.
+    Whole {
+        statements: Statements,
+        ack: oneshot::Sender<Result<(), Error>>,
+    },
 }
 
 /// The writer's handle; cloning shares the same thread.
@@ -213,9 +221,9 @@ impl Writer {
     pub(super) async fn begin(&self) -> Result<Session, Error> {
         let (ops, receiver) = mpsc::channel();
         let (ready, answer) = oneshot::channel();
-        self.queue(Begin {
+        self.queue(Begin::Session {
             ops: receiver,
-            ready: Some(ready),
+            ready,
         })?;
         answer.await.map_err(|_| stopped())??;
         Ok(Session {
@@ -233,17 +241,8 @@ impl Writer {
     /// # Errors
     /// What `statements` returns; `UNAVAILABLE` as [`Session::commit_after`].
     pub(super) async fn write_whole(&self, statements: Statements) -> Result<(), Error> {
-        let (ops, receiver) = mpsc::channel();
         let (ack, acknowledged) = oneshot::channel();
-        ops.send(Op::Commit {
-            last: Some(statements),
-            ack,
-        })
-        .map_err(|_| stopped())?;
-        self.queue(Begin {
-            ops: receiver,
-            ready: None,
-        })?;
+        self.queue(Begin::Whole { statements, ack })?;
         acknowledged.await.map_err(|_| stopped())?
     }
 
@@ -374,7 +373,10 @@ impl WriterThread {
     fn serve(mut self) {
         while let Some(begin) = self.next_begin() {
             self.queued.fetch_sub(1, Ordering::Relaxed);
-            self.serve_session(begin);
+            match begin {
+                Begin::Session { ops, ready } => self.serve_session(&ops, ready),
+                Begin::Whole { statements, ack } => self.serve_whole(statements, ack),
+            }
         }
         self.commit_group();
         self.log.maybe_log(&self.counters, true);
@@ -407,11 +409,7 @@ impl WriterThread {
     }
 
     /// Serves one session from its savepoint to its release or rollback.
-    fn serve_session(&mut self, begin: Begin) {
-        let Some(ready) = begin.ready else {
-            self.serve_whole(&begin.ops);
-            return;
-        };
+    fn serve_session(&mut self, ops: &Receiver<Op>, ready: oneshot::Sender<Result<(), Error>>) {
         if let Err(e) = self.open_group().and_then(|()| self.open_savepoint()) {
             drop(ready.send(Err(e)));
             return;
@@ -425,7 +423,7 @@ impl WriterThread {
         // Why this session can no longer write, once that happened.
         let mut broken: Option<&'static str> = None;
         loop {
-            match receive(&begin.ops) {
+            match receive(ops) {
                 Ok(Op::Run(work)) => {
                     if let Some(reason) = broken {
                         work(Err(Error::new(ErrorCode::Unavailable, reason)));
@@ -464,20 +462,12 @@ impl WriterThread {
 
     /// Serves a whole write ([`Writer::write_whole`]): its statements run straight in the
     /// group transaction, with no savepoint of their own (see the module's doc).
-    fn serve_whole(&mut self, ops: &Receiver<Op>) {
-        // `write_whole` queues the commit before the write itself, so it is there.
-        let Ok(Op::Commit { last, ack }) = ops.try_recv() else {
-            return;
-        };
+    fn serve_whole(&mut self, statements: Statements, ack: oneshot::Sender<Result<(), Error>>) {
         if let Err(e) = self.open_group() {
             drop(ack.send(Err(e)));
             return;
         }
         self.count_served();
-        let Some(statements) = last else {
-            self.keep_member(ack);
-            return;
-        };
         let changes_before = self.connection.total_changes();
         let connection = &self.connection;
         let outcome =
