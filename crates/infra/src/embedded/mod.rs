@@ -26,6 +26,7 @@
 mod audit_reader;
 mod collection_cache;
 mod connection;
+mod document_cache;
 mod error;
 mod hash_cache;
 mod history;
@@ -58,6 +59,7 @@ use shared_kernel::Error;
 use storage_app::{StorageReader, UnitOfWork};
 
 use self::collection_cache::CollectionCache;
+use self::document_cache::DocumentCache;
 use self::lock::DirLock;
 use self::log::SqliteLogStore;
 use self::reader::{ReaderPool, SqliteReader};
@@ -65,6 +67,7 @@ use self::transaction::SqliteUnitOfWork;
 use self::writer::Writer;
 
 pub use self::audit_reader::AuditReader;
+pub use self::document_cache::DEFAULT_DOCUMENT_CACHE_BYTES;
 pub use self::log_key::{SIGNING_KEY_FILE_NAME, load_or_create_signing_seed};
 pub use self::write_stats::WriteStats;
 pub use self::writer::GroupCommitOptions;
@@ -104,6 +107,9 @@ pub struct EmbeddedOptions {
     pub readers: usize,
     /// When a group of writes stops growing and commits.
     pub group_commit: GroupCommitOptions,
+    /// How many bytes of committed documents are kept in memory for reads by id (0 keeps
+    /// none); see `document_cache.rs`.
+    pub document_cache_bytes: usize,
 }
 
 impl Default for EmbeddedOptions {
@@ -112,6 +118,7 @@ impl Default for EmbeddedOptions {
             durability: Durability::default(),
             readers: default_readers(),
             group_commit: GroupCommitOptions::default(),
+            document_cache_bytes: DEFAULT_DOCUMENT_CACHE_BYTES,
         }
     }
 }
@@ -152,7 +159,8 @@ impl EmbeddedStore {
         let mut writer = connection::open_writer(&database_path, options.durability)?;
         migrations::apply(&mut writer)?;
         let readers = ReaderPool::new(&database_path, options.readers, Arc::clone(&lock))?;
-        let writer = Writer::start(writer, lock, options.group_commit)?;
+        let documents = Arc::new(DocumentCache::new(options.document_cache_bytes));
+        let writer = Writer::start(writer, lock, options.group_commit, Arc::clone(&documents))?;
         let readers = Arc::new(readers);
         let log = Arc::new(SqliteLogStore::new(writer.clone(), Arc::clone(&readers)));
         let committed_collections = Arc::new(CollectionCache::default());
@@ -160,6 +168,7 @@ impl EmbeddedStore {
         let reader = Arc::new(SqliteReader::new(
             readers,
             Arc::clone(&committed_collections),
+            Arc::clone(&documents),
         ));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -168,6 +177,7 @@ impl EmbeddedStore {
                     writer.clone(),
                     Arc::clone(&reader),
                     committed_collections,
+                    documents,
                 )),
                 writer,
                 reader,

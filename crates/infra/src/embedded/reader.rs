@@ -38,6 +38,7 @@ use tokio::sync::oneshot;
 
 use super::collection_cache::CollectionCache;
 use super::connection::open_reader;
+use super::document_cache::{DocumentCache, DocumentKey};
 use super::lock::DirLock;
 use super::{history, idempotency, query, rows};
 
@@ -138,6 +139,8 @@ pub(super) struct SqliteReader {
     /// Live collections as committed: nearly every read starts by looking its collection up,
     /// and collections rarely change, so the lookup is answered from memory.
     collections: Arc<CollectionCache>,
+    /// Committed documents: a read by id that finds its document here needs no reader thread.
+    documents: Arc<DocumentCache>,
 }
 
 impl SqliteReader {
@@ -147,8 +150,17 @@ impl SqliteReader {
     /// stale after its outcome is known and before it is acknowledged (`transaction.rs`), and
     /// an entry is filled under the stamp read *before* its statement: an entry filled from a
     /// snapshot older than a change is stamped older than that change's invalidation.
-    pub(super) fn new(pool: Arc<ReaderPool>, collections: Arc<CollectionCache>) -> Self {
-        Self { pool, collections }
+    /// `documents` stays exact by the same principle (see `document_cache.rs`).
+    pub(super) fn new(
+        pool: Arc<ReaderPool>,
+        collections: Arc<CollectionCache>,
+        documents: Arc<DocumentCache>,
+    ) -> Self {
+        Self {
+            pool,
+            collections,
+            documents,
+        }
     }
 }
 
@@ -195,10 +207,21 @@ impl StorageReader for SqliteReader {
         collection: CollectionId,
         id: DocumentId,
     ) -> Result<Option<Document>, Error> {
+        let key = DocumentKey::new(collection, id.clone());
+        if let Some(document) = self.documents.get(&key) {
+            return Ok(Some(document));
+        }
+        // Taken before the statement starts: see rule 3 in `document_cache.rs`.
+        let ticket = self.documents.ticket(&key);
         let collection = collection.to_string();
-        self.pool
+        let found = self
+            .pool
             .read(move |connection| rows::select_document(connection, &collection, id.as_str()))
-            .await
+            .await?;
+        if let Some(document) = &found {
+            self.documents.fill(key, ticket, document);
+        }
+        Ok(found)
     }
 
     #[tracing::instrument(level = "debug", name = "embedded.read.document_at", skip_all)]

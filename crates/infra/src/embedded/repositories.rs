@@ -15,6 +15,7 @@ use storage_app::{EventOutbox, OutboxEvent};
 use storage_domain::repository::{CollectionRepository, DocumentRepository};
 use storage_domain::{Collection, CollectionName, Document, DocumentId, Revision};
 
+use super::document_cache::DocumentKey;
 use super::error::{conflict_or_storage_error, storage_error};
 use super::rows::{self, CollectionRow, DocumentRow, from_sql_integer, to_sql_integer};
 use super::transaction::SqliteTransaction;
@@ -154,7 +155,12 @@ impl DocumentRepository for SqliteTransaction {
     async fn save(&mut self, document: &Document, revision: &Revision) -> Result<(), Error> {
         let row = DocumentRow::from_domain(document)?;
         let revision = RevisionRow::from_domain(revision, &row)?;
+        let (cache, key) = (
+            self.document_cache(),
+            DocumentKey::new(document.collection_id(), document.id().clone()),
+        );
         self.defer(move |connection| {
+            cache.writing(&key);
             save_document(connection, &row)?;
             insert_revision(connection, &row, &revision)
         });

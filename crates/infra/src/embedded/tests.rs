@@ -598,3 +598,112 @@ async fn the_readers_collection_cache_follows_committed_changes_and_only_those()
     ok(tx.commit().await);
     assert!(ok(reader.collection(orders.name()).await).is_none());
 }
+
+#[tokio::test]
+async fn the_readers_document_cache_follows_committed_changes_and_only_those() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let reader = store.reader();
+    let orders = collection("orders");
+    let doc = commit_collection_and_document(&store, &orders).await;
+    let read_version = || async {
+        ok(reader.document(orders.id(), doc.id().clone()).await).map(|d| d.version().get())
+    };
+    assert_eq!(read_version().await, Some(1));
+    assert_eq!(read_version().await, Some(1), "now from the cache");
+
+    // A change in an open transaction, then rolled back, leaves what readers see as it was.
+    let mut changed = doc.clone();
+    ok(changed.replace(data(json!({"n": 2})), &Precondition::None, stamp(10)));
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    ok(tx
+        .documents()
+        .save(&changed, &changed.current_revision())
+        .await);
+    ok(tx.collections().count_live_documents(orders.id()).await);
+    assert_eq!(read_version().await, Some(1), "not committed yet");
+    drop(tx);
+    assert_eq!(read_version().await, Some(1), "rolled back");
+
+    // A committed change is read at once.
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    ok(tx
+        .documents()
+        .save(&changed, &changed.current_revision())
+        .await);
+    ok(tx.commit().await);
+    assert_eq!(read_version().await, Some(2));
+    let stored = ok(reader.document(orders.id(), doc.id().clone()).await);
+    assert_eq!(stored.as_ref().and_then(Document::data), changed.data());
+
+    // A refused save (a stale version) changes nothing.
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    ok(tx
+        .documents()
+        .save(&changed, &changed.current_revision())
+        .await);
+    assert_eq!(code(tx.commit().await), Some(ErrorCode::Conflict));
+    assert_eq!(read_version().await, Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_racing_writes_never_see_a_version_older_than_an_acknowledged_one() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    const UPDATES: u64 = 300;
+    let dir = tempdir();
+    let store = open(dir.path());
+    let orders = collection("orders");
+    let doc = commit_collection_and_document(&store, &orders).await;
+    let acknowledged = Arc::new(AtomicU64::new(1));
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (reader, id) = (store.reader(), doc.id().clone());
+            let (acknowledged, done, collection) =
+                (Arc::clone(&acknowledged), Arc::clone(&done), orders.id());
+            tokio::spawn(async move {
+                let mut reads = 0u64;
+                while !done.load(Ordering::Acquire) {
+                    // Whatever was acknowledged before the read began must be seen.
+                    let floor = acknowledged.load(Ordering::Acquire);
+                    let read = ok(reader.document(collection, id.clone()).await)
+                        .map_or(0, |d| d.version().get());
+                    assert!(
+                        read >= floor,
+                        "read version {read} after {floor} was acknowledged"
+                    );
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+
+    let mut current = doc;
+    for n in 0..UPDATES {
+        ok(current.replace(data(json!({"n": n})), &Precondition::None, stamp(10)));
+        let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+        ok(tx
+            .documents()
+            .save(&current, &current.current_revision())
+            .await);
+        ok(tx.commit().await);
+        acknowledged.store(current.version().get(), Ordering::Release);
+    }
+    done.store(true, Ordering::Release);
+    let mut reads = 0;
+    for reader in readers {
+        reads += reader.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert!(
+        reads > UPDATES,
+        "the readers raced the writes ({reads} reads)"
+    );
+    let last = ok(store
+        .reader()
+        .document(orders.id(), current.id().clone())
+        .await);
+    assert_eq!(last.map(|d| d.version().get()), Some(UPDATES + 1));
+}

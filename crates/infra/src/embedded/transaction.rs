@@ -44,6 +44,7 @@ use storage_domain::{Collection, CollectionName, Document, DocumentId};
 use std::sync::Arc;
 
 use super::collection_cache::{CollectionCache, Stamp};
+use super::document_cache::DocumentCache;
 use super::error::storage_error;
 use super::reader::SqliteReader;
 use super::rows::to_sql_integer;
@@ -58,6 +59,9 @@ pub(super) struct SqliteUnitOfWork {
     /// The readers' cache of committed collections, which a transaction that changed a
     /// collection makes stale once its outcome is known (before anyone is told of it).
     committed_collections: Arc<CollectionCache>,
+    /// The readers' cache of committed documents, which every document write passes to the
+    /// writer thread (see `document_cache.rs`).
+    documents: Arc<DocumentCache>,
 }
 
 impl SqliteUnitOfWork {
@@ -67,12 +71,14 @@ impl SqliteUnitOfWork {
         writer: Writer,
         reader: Arc<SqliteReader>,
         committed_collections: Arc<CollectionCache>,
+        documents: Arc<DocumentCache>,
     ) -> Self {
         Self {
             writer,
             reader,
             collections: Arc::new(CollectionCache::default()),
             committed_collections,
+            documents,
         }
     }
 }
@@ -96,6 +102,7 @@ impl UnitOfWork for SqliteUnitOfWork {
                 changed: false,
             },
             deferred: Vec::new(),
+            documents: Arc::clone(&self.documents),
         }))
     }
 }
@@ -111,6 +118,8 @@ pub(super) struct SqliteTransaction {
     collections: CollectionsSeen,
     /// Deferred writes, in call order, run first in the next hand-off to the writer.
     deferred: Vec<Statements>,
+    /// The readers' cache of committed documents.
+    documents: Arc<DocumentCache>,
 }
 
 /// This transaction's use of the collection cache: once it changed a collection, it neither
@@ -182,6 +191,12 @@ impl SqliteTransaction {
             version,
         });
         Ok(found)
+    }
+
+    /// The readers' cache of committed documents, which a statement that changes a document
+    /// must tell first, on the writer thread.
+    pub(super) fn document_cache(&self) -> Arc<DocumentCache> {
+        Arc::clone(&self.documents)
     }
 
     /// Records that this transaction is about to change a collection row.

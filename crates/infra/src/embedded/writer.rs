@@ -84,6 +84,7 @@ use rusqlite::Connection;
 use shared_kernel::{Error, ErrorCode};
 use tokio::sync::oneshot;
 
+use super::document_cache::DocumentCache;
 use super::lock::DirLock;
 use super::write_stats::{GroupCounters, StatsLog, WriteStats};
 
@@ -181,6 +182,7 @@ impl Writer {
         connection: Connection,
         lock: Arc<DirLock>,
         options: GroupCommitOptions,
+        documents: Arc<DocumentCache>,
     ) -> Result<Self, Error> {
         let (begins, receiver) = mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
@@ -195,6 +197,7 @@ impl Writer {
                 ..options
             },
             group: None,
+            documents,
             log: StatsLog::new(),
             _lock: lock,
         };
@@ -363,6 +366,9 @@ struct WriterThread {
     counters: Arc<GroupCounters>,
     options: GroupCommitOptions,
     group: Option<Group>,
+    /// The readers' cache of committed documents, told when a group ends (see
+    /// `document_cache.rs`).
+    documents: Arc<DocumentCache>,
     log: StatsLog,
     /// Declared after the connection, so it is released after the connection closes.
     _lock: Arc<DirLock>,
@@ -641,6 +647,7 @@ impl WriterThread {
         {
             tracing::error!(error = %e, "could not roll back a group transaction");
         }
+        self.documents.group_ended();
         if let Some(group) = self.group.take() {
             tracing::error!(
                 members = group.members.len(),
@@ -661,7 +668,16 @@ impl WriterThread {
         let Some(group) = self.group.take() else {
             return;
         };
-        match execute(&self.connection, "COMMIT") {
+        let committed = execute(&self.connection, "COMMIT");
+        if committed.is_err()
+            && !self.connection.is_autocommit()
+            && let Err(e) = execute(&self.connection, "ROLLBACK")
+        {
+            tracing::error!(error = %e, "could not roll back a failed group");
+        }
+        // Committed or rolled back, the documents it wrote are settled: before anyone hears.
+        self.documents.group_ended();
+        match committed {
             Ok(()) => {
                 if !group.members.is_empty() {
                     self.counters.committed(group.members.len() as u64);
@@ -672,11 +688,6 @@ impl WriterThread {
             }
             Err(e) => {
                 tracing::error!(error = %e, members = group.members.len(), "a group commit failed");
-                if !self.connection.is_autocommit()
-                    && let Err(e) = execute(&self.connection, "ROLLBACK")
-                {
-                    tracing::error!(error = %e, "could not roll back a failed group");
-                }
                 self.counters.failed();
                 let cause = e.to_string();
                 for member in group.members {
