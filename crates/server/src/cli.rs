@@ -60,6 +60,10 @@ struct SettingsArgs {
     /// Commit durability [env: OFFCHAIN_DURABILITY; default: full].
     #[arg(long, value_enum)]
     durability: Option<DurabilityMode>,
+    /// Memory for committed documents that answer reads by id, in MiB; 0 turns it off
+    /// [env: OFFCHAIN_DOCUMENT_CACHE_MIB; default: 64].
+    #[arg(long, value_name = "MIB")]
+    document_cache_mib: Option<u64>,
     /// Longest a request may take, in seconds, at least 1
     /// [env: OFFCHAIN_REQUEST_TIMEOUT_SECS; default: 30].
     #[arg(long, value_name = "SECS")]
@@ -97,6 +101,7 @@ impl SettingsArgs {
             data_dir: self.data_dir,
             max_document_bytes: self.max_document_bytes,
             durability: self.durability,
+            document_cache_mib: self.document_cache_mib,
             request_timeout_secs: self.request_timeout_secs,
             shutdown_timeout_secs: self.shutdown_timeout_secs,
             log_level: self.log_level,

@@ -26,6 +26,7 @@ pub fn embedded(config: &Config) -> Result<(AppState, LogWiring), Error> {
         &config.data_dir,
         EmbeddedOptions {
             durability: config.durability,
+            document_cache_bytes: config.document_cache_bytes,
             ..EmbeddedOptions::default()
         },
     )?;

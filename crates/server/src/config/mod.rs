@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use infra::embedded::Durability;
+use infra::embedded::{DEFAULT_DOCUMENT_CACHE_BYTES, Durability};
 
 use crate::log_worker::LogOptions;
 use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, WORKER_SHUTDOWN_TIMEOUT};
@@ -56,6 +56,8 @@ pub struct Config {
     pub max_document_bytes: usize,
     /// fsync policy of the embedded store.
     pub durability: Durability,
+    /// Bytes of committed documents the embedded store keeps for reads by id.
+    pub document_cache_bytes: usize,
     /// Longest time a request may take.
     pub request_timeout: Duration,
     /// Longest time shutdown waits for in-flight requests.
@@ -72,6 +74,7 @@ impl Config {
             data_dir: data_dir.into(),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             durability: Durability::Full,
+            document_cache_bytes: DEFAULT_DOCUMENT_CACHE_BYTES,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             shutdown_timeout: WORKER_SHUTDOWN_TIMEOUT,
             tlog: LogOptions::default(),

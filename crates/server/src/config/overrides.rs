@@ -21,6 +21,8 @@ pub struct Overrides {
     pub max_document_bytes: Option<usize>,
     /// `--durability`
     pub durability: Option<DurabilityMode>,
+    /// `--document-cache-mib`
+    pub document_cache_mib: Option<u64>,
     /// `--request-timeout-secs`
     pub request_timeout_secs: Option<u64>,
     /// `--shutdown-timeout-secs`
@@ -44,6 +46,7 @@ impl Overrides {
             Key::DataDir => self.data_dir.is_some(),
             Key::MaxDocumentBytes => self.max_document_bytes.is_some(),
             Key::Durability => self.durability.is_some(),
+            Key::DocumentCacheMib => self.document_cache_mib.is_some(),
             Key::RequestTimeoutSecs => self.request_timeout_secs.is_some(),
             Key::ShutdownTimeoutSecs => self.shutdown_timeout_secs.is_some(),
             Key::LogLevel => self.log_level.is_some(),
@@ -66,6 +69,9 @@ impl Overrides {
         }
         if let Some(durability) = self.durability {
             settings.durability = durability;
+        }
+        if let Some(mib) = self.document_cache_mib {
+            settings.document_cache_mib = mib;
         }
         if let Some(secs) = self.request_timeout_secs {
             settings.request_timeout_secs = secs;

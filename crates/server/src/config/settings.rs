@@ -22,6 +22,9 @@ use audit_app::SequencerOptions;
 
 use super::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_REQUEST_TIMEOUT};
 
+/// The default `document_cache_mib`: [`infra::embedded::DEFAULT_DOCUMENT_CACHE_BYTES`].
+pub const DEFAULT_DOCUMENT_CACHE_MIB: u64 = 64;
+
 /// The smallest accepted `max_document_bytes`: below this even small documents are refused.
 pub const MIN_MAX_DOCUMENT_BYTES: usize = 1024;
 /// The default log filter.
@@ -45,6 +48,9 @@ pub struct Settings {
     pub max_document_bytes: usize,
     /// How commits are made durable.
     pub durability: DurabilityMode,
+    /// Memory for committed documents answering reads by id, in MiB (0: none).
+    #[serde(deserialize_with = "whole_number")]
+    pub document_cache_mib: u64,
     /// Longest a request may take, in seconds.
     #[serde(deserialize_with = "whole_number")]
     pub request_timeout_secs: u64,
@@ -113,6 +119,7 @@ impl Default for Settings {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             durability: DurabilityMode::Full,
+            document_cache_mib: DEFAULT_DOCUMENT_CACHE_MIB,
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT.as_secs(),
             shutdown_timeout_secs: WORKER_SHUTDOWN_TIMEOUT.as_secs(),
             log: LogSettings::default(),
@@ -210,6 +217,9 @@ impl Settings {
                 DurabilityMode::Full => Durability::Full,
                 DurabilityMode::Normal => Durability::Normal,
             },
+            document_cache_bytes: usize::try_from(self.document_cache_mib)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1 << 20),
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
             tlog: LogOptions {
@@ -235,6 +245,8 @@ pub enum Key {
     MaxDocumentBytes,
     /// `durability`
     Durability,
+    /// `document_cache_mib`
+    DocumentCacheMib,
     /// `request_timeout_secs`
     RequestTimeoutSecs,
     /// `shutdown_timeout_secs`
@@ -253,11 +265,12 @@ pub enum Key {
 
 impl Key {
     /// Every setting, in the order they are printed and checked.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Listen,
         Self::DataDir,
         Self::MaxDocumentBytes,
         Self::Durability,
+        Self::DocumentCacheMib,
         Self::RequestTimeoutSecs,
         Self::ShutdownTimeoutSecs,
         Self::LogLevel,
@@ -274,6 +287,7 @@ impl Key {
             Self::DataDir => "data_dir",
             Self::MaxDocumentBytes => "max_document_bytes",
             Self::Durability => "durability",
+            Self::DocumentCacheMib => "document_cache_mib",
             Self::RequestTimeoutSecs => "request_timeout_secs",
             Self::ShutdownTimeoutSecs => "shutdown_timeout_secs",
             Self::LogLevel => "log.level",
@@ -291,6 +305,7 @@ impl Key {
             Self::DataDir => "OFFCHAIN_DATA_DIR",
             Self::MaxDocumentBytes => "OFFCHAIN_MAX_DOCUMENT_BYTES",
             Self::Durability => "OFFCHAIN_DURABILITY",
+            Self::DocumentCacheMib => "OFFCHAIN_DOCUMENT_CACHE_MIB",
             Self::RequestTimeoutSecs => "OFFCHAIN_REQUEST_TIMEOUT_SECS",
             Self::ShutdownTimeoutSecs => "OFFCHAIN_SHUTDOWN_TIMEOUT_SECS",
             Self::LogLevel => "OFFCHAIN_LOG__LEVEL",
@@ -308,6 +323,7 @@ impl Key {
             Self::DataDir => "--data-dir",
             Self::MaxDocumentBytes => "--max-document-bytes",
             Self::Durability => "--durability",
+            Self::DocumentCacheMib => "--document-cache-mib",
             Self::RequestTimeoutSecs => "--request-timeout-secs",
             Self::ShutdownTimeoutSecs => "--shutdown-timeout-secs",
             Self::LogLevel => "--log-level",

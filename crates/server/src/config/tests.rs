@@ -53,6 +53,11 @@ fn with_nothing_given_every_setting_is_its_default() {
     assert_eq!(settings.data_dir, PathBuf::from("./data"));
     assert_eq!(settings.max_document_bytes, 1024 * 1024);
     assert_eq!(settings.durability, DurabilityMode::Full);
+    assert_eq!(settings.document_cache_mib, 64);
+    assert_eq!(
+        settings.to_config().document_cache_bytes,
+        infra::embedded::DEFAULT_DOCUMENT_CACHE_BYTES
+    );
     assert_eq!(settings.request_timeout_secs, 30);
     assert_eq!(settings.shutdown_timeout_secs, 30);
     assert_eq!(settings.log.level, "info");
@@ -118,6 +123,7 @@ fn every_setting_is_read_from_its_environment_variable() {
         ("OFFCHAIN_DATA_DIR", "/var/lib/offchain"),
         ("OFFCHAIN_MAX_DOCUMENT_BYTES", "2048"),
         ("OFFCHAIN_DURABILITY", "normal"),
+        ("OFFCHAIN_DOCUMENT_CACHE_MIB", "16"),
         ("OFFCHAIN_REQUEST_TIMEOUT_SECS", "5"),
         ("OFFCHAIN_SHUTDOWN_TIMEOUT_SECS", "0"),
         ("OFFCHAIN_LOG__LEVEL", "server=debug,warn"),
@@ -132,6 +138,7 @@ fn every_setting_is_read_from_its_environment_variable() {
         data_dir: PathBuf::from("/var/lib/offchain"),
         max_document_bytes: 2048,
         durability: DurabilityMode::Normal,
+        document_cache_mib: 16,
         request_timeout_secs: 5,
         shutdown_timeout_secs: 0,
         log: LogSettings {
@@ -145,6 +152,7 @@ fn every_setting_is_read_from_its_environment_variable() {
         },
     };
     assert_eq!(loaded.settings(), &expected);
+    assert_eq!(expected.to_config().document_cache_bytes, 16 << 20);
     for key in Key::ALL {
         assert_eq!(loaded.origin(key), &Origin::Env(key.env()), "{key}");
     }
@@ -158,6 +166,7 @@ listen = "127.0.0.1:7100"
 data_dir = "/srv/offchain"
 max_document_bytes = 4096
 durability = "normal"
+document_cache_mib = 0
 request_timeout_secs = 7
 shutdown_timeout_secs = 8
 
@@ -177,6 +186,7 @@ checkpoint_interval_ms = 50
     assert_eq!(settings.data_dir, PathBuf::from("/srv/offchain"));
     assert_eq!(settings.max_document_bytes, 4096);
     assert_eq!(settings.durability, DurabilityMode::Normal);
+    assert_eq!(settings.document_cache_mib, 0, "0 turns the cache off");
     assert_eq!(settings.request_timeout_secs, 7);
     assert_eq!(settings.shutdown_timeout_secs, 8);
     assert_eq!(settings.log.level, "debug");
