@@ -7,11 +7,12 @@
 //! Stored data is rebuilt from its canonical text alone ([`DocumentData::restore`]); its
 //! parsed [`Value`] is built only when something asks for it (a patch, a filter, a schema
 //! check). A read by id sends the canonical text as it is, so it never builds the tree of
-//! allocations a `Value` is, nor frees it.
+//! allocations a `Value` is, nor frees it. The text is kept as a [`RawValue`], checked to be
+//! JSON once when the data is built, so that an answer can embed it without checking again.
 
 use std::sync::OnceLock;
 
-use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 use shared_kernel::constants::{
     DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, MAX_SAFE_INTEGER, REQUEST_BODY_OVERHEAD_BYTES,
@@ -50,13 +51,13 @@ impl Default for DocumentLimits {
 pub struct DocumentData {
     /// The parsed canonical text, built on first use (see the module documentation).
     value: OnceLock<Value>,
-    canonical: String,
+    canonical: Box<RawValue>,
     content_hash: Sha256Digest,
 }
 
 impl PartialEq for DocumentData {
     fn eq(&self, other: &Self) -> bool {
-        self.canonical == other.canonical
+        self.canonical.get() == other.canonical.get()
     }
 }
 
@@ -93,6 +94,9 @@ impl DocumentData {
             .with_detail("limit_bytes", limits.max_bytes));
         }
         let content_hash = Sha256Digest::of(canonical.as_bytes());
+        // The serialiser's output is JSON; a failure here would be a bug in it, not bad input.
+        let canonical = RawValue::from_string(canonical)
+            .map_err(|e| Error::internal("the canonical form of the data is not JSON", e))?;
         Ok(Self {
             value: OnceLock::from(value),
             canonical,
@@ -106,10 +110,10 @@ impl DocumentData {
     /// # Errors
     /// `INTERNAL_ERROR` when the stored text is not JSON (a corrupted store).
     pub fn restore(canonical: String) -> Result<Self, Error> {
-        // Checked without building the value: most reads never need it.
-        serde_json::from_str::<IgnoredAny>(&canonical)
-            .map_err(|e| Error::internal("stored document data is not valid JSON", e))?;
         let content_hash = Sha256Digest::of(canonical.as_bytes());
+        // Checked without building the value: most reads never need it.
+        let canonical = RawValue::from_string(canonical)
+            .map_err(|e| Error::internal("stored document data is not valid JSON", e))?;
         Ok(Self {
             value: OnceLock::new(),
             canonical,
@@ -123,13 +127,18 @@ impl DocumentData {
             // Both constructors checked that the text is JSON (`parse` wrote it from a
             // value, `restore` refused anything else), so this cannot fail.
             #[allow(clippy::expect_used)]
-            serde_json::from_str(&self.canonical)
+            serde_json::from_str(self.canonical.get())
                 .expect("the canonical text of document data was checked to be JSON")
         })
     }
 
     /// The RFC 8785 canonical text: what is stored, hashed and returned.
     pub fn canonical(&self) -> &str {
+        self.canonical.get()
+    }
+
+    /// The canonical text as a JSON value to embed in an answer as it is.
+    pub fn raw(&self) -> &RawValue {
         &self.canonical
     }
 
