@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 
 use crate::driver::{self, Load, Window};
+use crate::lean::LeanClient;
 use crate::loopback::{check_base_url, http_client};
 use crate::report::{self, RunResult, Status};
 use crate::scenarios::{Prepared, delay, http, pg};
@@ -211,6 +212,7 @@ async fn http_scenario(scenario: &str, args: HttpRun) -> anyhow::Result<ExitCode
         Load::Open { max_in_flight, .. } => max_in_flight,
     };
     let client = http_client(pool).map_err(anyhow::Error::msg)?;
+    let lean = LeanClient::new(&base, pool).map_err(anyhow::Error::msg)?;
     let target = if scenario == "hello" {
         "hello"
     } else {
@@ -218,16 +220,18 @@ async fn http_scenario(scenario: &str, args: HttpRun) -> anyhow::Result<ExitCode
     };
     let mut probe = None;
     let prepared = match scenario {
-        "create" => http::create(client, &base).await,
-        "read" => http::read(client, &base, args.seed.max(1)).await,
-        "query" => http::query(client, &base, args.seed.max(1)).await,
-        "proof" => http::proof(client, &base, args.seed.max(1)).await,
-        "verified-read" => http::verified_read(client, &base, args.seed.max(1)).await,
-        "integration-delay" => delay::prepare(client, &base).await.map(|(prepared, p)| {
-            probe = p;
-            prepared
-        }),
-        _ => Ok(http::hello(client, &base)),
+        "create" => http::create(client, lean, &base).await,
+        "read" => http::read(client, lean, &base, args.seed.max(1)).await,
+        "query" => http::query(client, lean, &base, args.seed.max(1)).await,
+        "proof" => http::proof(client, lean, &base, args.seed.max(1)).await,
+        "verified-read" => http::verified_read(client, lean, &base, args.seed.max(1)).await,
+        "integration-delay" => delay::prepare(client, lean, &base)
+            .await
+            .map(|(prepared, p)| {
+                probe = p;
+                prepared
+            }),
+        _ => Ok(http::hello(lean)),
     };
     let delay_timeout = Duration::from_secs(args.delay_timeout_secs.min(600));
     finish(

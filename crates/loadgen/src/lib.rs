@@ -17,6 +17,7 @@
 pub mod cli;
 pub mod document;
 pub mod driver;
+pub mod lean;
 pub mod loopback;
 pub mod report;
 pub mod scenarios;

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use super::Prepared;
 use super::http::{checkpoint_size, collection_name, create_collection, expect, post_document};
 use crate::driver::Op;
+use crate::lean::LeanClient;
 
 #[derive(Default)]
 struct State {
@@ -104,7 +105,11 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 ///
 /// # Errors
 /// When setup fails in a way other than the log being absent.
-pub async fn prepare(client: Client, base: &str) -> Result<(Prepared, Option<DelayProbe>), String> {
+pub async fn prepare(
+    client: Client,
+    lean: Arc<LeanClient>,
+    base: &str,
+) -> Result<(Prepared, Option<DelayProbe>), String> {
     let Some(size) = checkpoint_size(&client, base).await? else {
         return Ok((
             Prepared::Unavailable(
@@ -141,16 +146,16 @@ pub async fn prepare(client: Client, base: &str) -> Result<(Prepared, Option<Del
         state.clone(),
         stop.clone(),
     ));
-    let url = Arc::new(format!("{base}/v1/collections/{collection}/documents"));
+    let path: Arc<str> = format!("/v1/collections/{collection}/documents").into();
     let op_state = state.clone();
     let op: Op = Arc::new(move |_client, seq| {
-        let request = post_document(&client, &url, seq);
+        let (lean, path) = (Arc::clone(&lean), Arc::clone(&path));
         let state = op_state.clone();
         Box::pin(async move {
-            let body = expect(request.send().await, StatusCode::CREATED).await?;
+            let body = post_document(&lean, &path, seq).await?;
             let acknowledged = Instant::now();
-            let audit_id = body
-                .json()
+            let audit_id = serde_json::from_slice::<Value>(&body)
+                .ok()
                 .and_then(|v| v.get("audit_id").and_then(Value::as_str).map(str::to_owned))
                 .ok_or_else(|| "the answer has no `audit_id`".to_owned())?;
             lock(&state).acknowledged(audit_id, acknowledged);

@@ -4,12 +4,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use hyper::Method;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 use super::{Prepared, spread};
 use crate::document;
 use crate::driver::Op;
+use crate::lean::LeanClient;
 
 /// Reads an answer to the end and checks its status; the error names status and body.
 ///
@@ -123,51 +126,59 @@ pub async fn seed(
     Ok(())
 }
 
-/// An operation that GETs the URL `url_for` gives for each request and expects 200.
-fn get_ok(client: Client, url_for: impl Fn(u64) -> String + Send + Sync + 'static) -> Op {
+/// An operation that GETs the path `path_for` gives for each request and expects 200.
+fn get_ok(lean: Arc<LeanClient>, path_for: impl Fn(u64) -> String + Send + Sync + 'static) -> Op {
     Arc::new(move |_client, seq| {
-        let request = client.get(url_for(seq));
-        Box::pin(async move { expect(request.send().await, StatusCode::OK).await.map(drop) })
+        let (lean, path) = (Arc::clone(&lean), path_for(seq));
+        Box::pin(async move {
+            lean.expect(Method::GET, &path, None, hyper::StatusCode::OK)
+                .await
+                .map(drop)
+        })
     })
+}
+
+/// POSTs the `seq`-th ~1 KiB document (server-generated id) to `path`, expecting 201; the
+/// answer's body.
+///
+/// # Errors
+/// When the request fails or the status is not 201.
+pub async fn post_document(lean: &LeanClient, path: &str, seq: u64) -> Result<Bytes, String> {
+    let body = Bytes::from(document::create_body(seq, None));
+    lean.expect(Method::POST, path, Some(body), hyper::StatusCode::CREATED)
+        .await
 }
 
 /// `create`: POST a new ~1 KiB document (server-generated id) into a collection with a schema.
 ///
 /// # Errors
 /// When the collection cannot be created.
-pub async fn create(client: Client, base: &str) -> Result<Prepared, String> {
+pub async fn create(client: Client, lean: Arc<LeanClient>, base: &str) -> Result<Prepared, String> {
     let collection = collection_name("create");
     create_collection(&client, base, &collection).await?;
-    let url = Arc::new(format!("{base}/v1/collections/{collection}/documents"));
+    let path: Arc<str> = format!("/v1/collections/{collection}/documents").into();
     let op: Op = Arc::new(move |_client, seq| {
-        let request = post_document(&client, &url, seq);
-        Box::pin(async move {
-            expect(request.send().await, StatusCode::CREATED)
-                .await
-                .map(drop)
-        })
+        let (lean, path) = (Arc::clone(&lean), Arc::clone(&path));
+        Box::pin(async move { post_document(&lean, &path, seq).await.map(drop) })
     });
     Ok(Prepared::Ready { op, note: None })
-}
-
-/// The request that creates the `seq`-th ~1 KiB document (server-generated id) at `url`.
-pub fn post_document(client: &Client, url: &str, seq: u64) -> reqwest::RequestBuilder {
-    client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(document::create_body(seq, None))
 }
 
 /// `read`: GET a seeded document by id, in a scrambled order.
 ///
 /// # Errors
 /// When the collection cannot be created or seeded.
-pub async fn read(client: Client, base: &str, seeded: u64) -> Result<Prepared, String> {
+pub async fn read(
+    client: Client,
+    lean: Arc<LeanClient>,
+    base: &str,
+    seeded: u64,
+) -> Result<Prepared, String> {
     let collection = collection_name("read");
     create_collection(&client, base, &collection).await?;
     seed(&client, base, &collection, seeded, 32).await?;
-    let prefix = format!("{base}/v1/collections/{collection}/documents/");
-    let op = get_ok(client, move |seq| {
+    let prefix = format!("/v1/collections/{collection}/documents/");
+    let op = get_ok(lean, move |seq| {
         format!("{prefix}{}", seeded_id(spread(seq, seeded)))
     });
     Ok(Prepared::Ready {
@@ -180,13 +191,18 @@ pub async fn read(client: Client, base: &str, seeded: u64) -> Result<Prepared, S
 ///
 /// # Errors
 /// When the collection cannot be created or seeded.
-pub async fn query(client: Client, base: &str, seeded: u64) -> Result<Prepared, String> {
+pub async fn query(
+    client: Client,
+    lean: Arc<LeanClient>,
+    base: &str,
+    seeded: u64,
+) -> Result<Prepared, String> {
     let collection = collection_name("query");
     create_collection(&client, base, &collection).await?;
     seed(&client, base, &collection, seeded, 32).await?;
-    let prefix = format!("{base}/v1/collections/{collection}/documents");
+    let prefix = format!("/v1/collections/{collection}/documents");
     // `{"group":g}`, URL-encoded.
-    let op = get_ok(client, move |seq| {
+    let op = get_ok(lean, move |seq| {
         format!(
             "{prefix}?filter=%7B%22group%22%3A{}%7D&limit=20",
             seq % document::GROUPS
@@ -247,7 +263,12 @@ async fn wait_for_size(
 ///
 /// # Errors
 /// When setup fails in a way other than the log being absent.
-pub async fn proof(client: Client, base: &str, seeded: u64) -> Result<Prepared, String> {
+pub async fn proof(
+    client: Client,
+    lean: Arc<LeanClient>,
+    base: &str,
+    seeded: u64,
+) -> Result<Prepared, String> {
     let unavailable = || {
         Prepared::Unavailable(
             "GET /v1/log/checkpoint answered 404: the verifiable log is not built in this server"
@@ -279,8 +300,8 @@ pub async fn proof(client: Client, base: &str, seeded: u64) -> Result<Prepared, 
         ));
     }
     expect(Ok(probe), StatusCode::OK).await?;
-    let prefix = format!("{base}/v1/log/proofs/inclusion?tree_size={size}&index=");
-    let op = get_ok(client, move |seq| format!("{prefix}{}", spread(seq, size)));
+    let prefix = format!("/v1/log/proofs/inclusion?tree_size={size}&index=");
+    let op = get_ok(lean, move |seq| format!("{prefix}{}", spread(seq, size)));
     Ok(Prepared::Ready {
         op,
         note: Some(format!("tree size {size}")),
@@ -292,13 +313,21 @@ pub async fn proof(client: Client, base: &str, seeded: u64) -> Result<Prepared, 
 ///
 /// # Errors
 /// When setup fails in a way other than the endpoint being absent.
-pub async fn verified_read(client: Client, base: &str, seeded: u64) -> Result<Prepared, String> {
+pub async fn verified_read(
+    client: Client,
+    lean: Arc<LeanClient>,
+    base: &str,
+    seeded: u64,
+) -> Result<Prepared, String> {
     let collection = collection_name("verified-read");
     create_collection(&client, base, &collection).await?;
     seed(&client, base, &collection, seeded, 32).await?;
-    let prefix = format!("{base}/v1/collections/{collection}/documents/");
+    let prefix = format!("/v1/collections/{collection}/documents/");
     // The last seeded document is the last to be sequenced: once it answers, all do.
-    let probe_url = format!("{prefix}{}/proof", seeded_id(seeded.saturating_sub(1)));
+    let probe_url = format!(
+        "{base}{prefix}{}/proof",
+        seeded_id(seeded.saturating_sub(1))
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let answer = client
@@ -340,7 +369,7 @@ pub async fn verified_read(client: Client, base: &str, seeded: u64) -> Result<Pr
             }
         }
     }
-    let op = get_ok(client, move |seq| {
+    let op = get_ok(lean, move |seq| {
         format!("{prefix}{}/proof", seeded_id(spread(seq, seeded)))
     });
     Ok(Prepared::Ready {
@@ -379,9 +408,8 @@ pub fn check_proof_shape(body: &[u8]) -> Result<(), String> {
 }
 
 /// `hello`: GET `/` (the minimal axum peer answers 200 with a small JSON).
-pub fn hello(client: Client, base: &str) -> Prepared {
-    let url = format!("{base}/");
-    let op = get_ok(client, move |_seq| url.clone());
+pub fn hello(lean: Arc<LeanClient>) -> Prepared {
+    let op = get_ok(lean, move |_seq| "/".to_owned());
     Prepared::Ready { op, note: None }
 }
 

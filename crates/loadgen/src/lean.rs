@@ -1,0 +1,251 @@
+//! The measured requests' HTTP/1.1 client: a fixed set of keep-alive connections to one
+//! server, each a hyper connection over its own TCP stream.
+//!
+//! The load tool shares the machine with the server it measures, so every microsecond it
+//! spends per request is taken from the server. A general-purpose client parses a URL, looks
+//! a host up in its pool and keeps redirect and proxy logic ready on every request; on two
+//! cores that made the tool use more CPU per request than the server in the open loop. This
+//! client only writes the request line, the `Host` header and the body, like wrk does. Setup
+//! requests (collections, seeding) still go through `reqwest`.
+//!
+//! At most `connections` requests are in flight: a request that finds every connection busy
+//! waits for one, and the wait counts in its latency (the driver measures from the intended
+//! send time). A connection that failed is dropped and a new one is opened for the next
+//! request.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Method, Request, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+/// An idle connection.
+type Connection = SendRequest<Full<Bytes>>;
+
+/// A fixed number of connections to one `http://host:port` server.
+pub struct LeanClient {
+    /// `host:port`, for connecting and for the `Host` header.
+    authority: String,
+    /// Connections not in use; fewer than the permits while some are being opened.
+    idle: Mutex<Vec<Connection>>,
+    /// One permit per connection.
+    permits: Semaphore,
+}
+
+/// An answer: its status and its whole body.
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl LeanClient {
+    /// A client of `base` (`http://host:port`, as checked by the command line) that holds at
+    /// most `connections` connections, opened when first needed.
+    ///
+    /// # Errors
+    /// When `base` is not `http://` followed by an authority and nothing else.
+    pub fn new(base: &str, connections: usize) -> Result<Arc<Self>, String> {
+        let authority = base
+            .strip_prefix("http://")
+            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .ok_or_else(|| format!("the lean client needs `http://host:port`, got `{base}`"))?;
+        Ok(Arc::new(Self {
+            authority: authority.to_owned(),
+            idle: Mutex::new(Vec::with_capacity(connections)),
+            permits: Semaphore::new(connections.max(1)),
+        }))
+    }
+
+    /// Sends `method path` (with `body` as JSON when given) and reads the whole answer.
+    ///
+    /// # Errors
+    /// When no connection could be opened or the exchange failed (that connection is then
+    /// dropped).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<Answer, String> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| format!("the client is closed: {e}"))?;
+        let mut connection = match self.take_idle() {
+            Some(connection) => connection,
+            None => self.connect().await?,
+        };
+        connection
+            .ready()
+            .await
+            .map_err(|e| format!("the connection failed: {e}"))?;
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, self.authority.as_str());
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Full::new(body.unwrap_or_default()))
+            .map_err(|e| format!("bad request `{path}`: {e}"))?;
+        let response = connection
+            .send_request(request)
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading the body failed: {e}"))?
+            .to_bytes();
+        self.put_idle(connection);
+        Ok(Answer { status, body })
+    }
+
+    /// Sends like [`Self::send`] and expects `expected`; the error names the status and the
+    /// start of the body.
+    ///
+    /// # Errors
+    /// As [`Self::send`], or when the status is another.
+    pub async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        expected: StatusCode,
+    ) -> Result<Bytes, String> {
+        let answer = self.send(method, path, body).await?;
+        if answer.status == expected {
+            return Ok(answer.body);
+        }
+        let text: String = String::from_utf8_lossy(&answer.body)
+            .chars()
+            .take(200)
+            .collect();
+        Err(format!("HTTP {}: {text}", answer.status))
+    }
+
+    fn take_idle(&self) -> Option<Connection> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        // A connection the server closed while idle is dropped here, not used.
+        while let Some(connection) = idle.pop() {
+            if !connection.is_closed() {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, connection: Connection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(connection);
+    }
+
+    async fn connect(&self) -> Result<Connection, String> {
+        let stream = TcpStream::connect(self.authority.as_str())
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", self.authority))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP/1.1 handshake with {} failed: {e}", self.authority))?;
+        // Drives the connection until it closes; its errors reach the request that used it.
+        tokio::spawn(async move {
+            let _closed = connection.await;
+        });
+        Ok(sender)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_http_authority_is_accepted() {
+        assert!(LeanClient::new("http://127.0.0.1:8080", 4).is_ok());
+        for bad in [
+            "https://x:1",
+            "http://",
+            "http://x:1/path",
+            "127.0.0.1:8080",
+        ] {
+            assert!(LeanClient::new(bad, 4).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_reuse_connections_and_read_whole_answers() {
+        use axum::Router;
+        use axum::routing::{get, post};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let app = Router::new()
+            .route("/hello", get(|| async { "hi" }))
+            .route("/echo", post(|body: String| async move { body }));
+        let counting = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                counting.fetch_add(1, Ordering::Relaxed);
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+
+        let client =
+            LeanClient::new(&format!("http://{address}"), 2).unwrap_or_else(|e| panic!("{e}"));
+        for _ in 0..10 {
+            let body = client
+                .expect(Method::GET, "/hello", None, StatusCode::OK)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&body[..], b"hi");
+        }
+        let echoed = client
+            .expect(
+                Method::POST,
+                "/echo",
+                Some(Bytes::from_static(b"{\"a\":1}")),
+                StatusCode::OK,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&echoed[..], b"{\"a\":1}");
+        let missing = client
+            .expect(Method::GET, "/nowhere", None, StatusCode::OK)
+            .await
+            .err()
+            .unwrap_or_default();
+        assert!(missing.starts_with("HTTP 404"), "{missing}");
+        assert_eq!(
+            accepted.load(Ordering::Relaxed),
+            1,
+            "one request at a time uses one connection"
+        );
+    }
+}
