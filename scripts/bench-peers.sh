@@ -6,6 +6,8 @@
 #   2. offchain-db serve (durability full, fresh data folder)  → create, read (closed and open
 #      loop at 50% of the closed-loop rate), query, proof, verified-read, integration-delay
 #      (open loop at 50% of the create rate)
+#   2b. offchain-db serve --document-cache-mib 0 (fresh folder) → read, closed loop: what a
+#      read that misses the document cache costs (shown beside the cached figure, not a target)
 #   3. offchain-sqlite-ceiling (raw SQLite, the same four rows per write, synchronous=FULL),
 #      committing in groups of the size our server achieved in the create run: the mean
 #      writes per group commit, read from the counters the server's writer logs
@@ -167,6 +169,23 @@ step ours-integration-delay loadgen integration-delay "${ours[@]}" --clients "$C
     --rate-from "$RUNS/ours-create.json" --rate-fraction 0.5 \
     --label ours-integration-delay --json "$RUNS/ours-integration-delay.json"
 stop_pid "$db_pid"
+
+# 2b. Reads by id with the document cache turned off: every read goes to a reader thread and
+# SQLite, as a read that misses the cache does. Shown beside the cached figure, not a target.
+uncached_port=$(loadgen free-port)
+uncached=http://127.0.0.1:$uncached_port
+"$BIN/offchain-db" serve --listen "127.0.0.1:$uncached_port" --data-dir "$WORK/data-uncached" \
+    --durability full --document-cache-mib 0 --log-format text >"$WORK/server-uncached.log" 2>&1 &
+uncached_pid=$!
+PIDS+=("$uncached_pid")
+if loadgen wait --url "$uncached/readyz" --timeout-secs 60; then
+    step ours-read-uncached loadgen read --base-url "$uncached" --seed "$SEED" "${common[@]}" \
+        --clients "$CLIENTS" --label ours-read-uncached --json "$RUNS/ours-read-uncached.json"
+else
+    echo "offchain-db (document cache off) did not become ready; its log:" >&2
+    cat "$WORK/server-uncached.log" >&2
+fi
+stop_pid "$uncached_pid"
 
 # 3. The storage ceiling: raw SQLite, same rows, same durability, our group size.
 step sqlite-ceiling "$BIN/offchain-sqlite-ceiling" --dir "$WORK/sqlite" \

@@ -210,6 +210,7 @@ const LABELS: &[&str] = &[
     "pg-create",
     "ours-read",
     "ours-read-open",
+    "ours-read-uncached",
     "hello",
     "ours-query",
     "ours-proof",
