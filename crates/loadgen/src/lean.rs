@@ -127,11 +127,7 @@ impl LeanClient {
         if answer.status == expected {
             return Ok(answer.body);
         }
-        let text: String = String::from_utf8_lossy(&answer.body)
-            .chars()
-            .take(200)
-            .collect();
-        Err(format!("HTTP {}: {text}", answer.status))
+        Err(unexpected(answer.status, &answer.body))
     }
 
     fn take_idle(&self) -> Option<Connection> {
@@ -168,6 +164,12 @@ impl LeanClient {
         });
         Ok(sender)
     }
+}
+
+/// The error for an answer with an unexpected status: the status and the start of the body.
+pub fn unexpected(status: impl std::fmt::Display, body: &[u8]) -> String {
+    let text: String = String::from_utf8_lossy(body).chars().take(200).collect();
+    format!("HTTP {status}: {text}")
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::{Prepared, spread};
 use crate::document;
 use crate::driver::Op;
-use crate::lean::LeanClient;
+use crate::lean::{LeanClient, unexpected};
 
 /// Reads an answer to the end and checks its status; the error names status and body.
 ///
@@ -31,9 +31,7 @@ pub async fn expect(
     if status == expected {
         Ok(Body(body.to_vec()))
     } else {
-        let text = String::from_utf8_lossy(&body);
-        let text: String = text.chars().take(200).collect();
-        Err(format!("HTTP {status}: {text}"))
+        Err(unexpected(status, &body))
     }
 }
 
@@ -131,7 +129,7 @@ fn get_ok(lean: Arc<LeanClient>, path_for: impl Fn(u64) -> String + Send + Sync 
     Arc::new(move |_client, seq| {
         let (lean, path) = (Arc::clone(&lean), path_for(seq));
         Box::pin(async move {
-            lean.expect(Method::GET, &path, None, hyper::StatusCode::OK)
+            lean.expect(Method::GET, &path, None, StatusCode::OK)
                 .await
                 .map(drop)
         })
@@ -145,7 +143,7 @@ fn get_ok(lean: Arc<LeanClient>, path_for: impl Fn(u64) -> String + Send + Sync 
 /// When the request fails or the status is not 201.
 pub async fn post_document(lean: &LeanClient, path: &str, seq: u64) -> Result<Bytes, String> {
     let body = Bytes::from(document::create_body(seq, None));
-    lean.expect(Method::POST, path, Some(body), hyper::StatusCode::CREATED)
+    lean.expect(Method::POST, path, Some(body), StatusCode::CREATED)
         .await
 }
 
@@ -360,11 +358,8 @@ pub async fn verified_read(
             }
             (other, _) => {
                 return Err(format!(
-                    "the proof probe answered HTTP {other}: {}",
-                    String::from_utf8_lossy(&body)
-                        .chars()
-                        .take(200)
-                        .collect::<String>()
+                    "the proof probe answered {}",
+                    unexpected(other, &body)
                 ));
             }
         }
