@@ -317,6 +317,17 @@ mod tests {
         )
     }
 
+    /// Offers `alice`'s document with `text` to the cache under `ticket`.
+    fn fill_alice(cache: &DocumentCache, ticket: FillTicket, collection: CollectionId, text: &str) {
+        let alice = key(collection, "alice");
+        cache.fill(alice, ticket, &document(collection, "alice", text));
+    }
+
+    /// Inserts document `id` (data `"x"`) into `clock`, charged `bytes`.
+    fn insert(clock: &mut Clock, collection: CollectionId, id: &str, bytes: usize) {
+        clock.insert(key(collection, id), document(collection, id, "x"), bytes);
+    }
+
     fn text_of(document: &Document) -> String {
         document
             .data()
@@ -331,7 +342,7 @@ mod tests {
         let alice = key(collection, "alice");
         assert!(cache.get(&alice).is_none());
         let ticket = cache.ticket(&alice);
-        cache.fill(alice.clone(), ticket, &document(collection, "alice", "v1"));
+        fill_alice(&cache, ticket, collection, "v1");
         let cached = cache.get(&alice).unwrap_or_else(|| panic!("not kept"));
         assert_eq!(text_of(&cached), r#"{"text":"v1"}"#);
         assert!(cache.get(&key(collection, "bob")).is_none());
@@ -342,17 +353,13 @@ mod tests {
         let cache = DocumentCache::new(1 << 20);
         let collection = CollectionId::generate();
         let alice = key(collection, "alice");
-        cache.fill(
-            alice.clone(),
-            cache.ticket(&alice),
-            &document(collection, "alice", "v1"),
-        );
+        fill_alice(&cache, cache.ticket(&alice), collection, "v1");
 
         cache.writing(&alice);
         assert!(cache.get(&alice).is_none(), "the old version is gone");
         // A reader that starts while the write is in its group must not fill.
         let during = cache.ticket(&alice);
-        cache.fill(alice.clone(), during, &document(collection, "alice", "v1"));
+        fill_alice(&cache, during, collection, "v1");
         assert!(
             cache.get(&alice).is_none(),
             "a key being written is not filled"
@@ -360,11 +367,11 @@ mod tests {
 
         cache.group_ended();
         // Its answer may come from before the commit: refused even after the group ended.
-        cache.fill(alice.clone(), during, &document(collection, "alice", "v1"));
+        fill_alice(&cache, during, collection, "v1");
         assert!(cache.get(&alice).is_none(), "a ticket from before the end");
 
         let after = cache.ticket(&alice);
-        cache.fill(alice.clone(), after, &document(collection, "alice", "v2"));
+        fill_alice(&cache, after, collection, "v2");
         let cached = cache.get(&alice).unwrap_or_else(|| panic!("not kept"));
         assert_eq!(text_of(&cached), r#"{"text":"v2"}"#);
     }
@@ -377,7 +384,7 @@ mod tests {
         let before = cache.ticket(&alice);
         cache.writing(&alice);
         cache.group_ended();
-        cache.fill(alice.clone(), before, &document(collection, "alice", "v1"));
+        fill_alice(&cache, before, collection, "v1");
         assert!(cache.get(&alice).is_none());
     }
 
@@ -390,18 +397,10 @@ mod tests {
         let collection = CollectionId::generate();
         for n in 0..4 {
             let id = format!("d{n:02}");
-            clock.insert(
-                key(collection, &id),
-                document(collection, &id, "x"),
-                per_entry,
-            );
+            insert(&mut clock, collection, &id, per_entry);
         }
         assert!(clock.get(&key(collection, "d00")).is_some(), "marks d00");
-        clock.insert(
-            key(collection, "d04"),
-            document(collection, "d04", "x"),
-            per_entry,
-        );
+        insert(&mut clock, collection, "d04", per_entry);
         assert_eq!(clock.bytes, per_entry * 4, "still within the budget");
         assert!(clock.get(&key(collection, "d00")).is_some(), "read: spared");
         assert!(
@@ -410,11 +409,7 @@ mod tests {
         );
         assert!(clock.get(&key(collection, "d04")).is_some());
 
-        clock.insert(
-            key(collection, "huge"),
-            document(collection, "huge", "x"),
-            per_entry * 5,
-        );
+        insert(&mut clock, collection, "huge", per_entry * 5);
         assert!(clock.get(&key(collection, "huge")).is_none(), "over budget");
         assert_eq!(clock.index.len(), 4);
     }
@@ -424,11 +419,7 @@ mod tests {
         let cache = DocumentCache::new(0);
         let collection = CollectionId::generate();
         let alice = key(collection, "alice");
-        cache.fill(
-            alice.clone(),
-            cache.ticket(&alice),
-            &document(collection, "alice", "v1"),
-        );
+        fill_alice(&cache, cache.ticket(&alice), collection, "v1");
         assert!(cache.get(&alice).is_none());
     }
 }

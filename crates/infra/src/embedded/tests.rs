@@ -86,6 +86,20 @@ fn count(store: &EmbeddedStore, table: &str) -> i64 {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Saves `document` (and its current revision) in a transaction of its own, which must
+/// accept the save, and answers what its commit answered.
+async fn save_alone(
+    store: &EmbeddedStore,
+    document: &Document,
+) -> Result<(), shared_kernel::Error> {
+    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    ok(tx
+        .documents()
+        .save(document, &document.current_revision())
+        .await);
+    tx.commit().await
+}
+
 /// Creates `collection` and one document in it, with its audit entry and outbox event.
 async fn commit_collection_and_document(
     store: &EmbeddedStore,
@@ -410,9 +424,10 @@ async fn saving_version_one_of_an_existing_document_is_a_conflict() {
     );
     drop(tx);
     // ...or its commit; either way nothing is stored.
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
-    ok(tx.documents().save(&again, &again.current_revision()).await);
-    assert_eq!(code(tx.commit().await), Some(ErrorCode::Conflict));
+    assert_eq!(
+        code(save_alone(&store, &again).await),
+        Some(ErrorCode::Conflict)
+    );
     let stored = ok(store
         .reader()
         .document(orders.id(), first.id().clone())
@@ -439,9 +454,10 @@ async fn a_save_with_a_stale_version_is_a_conflict() {
         .await);
     ok(tx.commit().await);
     // The loser saves the version the winner already stored.
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
-    ok(tx.documents().save(&loser, &loser.current_revision()).await);
-    assert_eq!(code(tx.commit().await), Some(ErrorCode::Conflict));
+    assert_eq!(
+        code(save_alone(&store, &loser).await),
+        Some(ErrorCode::Conflict)
+    );
     let stored = ok(store.reader().document(orders.id(), doc.id().clone()).await);
     assert_eq!(stored.as_ref().and_then(Document::data), winner.data());
 }
@@ -626,23 +642,16 @@ async fn the_readers_document_cache_follows_committed_changes_and_only_those() {
     assert_eq!(read_version().await, Some(1), "rolled back");
 
     // A committed change is read at once.
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
-    ok(tx
-        .documents()
-        .save(&changed, &changed.current_revision())
-        .await);
-    ok(tx.commit().await);
+    ok(save_alone(&store, &changed).await);
     assert_eq!(read_version().await, Some(2));
     let stored = ok(reader.document(orders.id(), doc.id().clone()).await);
     assert_eq!(stored.as_ref().and_then(Document::data), changed.data());
 
     // A refused save (a stale version) changes nothing.
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
-    ok(tx
-        .documents()
-        .save(&changed, &changed.current_revision())
-        .await);
-    assert_eq!(code(tx.commit().await), Some(ErrorCode::Conflict));
+    assert_eq!(
+        code(save_alone(&store, &changed).await),
+        Some(ErrorCode::Conflict)
+    );
     assert_eq!(read_version().await, Some(2));
 }
 
@@ -684,12 +693,7 @@ async fn reads_racing_writes_never_see_a_version_older_than_an_acknowledged_one(
     let mut current = doc;
     for n in 0..UPDATES {
         ok(current.replace(data(json!({"n": n})), &Precondition::None, stamp(10)));
-        let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
-        ok(tx
-            .documents()
-            .save(&current, &current.current_revision())
-            .await);
-        ok(tx.commit().await);
+        ok(save_alone(&store, &current).await);
         acknowledged.store(current.version().get(), Ordering::Release);
     }
     done.store(true, Ordering::Release);
