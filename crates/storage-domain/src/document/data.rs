@@ -10,7 +10,7 @@
 //! allocations a `Value` is, nor frees it. The text is kept as a [`RawValue`], checked to be
 //! JSON once when the data is built, so that an answer can embed it without checking again.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
@@ -46,9 +46,16 @@ impl Default for DocumentLimits {
 
 /// Valid document data with its canonical text and content hash.
 ///
+/// Immutable once built, so it is shared rather than copied: a write hands the same data to
+/// the document, its revision, the stored row and the answer, and a clone is a reference
+/// count, not a copy of the text and of the parsed tree.
+///
 /// Two values are equal exactly when their canonical texts are, so equality compares those.
 #[derive(Debug, Clone)]
-pub struct DocumentData {
+pub struct DocumentData(Arc<Contents>);
+
+#[derive(Debug)]
+struct Contents {
     /// The parsed canonical text, built on first use (see the module documentation).
     value: OnceLock<Value>,
     canonical: Box<RawValue>,
@@ -57,7 +64,7 @@ pub struct DocumentData {
 
 impl PartialEq for DocumentData {
     fn eq(&self, other: &Self) -> bool {
-        self.canonical.get() == other.canonical.get()
+        Arc::ptr_eq(&self.0, &other.0) || self.canonical() == other.canonical()
     }
 }
 
@@ -97,11 +104,11 @@ impl DocumentData {
         // The serialiser's output is JSON; a failure here would be a bug in it, not bad input.
         let canonical = RawValue::from_string(canonical)
             .map_err(|e| Error::internal("the canonical form of the data is not JSON", e))?;
-        Ok(Self {
+        Ok(Self(Arc::new(Contents {
             value: OnceLock::from(value),
             canonical,
             content_hash,
-        })
+        })))
     }
 
     /// Rebuilds stored data from its canonical text, trusting that it was valid when stored.
@@ -114,37 +121,37 @@ impl DocumentData {
         // Checked without building the value: most reads never need it.
         let canonical = RawValue::from_string(canonical)
             .map_err(|e| Error::internal("stored document data is not valid JSON", e))?;
-        Ok(Self {
+        Ok(Self(Arc::new(Contents {
             value: OnceLock::new(),
             canonical,
             content_hash,
-        })
+        })))
     }
 
     /// The data, parsed from the canonical text on first use.
     pub fn value(&self) -> &Value {
-        self.value.get_or_init(|| {
+        self.0.value.get_or_init(|| {
             // Both constructors checked that the text is JSON (`parse` wrote it from a
             // value, `restore` refused anything else), so this cannot fail.
             #[allow(clippy::expect_used)]
-            serde_json::from_str(self.canonical.get())
+            serde_json::from_str(self.0.canonical.get())
                 .expect("the canonical text of document data was checked to be JSON")
         })
     }
 
     /// The RFC 8785 canonical text: what is stored, hashed and returned.
     pub fn canonical(&self) -> &str {
-        self.canonical.get()
+        self.0.canonical.get()
     }
 
     /// The canonical text as a JSON value to embed in an answer as it is.
     pub fn raw(&self) -> &RawValue {
-        &self.canonical
+        &self.0.canonical
     }
 
     /// Hex SHA-256 of the canonical bytes.
     pub fn content_hash(&self) -> Sha256Digest {
-        self.content_hash
+        self.0.content_hash
     }
 }
 
