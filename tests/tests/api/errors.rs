@@ -182,7 +182,17 @@ fn bad_requests() -> Vec<Case> {
             json!({"id": "x"}),
             400,
             "INVALID_INPUT",
-        ),
+        )
+        .paths(&["/data"]),
+        case(
+            "data missing from a replace",
+            Method::PUT,
+            alice,
+            json!({}),
+            400,
+            "INVALID_INPUT",
+        )
+        .paths(&["/data"]),
         case(
             "data not an object",
             Method::POST,

@@ -35,20 +35,34 @@ pub fn routes() -> Router<AppState> {
 struct CreateBody {
     #[serde(default)]
     id: Option<String>,
+    /// Moved in as parsed (see [`RequestBody::PAYLOAD`]).
+    #[serde(skip)]
     data: Value,
 }
 
 impl RequestBody for CreateBody {
     const FIELDS: &'static [&'static str] = &["id", "data"];
+    const PAYLOAD: Option<&'static str> = Some("data");
+
+    fn put_payload(&mut self, payload: Value) {
+        self.data = payload;
+    }
 }
 
 #[derive(Deserialize)]
 struct ReplaceBody {
+    /// Moved in as parsed (see [`RequestBody::PAYLOAD`]).
+    #[serde(skip)]
     data: Value,
 }
 
 impl RequestBody for ReplaceBody {
     const FIELDS: &'static [&'static str] = &["data"];
+    const PAYLOAD: Option<&'static str> = Some("data");
+
+    fn put_payload(&mut self, payload: Value) {
+        self.data = payload;
+    }
 }
 
 /// `?version=N` reads a past version; any other parameter is an error, never ignored.

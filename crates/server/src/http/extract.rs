@@ -16,6 +16,16 @@ use super::problem::ApiError;
 pub trait RequestBody: DeserializeOwned {
     /// The accepted top-level fields.
     const FIELDS: &'static [&'static str];
+
+    /// The required field that carries arbitrary JSON (a document's data), if the body has
+    /// one. Its parsed value is moved into the body by [`put_payload`](Self::put_payload)
+    /// rather than deserialised again: serde would rebuild the whole tree, allocating every
+    /// key and node anew, only to drop the one just parsed. The body type marks the field
+    /// `#[serde(skip)]`.
+    const PAYLOAD: Option<&'static str> = None;
+
+    /// Puts the payload (see [`PAYLOAD`](Self::PAYLOAD)) in its place.
+    fn put_payload(&mut self, _payload: Value) {}
 }
 
 /// A JSON body (`application/json`), read within the body limit, parsed strictly.
@@ -77,8 +87,8 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
 
 /// Rejects unknown top-level fields (naming every one), then deserialises with the failing
 /// field's path.
-fn into_body<T: RequestBody>(value: Value) -> Result<T, Error> {
-    let Value::Object(object) = &value else {
+fn into_body<T: RequestBody>(mut value: Value) -> Result<T, Error> {
+    let Value::Object(object) = &mut value else {
         return Err(Error::invalid_field(
             "",
             "the request body must be a JSON object",
@@ -94,11 +104,21 @@ fn into_body<T: RequestBody>(value: Value) -> Result<T, Error> {
             Error::invalid_input("the request body has unknown fields").with_field_errors(unknown)
         );
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    let payload = match T::PAYLOAD {
+        Some(field) => Some(object.remove(field).ok_or_else(|| {
+            Error::invalid_field(format!("/{field}"), format!("missing field `{field}`"))
+        })?),
+        None => None,
+    };
+    let mut body: T = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = format!("/{}", e.path().to_string().replace('.', "/"));
         let path = if path == "/." { String::new() } else { path };
         Error::invalid_field(path, e.inner().to_string())
-    })
+    })?;
+    if let Some(payload) = payload {
+        body.put_payload(payload);
+    }
+    Ok(body)
 }
 
 impl<T: RequestBody> FromRequest<AppState> for JsonBody<T> {
