@@ -90,6 +90,26 @@ pub enum AuditSubject {
     },
 }
 
+/// An entry's fields as its leaf bytes spell them, in RFC 8785 order (names sorted by UTF-16
+/// code units, which for these ASCII names is byte order). Keep the order when adding one.
+#[derive(serde::Serialize)]
+struct LeafFields<'a> {
+    actor: String,
+    at: String,
+    collection: &'a str,
+    collection_id: String,
+    document_id: Option<&'a str>,
+    hash_after: Option<String>,
+    hash_before: Option<String>,
+    id: String,
+    operation: &'static str,
+    patch_sha256: Option<String>,
+    request_id: &'a str,
+    trace_id: Option<&'a str>,
+    v: u64,
+    version: Option<u64>,
+}
+
 /// One audit entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -174,8 +194,48 @@ impl AuditEntry {
     }
 
     /// The leaf bytes: the RFC 8785 canonical JSON of [`to_json`](Self::to_json).
+    ///
+    /// Written straight from the fields (every write makes one), not through a tree of JSON
+    /// values: [`LeafFields`] lists them in RFC 8785 order, and for what an entry holds
+    /// (strings, integers below 2^53, nulls) serde_json's compact output is byte for byte the
+    /// canonical form. A test holds the two together.
     pub fn leaf_bytes(&self) -> Vec<u8> {
-        canonical_json(&self.to_json()).into_bytes()
+        let hex = |digest: &Option<Sha256Digest>| digest.map(|d| d.to_hex());
+        let (document_id, version, hash_before, hash_after, patch_sha256) = match &self.subject {
+            AuditSubject::Collection => (None, None, None, None, None),
+            AuditSubject::Document {
+                document_id,
+                version,
+                hash_before,
+                hash_after,
+                patch_sha256,
+            } => (
+                Some(document_id.as_str()),
+                Some(*version),
+                hex(hash_before),
+                hex(hash_after),
+                hex(patch_sha256),
+            ),
+        };
+        let fields = LeafFields {
+            actor: self.actor.to_string(),
+            at: self.at.to_rfc3339(),
+            collection: &self.collection,
+            collection_id: self.collection_id.to_string(),
+            document_id,
+            hash_after,
+            hash_before,
+            id: self.id.to_string(),
+            operation: self.operation.as_str(),
+            patch_sha256,
+            request_id: self.request_id.as_str(),
+            trace_id: self.trace_id.as_ref().map(TraceId::as_str),
+            v: AUDIT_ENTRY_FORMAT_VERSION,
+            version,
+        };
+        // Strings, integers and nulls always serialise; the fallback keeps a bug visible
+        // (a leaf that no verifier accepts) instead of panicking on a write.
+        serde_json::to_vec(&fields).unwrap_or_else(|_| canonical_json(&self.to_json()).into_bytes())
     }
 
     /// The RFC 9162 leaf hash, SHA-256(0x00 ‖ leaf bytes).
@@ -359,6 +419,30 @@ mod tests {
             "keys are sorted"
         );
         assert_eq!(AuditEntry::from_leaf_bytes(&bytes).ok(), Some(original));
+    }
+
+    #[test]
+    fn leaf_bytes_are_the_canonical_form_of_the_entry_json() {
+        let awkward = "naïve \u{1}\u{1f}\"q\" \\ / \u{7f} \u{2028} 😀\t\n";
+        let document = AuditSubject::Document {
+            document_id: awkward.into(),
+            version: (1 << 53) - 1,
+            hash_before: None,
+            hash_after: Some(Sha256Digest::of(b"b")),
+            patch_sha256: None,
+        };
+        for subject in [AuditSubject::Collection, document] {
+            for operation in AuditOperation::ALL {
+                let mut entry = entry(subject.clone(), operation);
+                entry.collection = awkward.into();
+                let canonical = canonical_json(&entry.to_json());
+                assert_eq!(
+                    String::from_utf8_lossy(&entry.leaf_bytes()),
+                    canonical,
+                    "{operation:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -377,7 +377,7 @@ fn outbox_event(id: u128) -> storage_app::OutboxEvent {
         event_type: "test.event",
         audit_id: shared_kernel::AuditId::generate(),
         occurred_at: shared_kernel::Timestamp::from_millis(1),
-        payload: json!({}),
+        payload: "{}".to_owned(),
     }
 }
 

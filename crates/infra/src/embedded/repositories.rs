@@ -374,21 +374,17 @@ impl EventOutbox for SqliteTransaction {
         if events.is_empty() {
             return Ok(());
         }
-        // Encoded here, by the request, so that the writer thread only binds text.
-        let rows = events
-            .iter()
-            .map(|event| {
-                let payload = serde_json::to_string(&event.payload)
-                    .map_err(|e| Error::internal("could not encode an outbox event", e))?;
-                Ok(OutboxRow {
-                    id: event.id.to_string(),
-                    event_type: event.event_type,
-                    audit_id: event.audit_id.to_string(),
-                    occurred_at: event.occurred_at.as_millis(),
-                    payload,
-                })
+        // Turned into text here, by the request, so that the writer thread only binds it.
+        let rows: Vec<OutboxRow> = events
+            .into_iter()
+            .map(|event| OutboxRow {
+                id: event.id.to_string(),
+                event_type: event.event_type,
+                audit_id: event.audit_id.to_string(),
+                occurred_at: event.occurred_at.as_millis(),
+                payload: event.payload,
             })
-            .collect::<Result<Vec<_>, Error>>()?;
+            .collect();
         self.defer(move |connection| {
             let mut statement = connection
                 .prepare_cached(
