@@ -216,6 +216,23 @@ async fn an_edited_revision_body_is_named_with_its_revision() {
 }
 
 #[tokio::test]
+async fn a_superseded_revision_emptied_of_its_data_is_named_with_its_revision() {
+    // The current revision shares its document's data; a superseded one must hold its own.
+    let store = written_store().await;
+    let copy = store.copy("emptied-revision");
+    tamper(
+        &copy,
+        "UPDATE revisions SET data = NULL WHERE document_id = 'alice' AND version = 1",
+    );
+    let run = audit(&copy, &store.vkey, &[&store.note]);
+    assert_finding(&run, "edited-revision", "/alice@1");
+    assert!(
+        run.stdout.contains("it holds no data but a content hash"),
+        "{run}"
+    );
+}
+
+#[tokio::test]
 async fn an_edited_current_document_and_an_edited_stored_patch_are_named() {
     let store = written_store().await;
     let copy = store.copy("edited-document");

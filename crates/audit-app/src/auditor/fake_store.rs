@@ -145,6 +145,7 @@ impl FakeStore {
             key,
             operation: operation.as_str().into(),
             data: text.clone(),
+            data_in_document: false,
             content_hash: content_hash.clone(),
             at_millis: self.clock,
             actor: "anonymous".into(),

@@ -68,6 +68,8 @@ fn check_revision(
     let mut report =
         |kind, detail: String| findings.report(Finding::new(kind, here.clone(), detail));
     let intact_data = match row.data.as_deref() {
+        // The document row's data: the document pass hashes it, so an edit is reported once.
+        None if row.data_in_document => None,
         None => {
             if row.content_hash.is_some() {
                 report(
@@ -99,17 +101,14 @@ fn check_revision(
         },
     };
     let is_delete = row.operation == "document.delete";
-    if is_delete != row.data.is_none() {
+    let holds_data = row.data.is_some() || row.data_in_document;
+    if is_delete == holds_data {
         report(
             FindingKind::EditedRevision,
             format!(
                 "operation `{}` {} data",
                 row.operation,
-                if row.data.is_none() {
-                    "without"
-                } else {
-                    "with"
-                }
+                if holds_data { "with" } else { "without" }
             ),
         );
     }

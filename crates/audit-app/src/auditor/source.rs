@@ -93,8 +93,13 @@ pub struct RevisionRow {
     pub key: RevisionKey,
     /// The `operation` column (`document.create`, ...).
     pub operation: String,
-    /// The stored data (canonical JSON text), `None` for a deletion.
+    /// The stored data (canonical JSON text), `None` for a deletion, or when it is the
+    /// document's (`data_in_document`).
     pub data: Option<String>,
+    /// The revision is its document's current version and keeps no data of its own: its data
+    /// is the document row's, which the document pass checks (the embedded store writes a
+    /// create's data once; stores written before it did kept a copy in every revision).
+    pub data_in_document: bool,
     /// The stored content hash (hex), `None` for a deletion.
     pub content_hash: Option<String>,
     /// The `at` column, milliseconds since the epoch.

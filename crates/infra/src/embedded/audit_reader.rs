@@ -153,8 +153,12 @@ fn entry_row(row: &Row<'_>) -> Result<EntryRow, Error> {
     })
 }
 
+/// Column 12 says whether the revision's data is the document row's (see `RevisionRow` in
+/// `repositories.rs`).
 const REVISION_COLUMNS: &str = "r.collection_id, r.document_id, r.version, r.operation, r.data, \
-    r.content_hash, r.audit_id, e.seq, e.leaf, e.patch, r.at, r.actor \
+    r.content_hash, r.audit_id, e.seq, e.leaf, e.patch, r.at, r.actor, \
+    r.data IS NULL AND EXISTS (SELECT 1 FROM documents d WHERE d.collection_id = r.collection_id \
+      AND d.id = r.document_id AND d.version = r.version AND d.data IS NOT NULL) \
     FROM revisions r LEFT JOIN audit_entries e ON e.id = r.audit_id";
 
 fn revision_row(row: &Row<'_>) -> Result<RevisionRow, Error> {
@@ -174,6 +178,7 @@ fn revision_row(row: &Row<'_>) -> Result<RevisionRow, Error> {
         },
         operation: column(row, 3)?,
         data: column(row, 4)?,
+        data_in_document: column(row, 12)?,
         content_hash: column(row, 5)?,
         at_millis: column(row, 10)?,
         actor: column(row, 11)?,

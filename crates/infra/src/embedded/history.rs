@@ -11,6 +11,16 @@ use shared_kernel::{Actor, AuditId, CollectionId, Error, Timestamp};
 use storage_domain::{DocumentData, DocumentId, DocumentOperation, Revision, Version};
 
 use super::error::{corrupt, storage_error};
+
+/// A revision's data, as SQL over `revisions r`: its own, or the document row's while the
+/// revision is the document's current version and keeps none of its own (see `RevisionRow`
+/// in `repositories.rs`). A macro so that statements can `concat!` it into one literal.
+macro_rules! revision_data {
+    () => {
+        "COALESCE(r.data, (SELECT d.data FROM documents d WHERE d.collection_id = r.collection_id \
+         AND d.id = r.document_id AND d.version = r.version))"
+    };
+}
 use super::rows::{DocumentRow, from_sql_integer, to_sql_integer};
 
 /// The document `id` as it was at `version`, or `None` if it never reached that version.
@@ -22,13 +32,15 @@ pub(super) fn select_document_at(
 ) -> Result<Option<storage_domain::Document>, Error> {
     let version = to_sql_integer(version, "document version")?;
     let row = connection
-        .prepare_cached(
-            "SELECT r.data, r.content_hash, r.at, r.audit_id, \
+        .prepare_cached(concat!(
+            "SELECT ",
+            revision_data!(),
+            ", r.content_hash, r.at, r.audit_id, \
                (SELECT c.at FROM revisions c WHERE c.collection_id = r.collection_id \
                   AND c.document_id = r.document_id AND c.version <= r.version \
                   AND c.operation = 'document.create' ORDER BY c.version DESC LIMIT 1) \
              FROM revisions r WHERE r.collection_id = ?1 AND r.document_id = ?2 AND r.version = ?3",
-        )
+        ))
         .and_then(|mut statement| {
             statement
                 .query_row(params![collection_id, id, version], |row| {
@@ -103,23 +115,35 @@ pub(super) fn select_revisions(
 ) -> Result<Vec<Revision>, Error> {
     let after = to_sql_integer(after, "revision version")?;
     let rows = connection
-        .prepare_cached(
-            "SELECT version, operation, data, content_hash, at, actor, audit_id FROM revisions \
-             WHERE collection_id = ?1 AND document_id = ?2 AND version > ?3 ORDER BY version LIMIT ?4",
-        )
+        .prepare_cached(concat!(
+            "SELECT r.version, r.operation, ",
+            revision_data!(),
+            ", r.content_hash, r.at, r.actor, \
+             r.audit_id FROM revisions r \
+             WHERE r.collection_id = ?1 AND r.document_id = ?2 AND r.version > ?3 \
+             ORDER BY r.version LIMIT ?4",
+        ))
         .and_then(|mut statement| {
             statement
-                .query_map(params![collection_id.to_string(), id.as_str(), after, i64::from(limit)], |row| {
-                    Ok(RevisionRow {
-                        version: row.get(0)?,
-                        operation: row.get(1)?,
-                        data: row.get(2)?,
-                        content_hash: row.get(3)?,
-                        at: row.get(4)?,
-                        actor: row.get(5)?,
-                        audit_id: row.get(6)?,
-                    })
-                })?
+                .query_map(
+                    params![
+                        collection_id.to_string(),
+                        id.as_str(),
+                        after,
+                        i64::from(limit)
+                    ],
+                    |row| {
+                        Ok(RevisionRow {
+                            version: row.get(0)?,
+                            operation: row.get(1)?,
+                            data: row.get(2)?,
+                            content_hash: row.get(3)?,
+                            at: row.get(4)?,
+                            actor: row.get(5)?,
+                            audit_id: row.get(6)?,
+                        })
+                    },
+                )?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(|e| storage_error("listing revisions", e))?;

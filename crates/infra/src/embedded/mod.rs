@@ -49,6 +49,8 @@ mod group_commit_tests;
 #[cfg(test)]
 mod log_tests;
 #[cfg(test)]
+mod revision_data_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;

@@ -17,15 +17,15 @@ use storage_domain::{
 
 use super::{Durability, EmbeddedOptions, EmbeddedStore};
 
-fn open(dir: &Path) -> EmbeddedStore {
+pub(super) fn open(dir: &Path) -> EmbeddedStore {
     EmbeddedStore::open(dir, EmbeddedOptions::default()).unwrap_or_else(|e| panic!("{}", e.chain()))
 }
 
-fn tempdir() -> tempfile::TempDir {
+pub(super) fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn ok<T>(result: Result<T, shared_kernel::Error>) -> T {
+pub(super) fn ok<T>(result: Result<T, shared_kernel::Error>) -> T {
     result.unwrap_or_else(|e| panic!("{}", e.chain()))
 }
 
@@ -33,7 +33,7 @@ fn code<T>(result: Result<T, shared_kernel::Error>) -> Option<ErrorCode> {
     result.err().map(|e| e.code())
 }
 
-fn collection(name: &str) -> Collection {
+pub(super) fn collection(name: &str) -> Collection {
     Collection::create(
         ok(CollectionName::parse(name)),
         None,
@@ -41,11 +41,11 @@ fn collection(name: &str) -> Collection {
     )
 }
 
-fn data(value: Value) -> DocumentData {
+pub(super) fn data(value: Value) -> DocumentData {
     ok(DocumentData::parse(value, &DocumentLimits::default()))
 }
 
-fn stamp(ms: i64) -> ChangeStamp {
+pub(super) fn stamp(ms: i64) -> ChangeStamp {
     ChangeStamp {
         at: Timestamp::from_millis(ms),
         actor: Actor::Anonymous,
@@ -88,7 +88,7 @@ fn count(store: &EmbeddedStore, table: &str) -> i64 {
 
 /// Saves `document` (and its current revision) in a transaction of its own, which must
 /// accept the save, and answers what its commit answered.
-async fn save_alone(
+pub(super) async fn save_alone(
     store: &EmbeddedStore,
     document: &Document,
 ) -> Result<(), shared_kernel::Error> {
@@ -101,7 +101,7 @@ async fn save_alone(
 }
 
 /// Creates `collection` and one document in it, with its audit entry and outbox event.
-async fn commit_collection_and_document(
+pub(super) async fn commit_collection_and_document(
     store: &EmbeddedStore,
     collection: &Collection,
 ) -> Document {

@@ -160,13 +160,14 @@ fn write_one(transaction: &rusqlite::Transaction<'_>, seq: u64) -> rusqlite::Res
              updated_at, audit_id) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?5, ?6)",
         )?
         .execute(params![COLLECTION_ID, id, data, hash, now, audit_id])?;
+    // As the server stores it: the current revision shares the document row's data.
     transaction
         .prepare_cached(
             "INSERT INTO revisions (collection_id, document_id, version, operation, data, \
-             content_hash, at, actor, audit_id) VALUES (?1, ?2, 1, 'create', ?3, ?4, ?5, \
-             'anonymous', ?6)",
+             content_hash, at, actor, audit_id) VALUES (?1, ?2, 1, 'create', NULL, ?3, ?4, \
+             'anonymous', ?5)",
         )?
-        .execute(params![COLLECTION_ID, id, data, hash, now, audit_id])?;
+        .execute(params![COLLECTION_ID, id, hash, now, audit_id])?;
     transaction
         .prepare_cached(
             "INSERT INTO audit_entries (id, at, actor, operation, collection, collection_id, \
