@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
+
+use crate::precise_timer::PreciseTimer;
 use crate::schedule::Schedule;
 use crate::stats::Recorder;
 
@@ -129,13 +132,26 @@ async fn closed(clients: usize, window: Window, op: Op) -> Outcome {
     outcome
 }
 
-/// Shared between the dispatcher thread and the request tasks of the open loop.
+/// Shared between the open loop's timetable and its request tasks (all on one thread).
 struct OpenState {
     recorder: Mutex<Recorder>,
     in_flight: AtomicUsize,
+    /// Signalled by every request that finishes: a slot is free.
+    finished: Notify,
     last_answer: Mutex<Option<Instant>>,
 }
 
+/// What the timetable reports once every request was sent.
+struct Dispatched {
+    measure_from: Instant,
+    waited_for_slot: u64,
+    max_lag: Duration,
+}
+
+/// The open loop runs on a thread of its own with a single-threaded runtime: the timetable,
+/// the requests and their connections' I/O. Handing each send from a timetable thread to the
+/// runtime's workers cost a futex wake-up per request, which on two cores took more from the
+/// server under test than the request did (see [`crate::precise_timer`]).
 async fn open(
     schedule: Schedule,
     max_in_flight: usize,
@@ -143,81 +159,35 @@ async fn open(
     window: Window,
     op: Op,
 ) -> Outcome {
-    let handle = tokio::runtime::Handle::current();
     let state = Arc::new(OpenState {
         recorder: Mutex::new(Recorder::default()),
         in_flight: AtomicUsize::new(0),
+        finished: Notify::new(),
         last_answer: Mutex::new(None),
     });
-    let warmup_requests = schedule.due_before(window.warmup);
-    let total = schedule.due_before(window.warmup + window.duration);
-    let dispatcher_state = state.clone();
-    // A dedicated thread with `std::thread::sleep` keeps to the timetable within tens of
-    // microseconds; the runtime's timer rounds to whole milliseconds.
+    let loop_state = Arc::clone(&state);
     let dispatched = tokio::task::spawn_blocking(move || {
-        let state = dispatcher_state;
-        let start = Instant::now();
-        let hard_stop = start + window.warmup + window.duration + Duration::from_secs(30);
-        let mut waited_for_slot = 0u64;
-        let mut max_lag = Duration::ZERO;
-        for i in 0..total {
-            let due = start + schedule.offset(i);
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-            let mut waited = false;
-            while state.in_flight.load(Ordering::Acquire) >= max_in_flight.max(1) {
-                if Instant::now() > hard_stop {
-                    break;
-                }
-                waited = true;
-                std::thread::sleep(Duration::from_micros(50));
-            }
-            waited_for_slot += u64::from(waited);
-            let measured = i >= warmup_requests;
-            if measured {
-                max_lag = max_lag.max(Instant::now().saturating_duration_since(due));
-            }
-            state.in_flight.fetch_add(1, Ordering::AcqRel);
-            let task_state = state.clone();
-            let future = op(usize::try_from(i).unwrap_or(0) % clients.max(1), i);
-            handle.spawn(async move {
-                let outcome = future.await;
-                let answered = Instant::now();
-                if measured {
-                    // Coordinated-omission correct: from when it was due, not when it left.
-                    task_state
-                        .recorder
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .record(answered - due, outcome);
-                    let mut last = task_state
-                        .last_answer
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    *last = Some(last.map_or(answered, |l| l.max(answered)));
-                }
-                task_state.in_flight.fetch_sub(1, Ordering::AcqRel);
-            });
-        }
-        while state.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < hard_stop {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        (
-            start + schedule.offset(warmup_requests),
-            waited_for_slot,
-            max_lag,
-        )
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the open loop's runtime: {e}"))?;
+        runtime.block_on(keep_timetable(
+            schedule,
+            max_in_flight,
+            clients,
+            window,
+            op,
+            loop_state,
+        ))
     })
-    .await;
+    .await
+    .map_err(|e| format!("the open loop failed: {e}"))
+    .and_then(|result| result);
     let mut outcome = Outcome::default();
-    let (measure_from, waited_for_slot, max_lag) = match dispatched {
-        Ok(values) => values,
+    let dispatched = match dispatched {
+        Ok(dispatched) => dispatched,
         Err(e) => {
-            outcome
-                .recorder
-                .record_error(format!("the dispatcher failed: {e}"));
+            outcome.recorder.record_error(e);
             return outcome;
         }
     };
@@ -235,14 +205,90 @@ async fn open(
         .last_answer
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .unwrap_or(measure_from);
+        .unwrap_or(dispatched.measure_from);
     outcome.recorder = recorder;
     outcome.elapsed = last
-        .saturating_duration_since(measure_from)
+        .saturating_duration_since(dispatched.measure_from)
         .max(window.duration);
-    outcome.waited_for_slot = waited_for_slot;
-    outcome.max_send_lag_ms = max_lag.as_secs_f64() * 1e3;
+    outcome.waited_for_slot = dispatched.waited_for_slot;
+    outcome.max_send_lag_ms = dispatched.max_lag.as_secs_f64() * 1e3;
     outcome
+}
+
+/// Sends every request of the timetable when it is due (or as soon as a slot frees, when
+/// `max_in_flight` are outstanding), then waits for the answers (at most 30 s).
+async fn keep_timetable(
+    schedule: Schedule,
+    max_in_flight: usize,
+    clients: usize,
+    window: Window,
+    op: Op,
+    state: Arc<OpenState>,
+) -> Result<Dispatched, String> {
+    let timer =
+        PreciseTimer::new().map_err(|e| format!("cannot create the open loop's timer: {e}"))?;
+    let warmup_requests = schedule.due_before(window.warmup);
+    let total = schedule.due_before(window.warmup + window.duration);
+    let start = Instant::now();
+    let hard_stop = start + window.warmup + window.duration + Duration::from_secs(30);
+    let mut waited_for_slot = 0u64;
+    let mut max_lag = Duration::ZERO;
+    for i in 0..total {
+        let due = start + schedule.offset(i);
+        timer
+            .sleep_until(due)
+            .await
+            .map_err(|e| format!("the open loop's timer failed: {e}"))?;
+        let mut waited = false;
+        while state.in_flight.load(Ordering::Acquire) >= max_in_flight.max(1) {
+            waited = true;
+            let freed = state.finished.notified();
+            if tokio::time::timeout_at(hard_stop.into(), freed)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        waited_for_slot += u64::from(waited);
+        let measured = i >= warmup_requests;
+        if measured {
+            max_lag = max_lag.max(Instant::now().saturating_duration_since(due));
+        }
+        state.in_flight.fetch_add(1, Ordering::AcqRel);
+        let task_state = Arc::clone(&state);
+        let future = op(usize::try_from(i).unwrap_or(0) % clients.max(1), i);
+        tokio::spawn(async move {
+            let outcome = future.await;
+            let answered = Instant::now();
+            if measured {
+                // Coordinated-omission correct: from when it was due, not when it left.
+                task_state
+                    .recorder
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .record(answered - due, outcome);
+                let mut last = task_state
+                    .last_answer
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                *last = Some(last.map_or(answered, |l| l.max(answered)));
+            }
+            task_state.in_flight.fetch_sub(1, Ordering::AcqRel);
+            task_state.finished.notify_one();
+        });
+    }
+    while state.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < hard_stop {
+        let freed = state.finished.notified();
+        // Bounded, so that the check above runs again even if a wake-up was taken by the
+        // loop before.
+        let _ = tokio::time::timeout(Duration::from_millis(10), freed).await;
+    }
+    Ok(Dispatched {
+        measure_from: start + schedule.offset(warmup_requests),
+        waited_for_slot,
+        max_lag,
+    })
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod document;
 pub mod driver;
 pub mod lean;
 pub mod loopback;
+pub mod precise_timer;
 pub mod report;
 pub mod scenarios;
 pub mod schedule;
