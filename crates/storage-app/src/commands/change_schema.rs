@@ -22,7 +22,7 @@ impl StorageApp {
     ///
     /// # Errors
     /// `INVALID_INPUT` for a bad name or schema; `NOT_FOUND` when there is no such collection.
-    #[tracing::instrument(skip_all, fields(collection = %command.collection))]
+    #[tracing::instrument(level = "debug", skip_all, fields(collection = %command.collection))]
     pub async fn change_schema(
         &self,
         context: &RequestContext,

@@ -24,7 +24,7 @@ impl StorageApp {
     ///
     /// # Errors
     /// `INVALID_INPUT` for a bad name or schema; `CONFLICT` when the name is taken.
-    #[tracing::instrument(skip_all, fields(collection = %command.name))]
+    #[tracing::instrument(level = "debug", skip_all, fields(collection = %command.name))]
     pub async fn create_collection(
         &self,
         context: &RequestContext,

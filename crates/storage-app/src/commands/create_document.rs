@@ -28,7 +28,7 @@ impl StorageApp {
     /// `INVALID_INPUT` or `PAYLOAD_TOO_LARGE` for bad input (paths into the request body);
     /// `NOT_FOUND` without the collection; `SCHEMA_VIOLATION` when the data fails its schema;
     /// `CONFLICT` when a live document has the id.
-    #[tracing::instrument(skip_all, fields(collection = %command.collection))]
+    #[tracing::instrument(level = "debug", skip_all, fields(collection = %command.collection))]
     pub async fn create_document(
         &self,
         context: &RequestContext,

@@ -19,7 +19,7 @@ impl StorageApp {
     ///
     /// # Errors
     /// `NOT_FOUND` when there is no such collection; `CONFLICT` while it holds live documents.
-    #[tracing::instrument(skip_all, fields(collection = %command.collection))]
+    #[tracing::instrument(level = "debug", skip_all, fields(collection = %command.collection))]
     pub async fn delete_collection(
         &self,
         context: &RequestContext,

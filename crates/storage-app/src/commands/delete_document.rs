@@ -22,7 +22,7 @@ impl StorageApp {
     /// # Errors
     /// `NOT_FOUND` without the collection or a live document; `PRECONDITION_FAILED` on a
     /// stale `If-Match`.
-    #[tracing::instrument(skip_all, fields(collection = %command.collection, document = %command.id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(collection = %command.collection, document = %command.id))]
     pub async fn delete_document(
         &self,
         context: &RequestContext,

@@ -27,7 +27,7 @@ impl StorageApp {
     /// `INVALID_INPUT` when the result breaks a data rule (paths into the resulting document);
     /// `PAYLOAD_TOO_LARGE` when it exceeds the limit; `NOT_FOUND`; `SCHEMA_VIOLATION`;
     /// `PRECONDITION_FAILED` on a stale `If-Match`.
-    #[tracing::instrument(skip_all, fields(collection = %command.collection, document = %command.id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(collection = %command.collection, document = %command.id))]
     pub async fn patch_document(
         &self,
         context: &RequestContext,

@@ -25,7 +25,7 @@ impl StorageApp {
     /// # Errors
     /// `INVALID_INPUT`/`PAYLOAD_TOO_LARGE` for bad input; `NOT_FOUND` without the collection
     /// or a live document; `SCHEMA_VIOLATION`; `PRECONDITION_FAILED` on a stale `If-Match`.
-    #[tracing::instrument(skip_all, fields(collection = %command.collection, document = %command.id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(collection = %command.collection, document = %command.id))]
     pub async fn replace_document(
         &self,
         context: &RequestContext,

@@ -10,7 +10,7 @@ impl StorageApp {
     ///
     /// # Errors
     /// `INVALID_INPUT` for a bad name; `NOT_FOUND` when there is none.
-    #[tracing::instrument(skip_all, fields(collection = %name))]
+    #[tracing::instrument(level = "debug", skip_all, fields(collection = %name))]
     pub async fn get_collection(&self, name: &str) -> Result<Collection, Error> {
         let name = CollectionName::parse(name)?;
         self.reader

@@ -12,7 +12,7 @@ impl StorageApp {
     /// # Errors
     /// `INVALID_INPUT` for a bad name or id; `NOT_FOUND` without the collection, or when the
     /// document never existed or is deleted.
-    #[tracing::instrument(skip_all, fields(collection = %collection, document = %id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(collection = %collection, document = %id))]
     pub async fn get_document(&self, collection: &str, id: &str) -> Result<DocumentView, Error> {
         let collection = self.get_collection(collection).await?;
         let id = DocumentId::parse(id)?;

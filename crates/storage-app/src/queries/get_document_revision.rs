@@ -14,7 +14,7 @@ impl StorageApp {
     /// # Errors
     /// `INVALID_INPUT` for a bad name, id or version; `NOT_FOUND` without the collection, when
     /// the document never existed, or never reached that version.
-    #[tracing::instrument(skip_all, fields(collection = %collection, document = %id, version))]
+    #[tracing::instrument(level = "debug", skip_all, fields(collection = %collection, document = %id, version))]
     pub async fn get_document_revision(
         &self,
         collection: &str,

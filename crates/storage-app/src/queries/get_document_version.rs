@@ -11,7 +11,7 @@ impl StorageApp {
     /// # Errors
     /// `INVALID_INPUT` for a bad name, id or version; `NOT_FOUND` without the collection, when
     /// the document never reached that version, or when that version is a deletion.
-    #[tracing::instrument(skip_all, fields(collection = %collection, document = %id, version))]
+    #[tracing::instrument(level = "debug", skip_all, fields(collection = %collection, document = %id, version))]
     pub async fn get_document_version(
         &self,
         collection: &str,

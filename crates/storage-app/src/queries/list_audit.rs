@@ -84,7 +84,7 @@ impl StorageApp {
     ///
     /// # Errors
     /// `INVALID_INPUT` for a bad filter, limit or cursor.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_audit(&self, request: ListAudit) -> Result<Page<LoggedAuditEntry>, Error> {
         let filter = request.filter()?;
         let limit = PageLimit::parse(request.limit)?;

@@ -46,7 +46,7 @@ impl StorageApp {
     ///
     /// # Errors
     /// `INVALID_INPUT` for a bad limit or cursor.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_collections(
         &self,
         limit: Option<u32>,

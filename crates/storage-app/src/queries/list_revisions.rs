@@ -18,7 +18,7 @@ impl StorageApp {
     /// # Errors
     /// `INVALID_INPUT` for a bad name, id, limit or cursor; `NOT_FOUND` without the collection
     /// or when the document never existed.
-    #[tracing::instrument(skip_all, fields(collection = %collection, document = %id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(collection = %collection, document = %id))]
     pub async fn list_revisions(
         &self,
         collection: &str,

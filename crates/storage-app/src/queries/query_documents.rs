@@ -42,7 +42,7 @@ impl StorageApp {
     /// # Errors
     /// `INVALID_INPUT` for a bad name, filter (at `/filter/...`), sort (`/sort`), limit
     /// (`/limit`) or cursor (`/cursor`); `NOT_FOUND` without the collection.
-    #[tracing::instrument(skip_all, fields(collection = %collection))]
+    #[tracing::instrument(level = "debug", skip_all, fields(collection = %collection))]
     pub async fn query_documents(
         &self,
         collection: &str,
