@@ -132,8 +132,10 @@ async fn closed(clients: usize, window: Window, op: Op) -> Outcome {
     outcome
 }
 
-/// Shared between the open loop's timetable and its request tasks (all on one thread).
-struct OpenState {
+/// One lane's share of the open loop, shared by its timetable and its request tasks (all on
+/// the lane's thread).
+#[derive(Default)]
+struct LaneState {
     recorder: Mutex<Recorder>,
     in_flight: AtomicUsize,
     /// Signalled by every request that finishes: a slot is free.
@@ -141,17 +143,21 @@ struct OpenState {
     last_answer: Mutex<Option<Instant>>,
 }
 
-/// What the timetable reports once every request was sent.
+/// What a lane's timetable reports once its requests were sent.
+#[derive(Default)]
 struct Dispatched {
-    measure_from: Instant,
     waited_for_slot: u64,
     max_lag: Duration,
 }
 
-/// The open loop runs on a thread of its own with a single-threaded runtime: the timetable,
-/// the requests and their connections' I/O. Handing each send from a timetable thread to the
-/// runtime's workers cost a futex wake-up per request, which on two cores took more from the
-/// server under test than the request did (see [`crate::precise_timer`]).
+/// The most threads the open loop keeps its timetable on.
+const MAX_LANES: usize = 4;
+
+/// The open loop runs in lanes, one per core (at most [`MAX_LANES`]): a thread with a
+/// single-threaded runtime that keeps every `lanes`-th request of the timetable and does its
+/// requests' I/O. Handing each send from a timetable thread to the runtime's workers cost a
+/// futex wake-up per request (see [`crate::precise_timer`]); one lane alone saturated its core
+/// at about 32k requests/s on two cores, and then requests waited for it, not for the server.
 async fn open(
     schedule: Schedule,
     max_in_flight: usize,
@@ -159,88 +165,120 @@ async fn open(
     window: Window,
     op: Op,
 ) -> Outcome {
-    let state = Arc::new(OpenState {
-        recorder: Mutex::new(Recorder::default()),
-        in_flight: AtomicUsize::new(0),
-        finished: Notify::new(),
-        last_answer: Mutex::new(None),
-    });
-    let loop_state = Arc::clone(&state);
-    let dispatched = tokio::task::spawn_blocking(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the open loop's runtime: {e}"))?;
-        runtime.block_on(keep_timetable(
-            schedule,
-            max_in_flight,
-            clients,
-            window,
-            op,
-            loop_state,
-        ))
-    })
-    .await
-    .map_err(|e| format!("the open loop failed: {e}"))
-    .and_then(|result| result);
-    let mut outcome = Outcome::default();
-    let dispatched = match dispatched {
-        Ok(dispatched) => dispatched,
-        Err(e) => {
-            outcome.recorder.record_error(e);
-            return outcome;
-        }
-    };
-    let mut recorder = std::mem::take(
-        &mut *state
-            .recorder
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner),
-    );
-    let unfinished = state.in_flight.load(Ordering::Acquire);
-    for _ in 0..unfinished {
-        recorder.record_error("no answer within 30 s after the run".to_owned());
+    let lanes = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, MAX_LANES);
+    let per_lane_cap = max_in_flight.max(1).div_ceil(lanes);
+    // Every lane starts from the same instant, a moment ahead so that all are running by then.
+    let start = Instant::now() + Duration::from_millis(20);
+    let measure_from = start + schedule.offset(schedule.due_before(window.warmup));
+    let mut handles = Vec::with_capacity(lanes);
+    for lane in 0..lanes {
+        let state = Arc::new(LaneState::default());
+        let lane_state = Arc::clone(&state);
+        let op = Arc::clone(&op);
+        let handle = tokio::task::spawn_blocking(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start an open-loop lane's runtime: {e}"))?;
+            let timetable = Timetable {
+                schedule,
+                start,
+                window,
+                lane,
+                lanes,
+            };
+            runtime.block_on(keep_timetable(
+                timetable,
+                per_lane_cap,
+                clients,
+                op,
+                lane_state,
+            ))
+        });
+        handles.push((state, handle));
     }
-    let last = state
-        .last_answer
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .unwrap_or(dispatched.measure_from);
-    outcome.recorder = recorder;
+    let mut outcome = Outcome::default();
+    let mut last = measure_from;
+    for (state, handle) in handles {
+        match handle.await {
+            Ok(Ok(dispatched)) => {
+                outcome.waited_for_slot += dispatched.waited_for_slot;
+                outcome.max_send_lag_ms = outcome
+                    .max_send_lag_ms
+                    .max(dispatched.max_lag.as_secs_f64() * 1e3);
+            }
+            Ok(Err(e)) => outcome.recorder.record_error(e),
+            Err(e) => outcome
+                .recorder
+                .record_error(format!("an open-loop lane failed: {e}")),
+        }
+        let recorder = std::mem::take(
+            &mut *state
+                .recorder
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        outcome.recorder.merge(recorder);
+        for _ in 0..state.in_flight.load(Ordering::Acquire) {
+            outcome
+                .recorder
+                .record_error("no answer within 30 s after the run".to_owned());
+        }
+        if let Some(answered) = *state
+            .last_answer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            last = last.max(answered);
+        }
+    }
     outcome.elapsed = last
-        .saturating_duration_since(dispatched.measure_from)
+        .saturating_duration_since(measure_from)
         .max(window.duration);
-    outcome.waited_for_slot = dispatched.waited_for_slot;
-    outcome.max_send_lag_ms = dispatched.max_lag.as_secs_f64() * 1e3;
     outcome
 }
 
-/// Sends every request of the timetable when it is due (or as soon as a slot frees, when
-/// `max_in_flight` are outstanding), then waits for the answers (at most 30 s).
-async fn keep_timetable(
+/// Which requests of the timetable a lane sends: every `lanes`-th from `lane`.
+struct Timetable {
     schedule: Schedule,
-    max_in_flight: usize,
-    clients: usize,
+    start: Instant,
     window: Window,
+    lane: usize,
+    lanes: usize,
+}
+
+/// Sends the lane's requests when they are due (or as soon as a slot frees, when `cap` are
+/// outstanding), then waits for the answers (at most 30 s).
+async fn keep_timetable(
+    timetable: Timetable,
+    cap: usize,
+    clients: usize,
     op: Op,
-    state: Arc<OpenState>,
+    state: Arc<LaneState>,
 ) -> Result<Dispatched, String> {
+    let Timetable {
+        schedule,
+        start,
+        window,
+        lane,
+        lanes,
+    } = timetable;
     let timer =
         PreciseTimer::new().map_err(|e| format!("cannot create the open loop's timer: {e}"))?;
     let warmup_requests = schedule.due_before(window.warmup);
     let total = schedule.due_before(window.warmup + window.duration);
-    let start = Instant::now();
     let hard_stop = start + window.warmup + window.duration + Duration::from_secs(30);
-    let mut waited_for_slot = 0u64;
-    let mut max_lag = Duration::ZERO;
-    for i in 0..total {
+    let mut dispatched = Dispatched::default();
+    for i in (u64::try_from(lane).unwrap_or(0)..total).step_by(lanes.max(1)) {
         let due = start + schedule.offset(i);
         timer
             .sleep_until(due)
             .await
             .map_err(|e| format!("the open loop's timer failed: {e}"))?;
         let mut waited = false;
-        while state.in_flight.load(Ordering::Acquire) >= max_in_flight.max(1) {
+        while state.in_flight.load(Ordering::Acquire) >= cap {
             waited = true;
             let freed = state.finished.notified();
             if tokio::time::timeout_at(hard_stop.into(), freed)
@@ -250,10 +288,12 @@ async fn keep_timetable(
                 break;
             }
         }
-        waited_for_slot += u64::from(waited);
+        dispatched.waited_for_slot += u64::from(waited);
         let measured = i >= warmup_requests;
         if measured {
-            max_lag = max_lag.max(Instant::now().saturating_duration_since(due));
+            dispatched.max_lag = dispatched
+                .max_lag
+                .max(Instant::now().saturating_duration_since(due));
         }
         state.in_flight.fetch_add(1, Ordering::AcqRel);
         let task_state = Arc::clone(&state);
@@ -284,11 +324,7 @@ async fn keep_timetable(
         // loop before.
         let _ = tokio::time::timeout(Duration::from_millis(10), freed).await;
     }
-    Ok(Dispatched {
-        measure_from: start + schedule.offset(warmup_requests),
-        waited_for_slot,
-        max_lag,
-    })
+    Ok(dispatched)
 }
 
 #[cfg(test)]

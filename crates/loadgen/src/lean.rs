@@ -12,8 +12,15 @@
 //! waits for one, and the wait counts in its latency (the driver measures from the intended
 //! send time). A connection that failed is dropped and a new one is opened for the next
 //! request.
+//!
+//! A connection is driven by the runtime that opened it. The open loop runs one runtime per
+//! thread (see `driver.rs`), so a request takes an idle connection its own thread opened when
+//! there is one: using another thread's costs a cross-thread wake-up each way. It opens a new
+//! one while fewer than `connections` are open, and only then borrows another thread's.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::ThreadId;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -23,15 +30,21 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-/// An idle connection.
-type Connection = SendRequest<Full<Bytes>>;
+/// A connection, with the thread whose runtime drives it (the one that opened it).
+struct Connection {
+    owner: ThreadId,
+    sender: SendRequest<Full<Bytes>>,
+}
 
 /// A fixed number of connections to one `http://host:port` server.
 pub struct LeanClient {
     /// `host:port`, for connecting and for the `Host` header.
     authority: String,
-    /// Connections not in use; fewer than the permits while some are being opened.
+    /// Connections not in use.
     idle: Mutex<Vec<Connection>>,
+    /// Connections open or being opened (at most `capacity`).
+    open: AtomicUsize,
+    capacity: usize,
     /// One permit per connection.
     permits: Semaphore,
 }
@@ -58,6 +71,8 @@ impl LeanClient {
         Ok(Arc::new(Self {
             authority: authority.to_owned(),
             idle: Mutex::new(Vec::with_capacity(connections)),
+            open: AtomicUsize::new(0),
+            capacity: connections.max(1),
             permits: Semaphore::new(connections.max(1)),
         }))
     }
@@ -78,14 +93,11 @@ impl LeanClient {
             .acquire()
             .await
             .map_err(|e| format!("the client is closed: {e}"))?;
-        let mut connection = match self.take_idle() {
-            Some(connection) => connection,
-            None => self.connect().await?,
-        };
-        connection
-            .ready()
-            .await
-            .map_err(|e| format!("the connection failed: {e}"))?;
+        let mut connection = self.acquire().await?;
+        if let Err(e) = connection.sender.ready().await {
+            self.dropped();
+            return Err(format!("the connection failed: {e}"));
+        }
         let mut request = Request::builder()
             .method(method)
             .uri(path)
@@ -96,17 +108,21 @@ impl LeanClient {
         let request = request
             .body(Full::new(body.unwrap_or_default()))
             .map_err(|e| format!("bad request `{path}`: {e}"))?;
-        let response = connection
-            .send_request(request)
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
+        let response = match connection.sender.send_request(request).await {
+            Ok(response) => response,
+            Err(e) => {
+                self.dropped();
+                return Err(format!("request failed: {e}"));
+            }
+        };
         let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("reading the body failed: {e}"))?
-            .to_bytes();
+        let body = match response.into_body().collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(e) => {
+                self.dropped();
+                return Err(format!("reading the body failed: {e}"));
+            }
+        };
         self.put_idle(connection);
         Ok(Answer { status, body })
     }
@@ -130,15 +146,44 @@ impl LeanClient {
         Err(unexpected(answer.status, &answer.body))
     }
 
-    fn take_idle(&self) -> Option<Connection> {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        // A connection the server closed while idle is dropped here, not used.
-        while let Some(connection) = idle.pop() {
-            if !connection.is_closed() {
-                return Some(connection);
-            }
+    /// A connection for one request (the caller holds a permit): an idle one of this thread,
+    /// else a new one while there is room, else another thread's idle one.
+    async fn acquire(&self) -> Result<Connection, String> {
+        let me = std::thread::current().id();
+        if let Some(connection) = self.take_idle(|thread| thread == me) {
+            return Ok(connection);
         }
-        None
+        let reserved = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < self.capacity).then_some(open + 1)
+            })
+            .is_ok();
+        if !reserved && let Some(connection) = self.take_idle(|_| true) {
+            return Ok(connection);
+        }
+        if !reserved {
+            // Every connection is open and none is idle, yet this request holds a permit: one
+            // is being returned right now. Open a spare rather than wait.
+            self.open.fetch_add(1, Ordering::AcqRel);
+        }
+        self.connect().await.inspect_err(|_| self.dropped())
+    }
+
+    /// Takes an idle connection whose thread `wanted` accepts; connections the server closed
+    /// while idle are dropped on the way.
+    fn take_idle(&self, wanted: impl Fn(ThreadId) -> bool) -> Option<Connection> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = idle.len();
+        idle.retain(|connection| !connection.sender.is_closed());
+        let closed = before - idle.len();
+        if closed > 0 {
+            self.open.fetch_sub(closed, Ordering::AcqRel);
+        }
+        let position = idle
+            .iter()
+            .rposition(|connection| wanted(connection.owner))?;
+        Some(idle.swap_remove(position))
     }
 
     fn put_idle(&self, connection: Connection) {
@@ -148,6 +193,11 @@ impl LeanClient {
             .push(connection);
     }
 
+    /// Counts a connection that failed and was dropped.
+    fn dropped(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+
     async fn connect(&self) -> Result<Connection, String> {
         let stream = TcpStream::connect(self.authority.as_str())
             .await
@@ -155,14 +205,17 @@ impl LeanClient {
         stream
             .set_nodelay(true)
             .map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        let (sender, driver) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| format!("HTTP/1.1 handshake with {} failed: {e}", self.authority))?;
         // Drives the connection until it closes; its errors reach the request that used it.
         tokio::spawn(async move {
-            let _closed = connection.await;
+            let _closed = driver.await;
         });
-        Ok(sender)
+        Ok(Connection {
+            owner: std::thread::current().id(),
+            sender,
+        })
     }
 }
 
