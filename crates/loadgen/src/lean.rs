@@ -242,11 +242,11 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn requests_reuse_connections_and_read_whole_answers() {
+    /// A server on loopback that answers `GET /hello` and echoes `POST /echo`, and counts the
+    /// connections it accepted.
+    async fn counting_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
         use axum::Router;
         use axum::routing::{get, post};
-        use std::sync::atomic::{AtomicUsize, Ordering};
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -271,7 +271,12 @@ mod tests {
                 });
             }
         });
+        (address, accepted)
+    }
 
+    #[tokio::test]
+    async fn requests_reuse_connections_and_read_whole_answers() {
+        let (address, accepted) = counting_server().await;
         let client =
             LeanClient::new(&format!("http://{address}"), 2).unwrap_or_else(|e| panic!("{e}"));
         for _ in 0..10 {
@@ -302,5 +307,66 @@ mod tests {
             1,
             "one request at a time uses one connection"
         );
+    }
+
+    /// One open-loop lane: a thread with a runtime of its own that sends `GET /hello` through
+    /// `client` each time it is told to, and says when the answer is in.
+    fn lane(
+        client: Arc<LeanClient>,
+        mut go: tokio::sync::mpsc::Receiver<()>,
+        done: tokio::sync::mpsc::Sender<Result<Bytes, String>>,
+    ) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("{e}"));
+            runtime.block_on(async move {
+                while go.recv().await.is_some() {
+                    let answer = client
+                        .expect(Method::GET, "/hello", None, StatusCode::OK)
+                        .await;
+                    if done.send(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_lane_keeps_to_the_connections_its_own_runtime_drives() {
+        let (address, accepted) = counting_server().await;
+        let client =
+            LeanClient::new(&format!("http://{address}"), 4).unwrap_or_else(|e| panic!("{e}"));
+        let (done_tx, mut done) = tokio::sync::mpsc::channel(1);
+        let mut gos = Vec::new();
+        let mut threads = Vec::new();
+        for _ in 0..2 {
+            let (go, go_rx) = tokio::sync::mpsc::channel(1);
+            gos.push(go);
+            threads.push(lane(Arc::clone(&client), go_rx, done_tx.clone()));
+        }
+        // The lanes take strict turns, so each finds the other's connection idle: a pool that
+        // ignored threads would hand it over, and one connection would serve both.
+        for _ in 0..10 {
+            for go in &gos {
+                go.send(()).await.unwrap_or_else(|e| panic!("{e}"));
+                let body = done
+                    .recv()
+                    .await
+                    .unwrap_or_else(|| panic!("a lane stopped"));
+                assert_eq!(body.as_deref().ok(), Some(&b"hi"[..]));
+            }
+        }
+        assert_eq!(
+            accepted.load(Ordering::Relaxed),
+            2,
+            "one connection per lane"
+        );
+        drop(gos);
+        for thread in threads {
+            thread.join().unwrap_or_else(|_| panic!("a lane panicked"));
+        }
     }
 }
