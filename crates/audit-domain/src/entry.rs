@@ -3,10 +3,10 @@
 //! Its leaf bytes (the RFC 8785 canonical JSON of those fields) are what the Merkle log
 //! hashes, so the field set and their encodings are frozen: `v` names the format version.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use shared_kernel::{
     Actor, AuditId, CollectionId, Error, RequestContext, RequestId, Sha256Digest, Timestamp,
-    TraceId, canonical_json,
+    TraceId,
 };
 
 use crate::merkle::{Hash, leaf_hash};
@@ -90,10 +90,10 @@ pub enum AuditSubject {
     },
 }
 
-/// An entry's fields as its leaf bytes spell them, in RFC 8785 order (names sorted by UTF-16
+/// An entry's fields as its JSON object and leaf bytes spell them, in RFC 8785 order (names sorted by UTF-16
 /// code units, which for these ASCII names is byte order). Keep the order when adding one.
 #[derive(serde::Serialize)]
-struct LeafFields<'a> {
+struct EntryFields<'a> {
     actor: String,
     at: String,
     collection: &'a str,
@@ -158,48 +158,25 @@ impl AuditEntry {
 
     /// The entry as the JSON object of API.md (every field present, null where absent).
     pub fn to_json(&self) -> Value {
-        let hex = |digest: &Option<Sha256Digest>| digest.map(|d| d.to_hex());
-        let (document_id, version, hash_before, hash_after, patch_sha256) = match &self.subject {
-            AuditSubject::Collection => (None, None, None, None, None),
-            AuditSubject::Document {
-                document_id,
-                version,
-                hash_before,
-                hash_after,
-                patch_sha256,
-            } => (
-                Some(document_id.clone()),
-                Some(*version),
-                hex(hash_before),
-                hex(hash_after),
-                hex(patch_sha256),
-            ),
-        };
-        json!({
-            "v": AUDIT_ENTRY_FORMAT_VERSION,
-            "id": self.id.to_string(),
-            "at": self.at.to_rfc3339(),
-            "actor": self.actor.to_string(),
-            "request_id": self.request_id.as_str(),
-            "trace_id": self.trace_id.as_ref().map(TraceId::as_str),
-            "operation": self.operation.as_str(),
-            "collection": self.collection,
-            "collection_id": self.collection_id.to_string(),
-            "document_id": document_id,
-            "version": version,
-            "hash_before": hash_before,
-            "hash_after": hash_after,
-            "patch_sha256": patch_sha256,
-        })
+        // Strings, integers and nulls always serialise (see `fields`).
+        #[allow(clippy::expect_used)]
+        serde_json::to_value(self.fields()).expect("an audit entry's fields serialise")
     }
 
     /// The leaf bytes: the RFC 8785 canonical JSON of [`to_json`](Self::to_json).
     ///
     /// Written straight from the fields (every write makes one), not through a tree of JSON
-    /// values: [`LeafFields`] lists them in RFC 8785 order, and for what an entry holds
+    /// values: [`EntryFields`] lists them in RFC 8785 order, and for what an entry holds
     /// (strings, integers below 2^53, nulls) serde_json's compact output is byte for byte the
     /// canonical form. A test holds the two together.
     pub fn leaf_bytes(&self) -> Vec<u8> {
+        #[allow(clippy::expect_used)]
+        serde_json::to_vec(&self.fields()).expect("an audit entry's fields serialise")
+    }
+
+    /// The fields of API.md "Audit entries", as both the JSON object and the leaf bytes spell
+    /// them. Only strings, integers and nulls: serialising them cannot fail.
+    fn fields(&self) -> EntryFields<'_> {
         let hex = |digest: &Option<Sha256Digest>| digest.map(|d| d.to_hex());
         let (document_id, version, hash_before, hash_after, patch_sha256) = match &self.subject {
             AuditSubject::Collection => (None, None, None, None, None),
@@ -217,7 +194,7 @@ impl AuditEntry {
                 hex(patch_sha256),
             ),
         };
-        let fields = LeafFields {
+        EntryFields {
             actor: self.actor.to_string(),
             at: self.at.to_rfc3339(),
             collection: &self.collection,
@@ -232,10 +209,7 @@ impl AuditEntry {
             trace_id: self.trace_id.as_ref().map(TraceId::as_str),
             v: AUDIT_ENTRY_FORMAT_VERSION,
             version,
-        };
-        // Strings, integers and nulls always serialise; the fallback keeps a bug visible
-        // (a leaf that no verifier accepts) instead of panicking on a write.
-        serde_json::to_vec(&fields).unwrap_or_else(|_| canonical_json(&self.to_json()).into_bytes())
+        }
     }
 
     /// The RFC 9162 leaf hash, SHA-256(0x00 ‖ leaf bytes).
@@ -366,6 +340,9 @@ pub struct LoggedAuditEntry {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+    use shared_kernel::canonical_json;
+
     use super::*;
 
     fn entry(subject: AuditSubject, operation: AuditOperation) -> AuditEntry {
