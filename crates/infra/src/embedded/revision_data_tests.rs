@@ -7,6 +7,7 @@ use rusqlite::Connection;
 use serde_json::{Value, json};
 use storage_app::ReadMode;
 use storage_domain::{Collection, Document, DocumentId, Precondition, Version};
+use tempfile::TempDir;
 
 use super::EmbeddedStore;
 use super::tests::{
@@ -45,17 +46,27 @@ async fn history(store: &EmbeddedStore, orders: &Collection, id: &DocumentId) ->
     seen
 }
 
+/// The first version's data, as `commit_collection_and_document` stores it.
+const FIRST: &str = r#"{"a":"x","b":100}"#;
+
+/// A store in a fresh folder (kept while the returned guard lives) with the collection
+/// `orders` and one document at version 1.
+async fn one_document() -> (TempDir, EmbeddedStore, Collection, Document) {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let orders = collection("orders");
+    let doc = commit_collection_and_document(&store, &orders).await;
+    (dir, store, orders, doc)
+}
+
 async fn save(store: &EmbeddedStore, document: &Document) {
     ok(save_alone(store, document).await);
 }
 
 #[tokio::test]
 async fn the_current_revision_shares_the_documents_data_and_a_superseded_one_keeps_its_own() {
-    let dir = tempdir();
-    let store = open(dir.path());
-    let orders = collection("orders");
-    let mut doc = commit_collection_and_document(&store, &orders).await;
-    let first = r#"{"a":"x","b":100}"#.to_owned();
+    let (_dir, store, orders, mut doc) = one_document().await;
+    let first = FIRST.to_owned();
     assert_eq!(
         revision_columns(&store),
         [(1, None)],
@@ -103,10 +114,7 @@ async fn the_current_revision_shares_the_documents_data_and_a_superseded_one_kee
 
 #[tokio::test]
 async fn a_lost_race_leaves_the_current_revision_sharing_the_documents_data() {
-    let dir = tempdir();
-    let store = open(dir.path());
-    let orders = collection("orders");
-    let doc = commit_collection_and_document(&store, &orders).await;
+    let (_dir, store, orders, doc) = one_document().await;
     let (mut winner, mut loser) = (doc.clone(), doc.clone());
     ok(winner.replace(data(json!({"n": 1})), &Precondition::None, stamp(10)));
     ok(loser.replace(data(json!({"n": 2})), &Precondition::None, stamp(11)));
@@ -114,7 +122,7 @@ async fn a_lost_race_leaves_the_current_revision_sharing_the_documents_data() {
     assert!(save_alone(&store, &loser).await.is_err());
     assert_eq!(
         revision_columns(&store),
-        [(1, Some(r#"{"a":"x","b":100}"#.to_owned())), (2, None)]
+        [(1, Some(FIRST.to_owned())), (2, None)]
     );
     assert_eq!(
         history(&store, &orders, doc.id()).await,
@@ -124,10 +132,7 @@ async fn a_lost_race_leaves_the_current_revision_sharing_the_documents_data() {
 
 #[tokio::test]
 async fn revisions_that_kept_a_copy_of_the_current_data_read_the_same_and_are_left_alone() {
-    let dir = tempdir();
-    let store = open(dir.path());
-    let orders = collection("orders");
-    let mut doc = commit_collection_and_document(&store, &orders).await;
+    let (_dir, store, orders, mut doc) = one_document().await;
     // What stores written before the current revision shared its data hold.
     let connection = Connection::open(store.database_path()).unwrap_or_else(|e| panic!("{e}"));
     connection
@@ -136,7 +141,7 @@ async fn revisions_that_kept_a_copy_of_the_current_data_read_the_same_and_are_le
             [],
         )
         .unwrap_or_else(|e| panic!("{e}"));
-    let first = r#"{"a":"x","b":100}"#.to_owned();
+    let first = FIRST.to_owned();
     assert_eq!(revision_columns(&store), [(1, Some(first.clone()))]);
     assert_eq!(
         history(&store, &orders, doc.id()).await,
