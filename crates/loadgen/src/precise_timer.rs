@@ -57,7 +57,14 @@ impl PreciseTimer {
             match ready.try_io(|fd| {
                 rustix::io::read(fd.get_ref(), &mut expirations).map_err(io::Error::from)
             }) {
-                Ok(result) => return result.map(drop),
+                Ok(result) => {
+                    // The read drained the one-shot timer, so it cannot be readable again
+                    // until it is re-armed. Forgetting the readiness now saves the next
+                    // wait a read that could only answer `EAGAIN` (a system call per
+                    // request, on a machine the server under test shares).
+                    ready.clear_ready();
+                    return result.map(drop);
+                }
                 // Readiness was stale (cleared by `try_io`): wait for the next one.
                 Err(_would_block) => {}
             }
