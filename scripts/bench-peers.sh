@@ -2,7 +2,9 @@
 # The benchmark suite of issue 7: Offchain DB and its peers, in one run on this machine.
 #
 # Builds in release, then one after another (never two loads at once, so each has the machine):
-#   1. offchain-hello (the HTTP ceiling: minimal axum)         → hello, closed loop
+#   1. offchain-hello (the HTTP ceiling: minimal axum)         → hello, closed loop; it then
+#      idles until step 2 has measured open-loop reads, and is driven at the same rate
+#      (hello-open: the machine's floor for that target's p99)
 #   2. offchain-db serve (durability full, fresh data folder)  → create, read (closed and open
 #      loop at 50% of the closed-loop rate), query, proof, verified-read, integration-delay
 #      (open loop at 50% of the create rate)
@@ -122,7 +124,7 @@ PIDS+=("$hello_pid")
 loadgen wait --url "http://127.0.0.1:$hello_port/" --timeout-secs 30
 step hello loadgen hello --base-url "http://127.0.0.1:$hello_port" --clients "$CLIENTS" \
     "${common[@]}" --label hello --json "$RUNS/hello.json"
-stop_pid "$hello_pid"
+# It stays up, idle, until it has been driven at our open-loop read rate (below).
 
 # 2. Offchain DB, durable (`full`), on a fresh data folder.
 db_port=$(loadgen free-port)
@@ -159,6 +161,12 @@ step ours-read loadgen read "${ours[@]}" --clients "$CLIENTS" \
 step ours-read-open loadgen read "${ours[@]}" --clients "$CLIENTS" \
     --rate-from "$RUNS/ours-read.json" --rate-fraction 0.5 \
     --label ours-read-open --json "$RUNS/ours-read-open.json"
+# The HTTP ceiling at the same open-loop rate, right after ours (this machine's tail changes
+# from minute to minute): the best p99 any server could show here under that load.
+step hello-open loadgen hello --base-url "http://127.0.0.1:$hello_port" --clients "$CLIENTS" \
+    --rate-from "$RUNS/ours-read.json" --rate-fraction 0.5 "${common[@]}" \
+    --label hello-open --json "$RUNS/hello-open.json"
+stop_pid "$hello_pid"
 step ours-query loadgen query "${ours[@]}" --clients "$CLIENTS" \
     --label ours-query --json "$RUNS/ours-query.json"
 step ours-proof loadgen proof "${ours[@]}" --clients "$CLIENTS" \

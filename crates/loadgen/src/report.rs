@@ -173,7 +173,8 @@ pub struct TargetCheck {
     pub value: Option<f64>,
     /// The goal.
     pub goal: String,
-    /// `yes`, `no`, or `not measured`.
+    /// `yes`, `no`, or `not measured`; `reference` for a figure shown beside a target to
+    /// read it by, which has no goal of its own.
     pub met: String,
 }
 
@@ -210,6 +211,7 @@ const LABELS: &[&str] = &[
     "pg-create",
     "ours-read",
     "ours-read-open",
+    "hello-open",
     "ours-read-uncached",
     "hello",
     "ours-query",
@@ -255,6 +257,21 @@ fn check(
     }
 }
 
+/// A figure with no goal of its own, shown beside a target to read it by: what the HTTP
+/// ceiling achieves under the same load is the best any server could do on this machine.
+fn reference(name: &str, value: Option<f64>, unit: &str, why: &str) -> TargetCheck {
+    TargetCheck {
+        name: name.to_owned(),
+        measured: value.map_or_else(
+            || format!("not measured ({why})"),
+            |v| format_value(v, unit),
+        ),
+        value,
+        goal: "none (reference)".to_owned(),
+        met: "reference".to_owned(),
+    }
+}
+
 fn format_value(v: f64, unit: &str) -> String {
     match unit {
         "%" => format!("{:.1}%", v * 100.0),
@@ -285,6 +302,10 @@ fn targets(runs: &[RunResult]) -> Vec<TargetCheck> {
         .and_then(|r| r.group_size)
         .map_or_else(String::new, |g| format!(" (group size {g})"));
     let read_open_p99 = find(runs, "ours-read-open")
+        .filter(|r| r.status == Status::Ok)
+        .and_then(|r| r.latency_ms)
+        .map(|s| s.p99);
+    let ceiling_open_p99 = find(runs, "hello-open")
         .filter(|r| r.status == Status::Ok)
         .and_then(|r| r.latency_ms)
         .map(|s| s.p99);
@@ -336,6 +357,13 @@ fn targets(runs: &[RunResult]) -> Vec<TargetCheck> {
             "ms",
             |v| v <= 2.0,
             &why(runs, "ours-read-open"),
+        ),
+        reference(
+            "hello-world server, open loop at the same rate, p99 (the machine's floor for the \
+             target above)",
+            ceiling_open_p99,
+            "ms",
+            &why(runs, "hello-open"),
         ),
         check(
             "integration delay p99, open loop at 50% of max write rate",
@@ -474,6 +502,38 @@ mod tests {
         assert_eq!(by_name("writes ÷ raw SQLite").met, "yes");
         assert_eq!(by_name("writes ÷ PostgreSQL").value, Some(2.0));
         assert_eq!(by_name("durable audited").met, "no");
+    }
+
+    #[test]
+    fn the_ceilings_open_loop_tail_is_a_reference_beside_ours_not_a_target() {
+        let with_p99 = |label: &str, p99: f64| RunResult {
+            mode: "open".to_owned(),
+            latency_ms: Some(Summary {
+                count: 100,
+                mean: 0.3,
+                p50: 0.2,
+                p99,
+                p999: 2.0 * p99,
+                max: 3.0 * p99,
+            }),
+            ..run(label, 30_000.0)
+        };
+        let report = build(
+            "m".to_owned(),
+            vec![with_p99("hello-open", 1.5), with_p99("ours-read-open", 2.5)],
+        );
+        let ours = report
+            .targets
+            .iter()
+            .position(|t| t.name.starts_with("reads by id, open loop"))
+            .expect("open-loop read target");
+        let floor = &report.targets[ours + 1];
+        assert!(floor.name.starts_with("hello-world server, open loop"));
+        assert_eq!(floor.value, Some(1.5));
+        assert_eq!(floor.met, "reference");
+        assert_eq!(report.targets[ours].met, "no");
+        let labels: Vec<&str> = report.runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["ours-read-open", "hello-open"]);
     }
 
     #[test]
