@@ -1,10 +1,10 @@
 //! `/v1/collections/{name}/documents`: create, read, replace, merge-patch, delete.
 
+use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 use shared_kernel::Error;
@@ -82,12 +82,24 @@ pub fn location(view: &DocumentView) -> String {
 }
 
 /// A document answer with its ETag.
-fn document_response(status: StatusCode, view: &DocumentView) -> Response {
-    let mut response = (status, Json(DocumentDto::from(view))).into_response();
-    response
-        .headers_mut()
-        .insert(header::ETAG, etag(view.document.version()));
-    response
+fn document_response(status: StatusCode, view: &DocumentView) -> Result<Response, ApiError> {
+    let body = document_body(&DocumentDto::from(view))?;
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ),
+        (header::ETAG, etag(view.document.version())),
+    ];
+    Ok((status, headers, body).into_response())
+}
+
+/// The document as JSON, written into a buffer sized for it once.
+fn document_body(dto: &DocumentDto<'_>) -> Result<Vec<u8>, Error> {
+    let mut body = Vec::with_capacity(dto.size_hint());
+    serde_json::to_writer(&mut body, dto)
+        .map_err(|e| Error::internal("could not encode a document", e))?;
+    Ok(body)
 }
 
 /// The 201 answer to a created document (with `ETag` and `Location`): sent, and recorded for
@@ -141,7 +153,7 @@ async fn read(
         }
         None => state.storage().get_document(&name, &id).await?,
     };
-    Ok(document_response(StatusCode::OK, &view))
+    document_response(StatusCode::OK, &view)
 }
 
 async fn replace(
@@ -159,7 +171,7 @@ async fn replace(
         precondition,
     };
     let view = state.storage().replace_document(&context, command).await?;
-    Ok(document_response(StatusCode::OK, &view))
+    document_response(StatusCode::OK, &view)
 }
 
 async fn patch(
@@ -177,7 +189,7 @@ async fn patch(
         precondition,
     };
     let view = state.storage().patch_document(&context, command).await?;
-    Ok(document_response(StatusCode::OK, &view))
+    document_response(StatusCode::OK, &view)
 }
 
 async fn delete(

@@ -6,7 +6,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use storage_app::DocumentView;
 use storage_app::queries::Page;
-use storage_domain::{Collection, Revision};
+use storage_domain::{Collection, DocumentData, Revision};
 
 /// `{"name","id","schema","version","created_at","updated_at"}`.
 #[derive(Debug, Serialize)]
@@ -34,32 +34,45 @@ impl From<&Collection> for CollectionDto {
 
 /// `{"id","collection","version","data","content_hash","created_at","updated_at","audit_id"}`.
 /// `data` is the stored canonical text, sent as is, so numbers come back in JCS form.
+///
+/// It borrows the view's strings and data rather than copying them: a read by id is mostly
+/// this body, and the copy of `data` alone was a second kilobyte-sized allocation per read.
 #[derive(Debug, Serialize)]
-pub struct DocumentDto {
-    id: String,
-    collection: String,
+pub struct DocumentDto<'a> {
+    id: &'a str,
+    collection: &'a str,
     version: u64,
-    data: Option<Box<RawValue>>,
+    data: Option<&'a RawValue>,
     content_hash: Option<String>,
     created_at: String,
     updated_at: String,
     audit_id: String,
 }
 
-impl From<&DocumentView> for DocumentDto {
-    fn from(view: &DocumentView) -> Self {
+impl<'a> From<&'a DocumentView> for DocumentDto<'a> {
+    fn from(view: &'a DocumentView) -> Self {
         let document = &view.document;
         let data = document.data();
         Self {
-            id: document.id().to_string(),
-            collection: view.collection.to_string(),
+            id: document.id().as_str(),
+            collection: view.collection.as_str(),
             version: document.version().get(),
-            data: data.map(|d| d.raw().to_owned()),
+            data: data.map(DocumentData::raw),
             content_hash: data.map(|d| d.content_hash().to_hex()),
             created_at: document.created_at().to_rfc3339(),
             updated_at: document.updated_at().to_rfc3339(),
             audit_id: document.audit_id().to_string(),
         }
+    }
+}
+
+impl DocumentDto<'_> {
+    /// The body's size before it is written, give or take a little: the data, plus room for
+    /// the other fields (names, ids, hash and times come to about 300 bytes). Sizing the
+    /// buffer once spares the five or six doublings a kilobyte body takes from a small start.
+    pub fn size_hint(&self) -> usize {
+        const FIELDS: usize = 384;
+        self.data.map_or(0, |d| d.get().len()) + self.id.len() + self.collection.len() + FIELDS
     }
 }
 
@@ -76,6 +89,14 @@ impl<T> ListDto<T> {
         Self {
             items: page.items.iter().map(map).collect(),
             next_cursor: page.next_cursor,
+        }
+    }
+
+    /// Maps a page's items into values that borrow from them (the page outlives the answer).
+    pub fn borrowing<'a, U>(page: &'a Page<U>, map: impl Fn(&'a U) -> T) -> Self {
+        Self {
+            items: page.items.iter().map(map).collect(),
+            next_cursor: page.next_cursor.clone(),
         }
     }
 }

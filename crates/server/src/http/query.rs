@@ -53,20 +53,16 @@ impl RequestBody for QueryBody {
     const FIELDS: &'static [&'static str] = &["filter", "sort", "limit", "cursor"];
 }
 
-async fn answer(
-    state: &AppState,
-    name: &str,
-    query: QueryDocuments,
-) -> Result<Json<ListDto<DocumentDto>>, ApiError> {
+async fn answer(state: &AppState, name: &str, query: QueryDocuments) -> Result<Response, ApiError> {
     let page = state.storage().query_documents(name, query).await?;
-    Ok(Json(ListDto::from_page(page, |v| DocumentDto::from(v))))
+    Ok(Json(ListDto::borrowing(&page, DocumentDto::from)).into_response())
 }
 
 async fn list(
     State(state): State<AppState>,
     PathParams(name): PathParams<String>,
     QueryParams(params): QueryParams<ListParams>,
-) -> Result<Json<ListDto<DocumentDto>>, ApiError> {
+) -> Result<Response, ApiError> {
     let filter = params
         .filter
         .map(|text| {
