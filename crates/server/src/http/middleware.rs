@@ -42,20 +42,22 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
         request_id: request_id.clone(),
         trace_id,
     };
+    // The span gives every line logged while serving the request its method, path and id.
+    // It has no `status` field filled in at the end: nothing logs after the answer is made,
+    // and recording a field on an open span made the JSON formatter parse and re-serialise
+    // the span's fields, which was a sixth of the instructions of a read by id.
     let span = tracing::info_span!(
         "request",
         method = %request.method(),
         path = %request.uri().path(),
         request_id = %request_id,
-        status = tracing::field::Empty,
     );
     request.extensions_mut().insert(context);
     let id_text = request_id.to_string();
     let mut response = REQUEST_ID
         .scope(id_text.clone(), next.run(request))
-        .instrument(span.clone())
+        .instrument(span)
         .await;
-    span.record("status", response.status().as_u16());
     if let Ok(value) = HeaderValue::from_str(&id_text) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
