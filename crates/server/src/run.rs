@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::ServiceExt;
+use axum::extract::Request;
 use shared_kernel::{Error, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -100,7 +102,7 @@ async fn serve(
         state.begin_shutdown();
         let _ = begun.send(());
     };
-    let server = axum::serve(listener, app)
+    let server = axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
         .with_graceful_shutdown(signal)
         .into_future();
     tokio::pin!(server);

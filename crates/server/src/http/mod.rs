@@ -17,13 +17,16 @@ mod proof;
 mod query;
 
 use std::any::Any;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::response::Response;
 use storage_app::StorageApp;
+use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use problem::ApiError;
@@ -85,9 +88,22 @@ impl AppState {
     }
 }
 
-/// The whole router with its middleware, from outside in: request context (request id, trace
-/// span, echoed header) → panic catcher → timeout → idempotency keys → routes.
-pub fn router(state: AppState) -> Router {
+/// The whole application: the routes inside their middleware, from outside in: request
+/// context (request id, trace span, echoed header) → panic catcher → timeout → idempotency
+/// keys → routes.
+///
+/// The middleware wraps the router once, rather than through `Router::layer`, which wraps
+/// every route in its own copy of the stack: the router then clones a route's boxed stack for
+/// each request it serves, a tenth of the instructions of a read by id. Wrapped from outside,
+/// a request clones the stack's handles (reference counts) and the router boxes only the
+/// handler. Every request still passes every layer, fallbacks (404, 405) included.
+pub fn router(
+    state: AppState,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static {
     let routes = Router::new()
         .merge(health::routes())
         .merge(collections::routes())
@@ -100,17 +116,18 @@ pub fn router(state: AppState) -> Router {
         .fallback(problem::route_not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         // Bodies are read by our extractors, which enforce the configured limit themselves.
-        .layer(DefaultBodyLimit::disable());
-    routes
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::idempotency,
-        ))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state.clone());
+    ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .layer(CatchPanicLayer::custom(problem::panic_response))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::timeout,
         ))
-        .layer(CatchPanicLayer::custom(problem::panic_response))
-        .layer(axum::middleware::from_fn(middleware::request_context))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            idempotency::idempotency,
+        ))
+        .service(routes)
 }
