@@ -1,12 +1,15 @@
 //! Structured logs through `tracing`: JSON lines by default, text on request; the filter and
 //! the format come from the `[log]` settings.
 
+mod json_span_fields;
+
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
 use crate::config::settings::DEFAULT_LOG_LEVEL;
 use crate::config::{LogFormat, LogSettings};
+use json_span_fields::JsonSpanFields;
 
 /// Installs the global subscriber once; later calls (tests) are no-ops.
 ///
@@ -23,7 +26,11 @@ pub fn init(settings: &LogSettings) {
         .with_target(true);
     // A second initialisation fails harmlessly (tests start several servers in one process).
     let _already_set = match settings.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .fmt_fields(JsonSpanFields)
+            .try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }
