@@ -98,13 +98,14 @@ step() {
 loadgen() { "$BIN/offchain-loadgen" "$@"; }
 
 # The embedded store's writer logs its group-commit counters (at most every 2 s while busy,
-# and 1 s after it goes idle): "group commits so far groups=G writes=W ...". Prints
+# and 1 s after it goes idle): "group commits so far" with groups=G writes=W (text logs) or
+# "groups":G,"writes":W (JSON logs, the default, which the servers here run with). Prints
 # round(W / G) and "W writes / G groups" of the last such line, or nothing.
 achieved_group_size() {
     local line groups writes
     line=$(sed 's/\x1b\[[0-9;]*m//g' "$1" | grep 'group commits so far' | tail -n 1 || true)
-    groups=$(printf '%s' "$line" | grep -o 'groups=[0-9]*' | head -n 1 | cut -d= -f2)
-    writes=$(printf '%s' "$line" | grep -o 'writes=[0-9]*' | head -n 1 | cut -d= -f2)
+    groups=$(printf '%s' "$line" | grep -oE '[^_a-z]"?groups"?[=:][0-9]+' | head -n 1 | grep -oE '[0-9]+$')
+    writes=$(printf '%s' "$line" | grep -oE '[^_a-z]"?writes"?[=:][0-9]+' | head -n 1 | grep -oE '[0-9]+$')
     if [ -n "$groups" ] && [ -n "$writes" ] && [ "$groups" -gt 0 ]; then
         echo "$(((writes + groups / 2) / groups)) $writes $groups"
     fi
@@ -130,7 +131,7 @@ step hello loadgen hello --base-url "http://127.0.0.1:$hello_port" --clients "$C
 db_port=$(loadgen free-port)
 db=http://127.0.0.1:$db_port
 "$BIN/offchain-db" serve --listen "127.0.0.1:$db_port" --data-dir "$WORK/data" \
-    --durability full --log-format text >"$WORK/server.log" 2>&1 &
+    --durability full >"$WORK/server.log" 2>&1 &
 db_pid=$!
 PIDS+=("$db_pid")
 if ! loadgen wait --url "$db/readyz" --timeout-secs 60; then
@@ -183,7 +184,7 @@ stop_pid "$db_pid"
 uncached_port=$(loadgen free-port)
 uncached=http://127.0.0.1:$uncached_port
 "$BIN/offchain-db" serve --listen "127.0.0.1:$uncached_port" --data-dir "$WORK/data-uncached" \
-    --durability full --document-cache-mib 0 --log-format text >"$WORK/server-uncached.log" 2>&1 &
+    --durability full --document-cache-mib 0 >"$WORK/server-uncached.log" 2>&1 &
 uncached_pid=$!
 PIDS+=("$uncached_pid")
 if loadgen wait --url "$uncached/readyz" --timeout-secs 60; then
