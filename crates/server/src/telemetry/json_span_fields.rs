@@ -138,6 +138,10 @@ struct Escaping<'a, 'writer>(&'a mut Writer<'writer>);
 
 impl fmt::Write for Escaping<'_, '_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        // Most text (ids, paths, methods) has nothing to escape: one scan, one copy.
+        if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            return self.0.write_str(text);
+        }
         let mut plain_from = 0;
         for (at, byte) in text.bytes().enumerate() {
             let escaped = match byte {
