@@ -99,33 +99,53 @@ fn write_number(number: &Number, out: &mut Vec<u8>) {
 }
 
 fn write_string(text: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
-    let bytes = text.as_bytes();
+    let written: Result<(), std::convert::Infallible> = escape_json_string(text, |piece| {
+        out.extend_from_slice(piece.as_bytes());
+        Ok(())
+    });
+    let Ok(()) = written;
+    out.push(b'"');
+}
+
+/// How RFC 8785 writes each control character: the five with a short form, the rest as
+/// `\u00xx` in lowercase hex.
+const CONTROL_ESCAPES: [&str; 32] = [
+    "\\u0000", "\\u0001", "\\u0002", "\\u0003", "\\u0004", "\\u0005", "\\u0006", "\\u0007", "\\b",
+    "\\t", "\\n", "\\u000b", "\\f", "\\r", "\\u000e", "\\u000f", "\\u0010", "\\u0011", "\\u0012",
+    "\\u0013", "\\u0014", "\\u0015", "\\u0016", "\\u0017", "\\u0018", "\\u0019", "\\u001a",
+    "\\u001b", "\\u001c", "\\u001d", "\\u001e", "\\u001f",
+];
+
+/// Hands `put` the inside of `text` as a JSON string, piece by piece: `"` and `\` escaped,
+/// control characters as `\b \t \n \f \r` or `\u00xx` (lowercase hex), every other
+/// character, non-ASCII included, as it is. This is RFC 8785's string form, and valid RFC 8259
+/// for any other JSON writer (the server's JSON log fields use it); the quotes are the
+/// caller's. Text with nothing to escape goes to `put` in one piece after one scan.
+///
+/// # Errors
+/// The first error `put` returns.
+pub fn escape_json_string<E>(
+    text: &str,
+    mut put: impl FnMut(&str) -> Result<(), E>,
+) -> Result<(), E> {
+    if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        return put(text);
+    }
     let mut copied = 0;
-    let mut unicode = *b"\\u0000";
-    for (index, &byte) in bytes.iter().enumerate() {
-        let escape: &[u8] = match byte {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0x08 => b"\\b",
-            b'\t' => b"\\t",
-            b'\n' => b"\\n",
-            0x0C => b"\\f",
-            b'\r' => b"\\r",
-            0x00..=0x1F => {
-                unicode[4] = HEX[usize::from(byte >> 4)];
-                unicode[5] = HEX[usize::from(byte & 0x0F)];
-                &unicode
-            }
+    for (index, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x00..=0x1F => CONTROL_ESCAPES[usize::from(byte)],
             _ => continue,
         };
-        out.extend_from_slice(&bytes[copied..index]);
-        out.extend_from_slice(escape);
+        // `index` is at an ASCII byte, so both slices end on character boundaries.
+        put(&text[copied..index])?;
+        put(escape)?;
         copied = index + 1;
     }
-    out.extend_from_slice(&bytes[copied..]);
-    out.push(b'"');
+    put(&text[copied..])
 }
 
 #[cfg(test)]
@@ -174,6 +194,27 @@ mod tests {
             canonical(text),
             "\"€$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\\b\\f\\r\\t\u{7f}\u{2028}\""
         );
+    }
+
+    #[test]
+    fn every_ascii_character_escapes_to_a_string_that_reads_back_as_itself() {
+        for code in 0_u8..0x80 {
+            let text = format!("a{}b", char::from(code));
+            let mut inside = String::new();
+            let written: Result<(), std::convert::Infallible> =
+                escape_json_string(&text, |piece| {
+                    inside.push_str(piece);
+                    Ok(())
+                });
+            let Ok(()) = written;
+            let read: String = serde_json::from_str(&format!("\"{inside}\""))
+                .unwrap_or_else(|e| panic!("{code:#04x}: {inside}: {e}"));
+            assert_eq!(read, text, "{code:#04x}");
+            assert_eq!(
+                inside.len() > 3,
+                code < 0x20 || code == b'"' || code == b'\\'
+            );
+        }
     }
 
     #[test]

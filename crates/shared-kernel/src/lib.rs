@@ -22,4 +22,5 @@ pub use canonical::{Sha256Digest, canonical_json};
 pub use context::{Actor, RequestContext, RequestId, TraceId};
 pub use error::{Error, ErrorCode, FieldError, Result};
 pub use id::{AuditId, CollectionId};
+pub use jcs::escape_json_string;
 pub use time::{Clock, SystemClock, Timestamp};

@@ -8,6 +8,7 @@
 
 use std::fmt::{self, Write as _};
 
+use shared_kernel::escape_json_string;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::FormatFields;
@@ -132,36 +133,13 @@ fn write_json_string(writer: &mut Writer<'_>, text: &str) -> fmt::Result {
     writer.write_char('"')
 }
 
-/// Escapes what is written through it for the inside of a JSON string: `"`, `\` and the
-/// control characters; everything else, non-ASCII included, goes through as it is.
+/// Escapes what is written through it for the inside of a JSON string, as the canonical JSON
+/// writer does ([`escape_json_string`]).
 struct Escaping<'a, 'writer>(&'a mut Writer<'writer>);
 
 impl fmt::Write for Escaping<'_, '_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        // Most text (ids, paths, methods) has nothing to escape: one scan, one copy.
-        if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-            return self.0.write_str(text);
-        }
-        let mut plain_from = 0;
-        for (at, byte) in text.bytes().enumerate() {
-            let escaped = match byte {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0x00..=0x1f => "",
-                _ => continue,
-            };
-            self.0.write_str(&text[plain_from..at])?;
-            if escaped.is_empty() {
-                write!(self.0, "\\u{byte:04x}")?;
-            } else {
-                self.0.write_str(escaped)?;
-            }
-            plain_from = at + 1;
-        }
-        self.0.write_str(&text[plain_from..])
+        escape_json_string(text, |piece| self.0.write_str(piece))
     }
 }
 
