@@ -301,18 +301,16 @@ fn targets(runs: &[RunResult]) -> Vec<TargetCheck> {
     let group = find(runs, "sqlite-ceiling")
         .and_then(|r| r.group_size)
         .map_or_else(String::new, |g| format!(" (group size {g})"));
-    let read_open_p99 = find(runs, "ours-read-open")
-        .filter(|r| r.status == Status::Ok)
-        .and_then(|r| r.latency_ms)
-        .map(|s| s.p99);
-    let ceiling_open_p99 = find(runs, "hello-open")
-        .filter(|r| r.status == Status::Ok)
-        .and_then(|r| r.latency_ms)
-        .map(|s| s.p99);
-    let delay_p99 = find(runs, "ours-integration-delay")
-        .filter(|r| r.status == Status::Ok)
-        .and_then(|r| r.delay_ms)
-        .map(|s| s.p99);
+    // The p99 of one of a run's summaries, when the run completed.
+    let p99 = |label: &str, summary: fn(&RunResult) -> Option<Summary>| {
+        find(runs, label)
+            .filter(|r| r.status == Status::Ok)
+            .and_then(summary)
+            .map(|s| s.p99)
+    };
+    let read_open_p99 = p99("ours-read-open", |r| r.latency_ms);
+    let ceiling_open_p99 = p99("hello-open", |r| r.latency_ms);
+    let delay_p99 = p99("ours-integration-delay", |r| r.delay_ms);
     vec![
         check(
             "durable audited writes (`full`), closed loop",

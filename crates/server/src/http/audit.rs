@@ -47,5 +47,5 @@ async fn list(
         cursor: params.cursor,
     };
     let page = state.storage().list_audit(request).await?;
-    Ok(Json(ListDto::from_page(page, |e| AuditEntryDto::from(e))))
+    Ok(Json(ListDto::from_page(&page, AuditEntryDto::from)))
 }

@@ -98,7 +98,7 @@ async fn list(
         .storage
         .list_collections(params.limit, params.cursor.as_deref())
         .await?;
-    Ok(Json(ListDto::from_page(page, |c| CollectionDto::from(c))))
+    Ok(Json(ListDto::from_page(&page, CollectionDto::from)))
 }
 
 async fn read(

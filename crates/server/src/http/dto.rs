@@ -84,16 +84,8 @@ pub struct ListDto<T> {
 }
 
 impl<T> ListDto<T> {
-    /// Maps a page's items.
-    pub fn from_page<U>(page: Page<U>, map: impl Fn(&U) -> T) -> Self {
-        Self {
-            items: page.items.iter().map(map).collect(),
-            next_cursor: page.next_cursor,
-        }
-    }
-
-    /// Maps a page's items into values that borrow from them (the page outlives the answer).
-    pub fn borrowing<'a, U>(page: &'a Page<U>, map: impl Fn(&'a U) -> T) -> Self {
+    /// Maps a page's items; the items may borrow from the page, which outlives the answer.
+    pub fn from_page<'a, U>(page: &'a Page<U>, map: impl Fn(&'a U) -> T) -> Self {
         Self {
             items: page.items.iter().map(map).collect(),
             next_cursor: page.next_cursor.clone(),

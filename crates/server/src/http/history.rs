@@ -41,7 +41,7 @@ async fn revisions(
         .storage
         .list_revisions(&name, &id, page.limit, page.cursor.as_deref())
         .await?;
-    Ok(Json(ListDto::from_page(revisions, |r| {
+    Ok(Json(ListDto::from_page(&revisions, |r| {
         RevisionDto::from(r)
     })))
 }
@@ -56,7 +56,7 @@ async fn history(
         .storage
         .document_history(&name, &id, page.limit, page.cursor.as_deref())
         .await?;
-    Ok(Json(ListDto::from_page(entries, |e| {
+    Ok(Json(ListDto::from_page(&entries, |e| {
         AuditEntryDto::from(e)
     })))
 }

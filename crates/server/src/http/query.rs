@@ -55,7 +55,7 @@ impl RequestBody for QueryBody {
 
 async fn answer(state: &AppState, name: &str, query: QueryDocuments) -> Result<Response, ApiError> {
     let page = state.storage().query_documents(name, query).await?;
-    Ok(Json(ListDto::borrowing(&page, DocumentDto::from)).into_response())
+    Ok(Json(ListDto::from_page(&page, DocumentDto::from)).into_response())
 }
 
 async fn list(
