@@ -13,10 +13,10 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use shared_kernel::{Error, ErrorCode, RequestContext, Sha256Digest};
@@ -24,6 +24,7 @@ use storage_app::idempotency::{IdempotencyKey, IdempotencyScope, StoredResponse}
 
 use super::AppState;
 use super::extract::read_body;
+use super::pipeline::call_routes;
 use super::problem::ApiError;
 
 /// The request header carrying the key.
@@ -109,18 +110,24 @@ pub fn to_response(stored: &StoredResponse) -> Response {
     response
 }
 
-/// The middleware; see the module documentation.
-pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if request.method() != Method::POST || !request.headers().contains_key(IDEMPOTENCY_KEY_HEADER) {
-        return next.run(request).await;
-    }
-    match with_key(state, request, next).await {
+/// Whether `request` goes through the key's handling: a POST with an `Idempotency-Key`.
+pub fn applies_to(request: &Request) -> bool {
+    request.method() == Method::POST && request.headers().contains_key(IDEMPOTENCY_KEY_HEADER)
+}
+
+/// Serves a POST with an `Idempotency-Key` (see the module documentation) through `routes`.
+pub async fn with_key(state: AppState, request: Request, routes: Router) -> Response {
+    match serve_with_key(state, request, routes).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
 }
 
-async fn with_key(state: AppState, request: Request, next: Next) -> Result<Response, ApiError> {
+async fn serve_with_key(
+    state: AppState,
+    request: Request,
+    routes: Router,
+) -> Result<Response, ApiError> {
     let key_text = request
         .headers()
         .get(IDEMPOTENCY_KEY_HEADER)
@@ -181,7 +188,7 @@ async fn with_key(state: AppState, request: Request, next: Next) -> Result<Respo
 
     let mut request = Request::from_parts(parts, Body::from(bytes));
     request.extensions_mut().insert(key.clone());
-    let response = next.run(request).await;
+    let response = call_routes(routes, request).await;
     let status = response.status();
     if response
         .extensions()

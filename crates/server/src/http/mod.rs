@@ -10,7 +10,7 @@ mod health;
 mod history;
 mod idempotency;
 mod log;
-mod middleware;
+mod pipeline;
 mod precondition;
 mod problem;
 mod proof;
@@ -26,8 +26,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::Response;
 use storage_app::StorageApp;
-use tower::{Service, ServiceBuilder};
-use tower_http::catch_panic::CatchPanicLayer;
+use tower::Service;
 
 pub use problem::ApiError;
 
@@ -68,6 +67,11 @@ impl AppState {
         }))
     }
 
+    /// The longest a request may take before it is answered 503.
+    fn request_timeout(&self) -> Duration {
+        self.0.request_timeout
+    }
+
     /// The application.
     pub fn storage(&self) -> &StorageApp {
         &self.0.storage
@@ -88,15 +92,15 @@ impl AppState {
     }
 }
 
-/// The whole application: the routes inside their middleware, from outside in: request
-/// context (request id, trace span, echoed header) → panic catcher → timeout → idempotency
-/// keys → routes.
+/// The whole application: the routes inside their middleware ([`pipeline`]), from outside
+/// in: request context (request id, trace span, echoed header) → panic catcher → timeout →
+/// idempotency keys → routes.
 ///
 /// The middleware wraps the router once, rather than through `Router::layer`, which wraps
 /// every route in its own copy of the stack: the router then clones a route's boxed stack for
 /// each request it serves, a tenth of the instructions of a read by id. Wrapped from outside,
-/// a request clones the stack's handles (reference counts) and the router boxes only the
-/// handler. Every request still passes every layer, fallbacks (404, 405) included.
+/// a request clones two handles (reference counts) and the router boxes only the handler.
+/// Every request still passes the whole middleware, fallbacks (404, 405) included.
 pub fn router(
     state: AppState,
 ) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
@@ -118,16 +122,5 @@ pub fn router(
         // Bodies are read by our extractors, which enforce the configured limit themselves.
         .layer(DefaultBodyLimit::disable())
         .with_state(state.clone());
-    ServiceBuilder::new()
-        .layer(axum::middleware::from_fn(middleware::request_context))
-        .layer(CatchPanicLayer::custom(problem::panic_response))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::timeout,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state,
-            idempotency::idempotency,
-        ))
-        .service(routes)
+    pipeline::Pipeline::new(state, routes)
 }

@@ -1,0 +1,254 @@
+//! The middleware every request passes, written as one service around the routes. From
+//! outside in: the request context (request id, trace id, span, echoed id) → the panic
+//! catcher → the timeout → `Idempotency-Key` handling (POST with a key only) → the routes.
+//!
+//! Why one service and not a stack of layers: each `axum::middleware::from_fn` layer boxes
+//! its future and a clone of the boxed service behind it, and tower-http's panic catcher adds
+//! a future of its own, so a read by id went through four boxed futures, each moved (copied)
+//! into its box, before reaching its handler. Here the whole path is one `async` function in
+//! one box; the order of the steps and what each does are unchanged.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use shared_kernel::constants::REQUEST_ID_HEADER;
+use shared_kernel::{Actor, Error, RequestContext, RequestId, TraceId};
+use tower::Service;
+use tracing::Instrument;
+
+use super::AppState;
+use super::idempotency;
+use super::problem::{self, ApiError};
+
+tokio::task_local! {
+    /// The request id of the request being served, for error bodies built deep inside.
+    static REQUEST_ID: RequestId;
+}
+
+/// The request id of the request this task is serving (empty outside a request).
+pub fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(|id| id.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+/// The routes inside the middleware (see the module documentation).
+#[derive(Clone)]
+pub struct Pipeline {
+    state: AppState,
+    routes: Router,
+}
+
+impl Pipeline {
+    /// `routes` (with their state already given) inside the middleware.
+    pub fn new(state: AppState, routes: Router) -> Self {
+        Self { state, routes }
+    }
+
+    /// Takes the client's `X-Request-Id` when it follows the grammar (else generates one),
+    /// reads a W3C `traceparent`, stores the [`RequestContext`] for extractors, serves the
+    /// request inside a span, and echoes the id on the response.
+    async fn serve(self, mut request: Request) -> Response {
+        let request_id = request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| RequestId::parse(v).ok())
+            .unwrap_or_else(RequestId::generate);
+        let trace_id = request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split('-').nth(1))
+            .and_then(|id| TraceId::parse(id).ok());
+        // The span gives every line logged while serving the request its method, path and
+        // id. It has no `status` field filled in at the end: nothing logs after the answer is
+        // made, and recording a field on an open span made the JSON formatter parse and
+        // re-serialise the span's fields, which was a sixth of the instructions of a read.
+        let span = tracing::info_span!(
+            "request",
+            method = %request.method(),
+            path = %request.uri().path(),
+            request_id = %request_id,
+        );
+        let echoed = HeaderValue::from_str(request_id.as_str()).ok();
+        request.extensions_mut().insert(RequestContext {
+            actor: Actor::Anonymous,
+            request_id: request_id.clone(),
+            trace_id,
+        });
+        let mut response = REQUEST_ID
+            .scope(request_id, self.catching_panics(request))
+            .instrument(span)
+            .await;
+        if let Some(value) = echoed {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        response
+    }
+
+    /// A panic anywhere below becomes a 500 problem like any internal error (with the
+    /// request id, which is still in scope), never a dropped connection.
+    async fn catching_panics(self, request: Request) -> Response {
+        AssertUnwindSafe(self.within_timeout(request))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(problem::panic_response)
+    }
+
+    /// Answers 503 when the request outlives the configured timeout.
+    async fn within_timeout(self, request: Request) -> Response {
+        let limit = self.state.request_timeout();
+        match tokio::time::timeout(limit, self.route(request)).await {
+            Ok(response) => response,
+            Err(_) => ApiError(Error::unavailable(
+                "the request took longer than the configured timeout",
+                std::io::Error::from(std::io::ErrorKind::TimedOut),
+            ))
+            .into_response(),
+        }
+    }
+
+    /// A POST with an `Idempotency-Key` goes through the key's handling; anything else
+    /// straight to its route.
+    async fn route(self, request: Request) -> Response {
+        if idempotency::applies_to(&request) {
+            idempotency::with_key(self.state, request, self.routes).await
+        } else {
+            call_routes(self.routes, request).await
+        }
+    }
+}
+
+/// The routes' answer to `request`.
+pub async fn call_routes(mut routes: Router, request: Request) -> Response {
+    match routes.call(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+impl Service<Request> for Pipeline {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    /// Always ready: so is the router (axum's `Router::poll_ready` answers at once).
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let pipeline = self.clone();
+        Box::pin(async move { Ok(pipeline.serve(request).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::{Body, to_bytes};
+    use axum::http::{StatusCode, header};
+    use axum::routing::get;
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::Config;
+
+    /// A pipeline on a real (temporary) store with a 200 ms timeout, around routes that
+    /// answer, panic, or outlive the timeout.
+    fn pipeline(dir: &tempfile::TempDir) -> Pipeline {
+        let mut config = Config::with_data_dir(dir.path());
+        config.request_timeout = Duration::from_millis(200);
+        let (state, _log) = crate::wiring::embedded(&config).expect("store");
+        let routes = Router::new()
+            .route("/ok", get(|| async { "fine" }))
+            .route(
+                "/panic",
+                get(|| async {
+                    panic!("boom");
+                    #[allow(unreachable_code)]
+                    ""
+                }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    "late"
+                }),
+            );
+        Pipeline::new(state, routes)
+    }
+
+    async fn send(pipeline: Pipeline, path: &str, request_id: Option<&str>) -> (Response, Value) {
+        let mut request = Request::builder().uri(path);
+        if let Some(id) = request_id {
+            request = request.header(REQUEST_ID_HEADER, id);
+        }
+        let response = pipeline
+            .oneshot(request.body(Body::empty()).expect("request"))
+            .await
+            .unwrap_or_else(|never| match never {});
+        let (parts, body) = response.into_parts();
+        let bytes = to_bytes(body, usize::MAX).await.expect("body");
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (Response::from_parts(parts, Body::from(bytes)), json)
+    }
+
+    fn echoed_id(response: &Response) -> &str {
+        response
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .expect("X-Request-Id on every answer")
+    }
+
+    #[tokio::test]
+    async fn a_valid_client_request_id_is_echoed_and_a_missing_one_generated() {
+        let dir = tempfile::tempdir().expect("dir");
+        let pipeline = pipeline(&dir);
+        let (response, _) = send(pipeline.clone(), "/ok", Some("client-chosen-id-1")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(echoed_id(&response), "client-chosen-id-1");
+        let (response, _) = send(pipeline, "/ok", None).await;
+        assert!(RequestId::parse(echoed_id(&response)).is_ok());
+        assert_ne!(echoed_id(&response), "client-chosen-id-1");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem_carrying_the_request_id() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (response, problem) = send(pipeline(&dir), "/panic", Some("panic-request-1")).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
+            Some(&b"application/problem+json"[..])
+        );
+        assert_eq!(problem["code"], "INTERNAL_ERROR");
+        assert_eq!(problem["request_id"], "panic-request-1");
+        assert_eq!(echoed_id(&response), "panic-request-1");
+    }
+
+    #[tokio::test]
+    async fn a_request_past_the_timeout_answers_503_unavailable() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (response, problem) = send(pipeline(&dir), "/slow", Some("slow-request-1")).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(problem["code"], "UNAVAILABLE");
+        assert_eq!(problem["request_id"], "slow-request-1");
+    }
+}
