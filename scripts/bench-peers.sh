@@ -123,7 +123,8 @@ hello_port=$(loadgen free-port)
 hello_pid=$!
 PIDS+=("$hello_pid")
 loadgen wait --url "http://127.0.0.1:$hello_port/" --timeout-secs 30
-step hello loadgen hello --base-url "http://127.0.0.1:$hello_port" --clients "$CLIENTS" \
+step hello loadgen hello --base-url "http://127.0.0.1:$hello_port" --server-pid "$hello_pid" \
+    --clients "$CLIENTS" \
     "${common[@]}" --label hello --json "$RUNS/hello.json"
 # It stays up, idle, until it has been driven at our open-loop read rate (below).
 
@@ -139,7 +140,7 @@ if ! loadgen wait --url "$db/readyz" --timeout-secs 60; then
     cat "$WORK/server.log" >&2
     exit 1
 fi
-ours=(--base-url "$db" --seed "$SEED" "${common[@]}")
+ours=(--base-url "$db" --seed "$SEED" --server-pid "$db_pid" "${common[@]}")
 step ours-create loadgen create "${ours[@]}" --clients "$CLIENTS" \
     --label ours-create --json "$RUNS/ours-create.json"
 # The group size of the create run: wait for the writer's idle log line, then read it before
@@ -164,7 +165,8 @@ step ours-read-open loadgen read "${ours[@]}" --clients "$CLIENTS" \
     --label ours-read-open --json "$RUNS/ours-read-open.json"
 # The HTTP ceiling at the same open-loop rate, right after ours (this machine's tail changes
 # from minute to minute): the best p99 any server could show here under that load.
-step hello-open loadgen hello --base-url "http://127.0.0.1:$hello_port" --clients "$CLIENTS" \
+step hello-open loadgen hello --base-url "http://127.0.0.1:$hello_port" --server-pid "$hello_pid" \
+    --clients "$CLIENTS" \
     --rate-from "$RUNS/ours-read.json" --rate-fraction 0.5 "${common[@]}" \
     --label hello-open --json "$RUNS/hello-open.json"
 stop_pid "$hello_pid"
@@ -188,7 +190,8 @@ uncached=http://127.0.0.1:$uncached_port
 uncached_pid=$!
 PIDS+=("$uncached_pid")
 if loadgen wait --url "$uncached/readyz" --timeout-secs 60; then
-    step ours-read-uncached loadgen read --base-url "$uncached" --seed "$SEED" "${common[@]}" \
+    step ours-read-uncached loadgen read --base-url "$uncached" --seed "$SEED" \
+        --server-pid "$uncached_pid" "${common[@]}" \
         --clients "$CLIENTS" --label ours-read-uncached --json "$RUNS/ours-read-uncached.json"
 else
     echo "offchain-db (document cache off) did not become ready; its log:" >&2

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::cpu;
 use crate::driver::{self, Load, Window};
 use crate::lean::LeanClient;
 use crate::loopback::{check_base_url, http_client};
@@ -87,6 +88,10 @@ struct LoadArgs {
     /// Write the result as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// The measured server's process id: its CPU time per request is reported beside the
+    /// tool's (that process only, not its children).
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -310,8 +315,24 @@ async fn finish(
         window.warmup.as_secs_f64()
     );
     let started = Instant::now();
+    let cpu_window = tokio::spawn(cpu::sample_window(
+        args.server_pid,
+        window.warmup,
+        window.duration,
+    ));
     let outcome = driver::run(load, window, op).await;
     let mut notes: Vec<String> = note.into_iter().collect();
+    let cpu = match cpu_window.await {
+        Ok(Ok((first, last))) => first.until(&last, outcome.throughput()),
+        Ok(Err(why)) => {
+            notes.push(format!("CPU use not measured: {why}"));
+            None
+        }
+        Err(e) => {
+            notes.push(format!("CPU use not measured: its sampler failed: {e}"));
+            None
+        }
+    };
     if outcome.waited_for_slot > 0 {
         notes.push(format!(
             "{} sends waited for a free connection (all were busy; the wait counts in latency)",
@@ -357,6 +378,7 @@ async fn finish(
         latency_ms: recorder.summary(),
         delay_ms,
         group_size: None,
+        cpu,
     };
     eprintln!("{label}: done in {:.1} s", started.elapsed().as_secs_f64());
     emit(&result, args)?;

@@ -15,6 +15,7 @@
 //! It only ever talks to loopback addresses (see [`loopback`]).
 
 pub mod cli;
+pub mod cpu;
 pub mod document;
 pub mod driver;
 pub mod lean;

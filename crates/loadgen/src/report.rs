@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cpu::CpuUse;
 use crate::stats::Summary;
 
 /// Whether a run measured something.
@@ -56,6 +57,10 @@ pub struct RunResult {
     pub delay_ms: Option<Summary>,
     /// Writes per commit (the SQLite ceiling).
     pub group_size: Option<u64>,
+    /// CPU per request of the tool (and the server, when its process id was given), and how
+    /// busy the machine was, over the measured window. Absent from older results.
+    #[serde(default)]
+    pub cpu: Option<CpuUse>,
 }
 
 impl RunResult {
@@ -84,6 +89,7 @@ impl RunResult {
             latency_ms: None,
             delay_ms: None,
             group_size: None,
+            cpu: None,
         }
     }
 
@@ -128,6 +134,22 @@ pub fn row(r: &RunResult) -> String {
     }
     if let Some(group) = r.group_size {
         let _ = write!(notes, "group size {group}; ");
+    }
+    if let Some(cpu) = r.cpu {
+        notes.push_str("CPU per request: ");
+        if let Some(server) = cpu.server_us_per_request {
+            let _ = write!(notes, "server {server:.1} µs, ");
+        }
+        let _ = write!(
+            notes,
+            "tool {:.1} µs; machine {:.0}% busy",
+            cpu.tool_us_per_request,
+            cpu.machine_busy * 100.0
+        );
+        if cpu.machine_steal >= 0.005 {
+            let _ = write!(notes, " ({:.0}% stolen)", cpu.machine_steal * 100.0);
+        }
+        notes.push_str("; ");
     }
     if let Some(note) = &r.note {
         notes.push_str(note);
@@ -311,6 +333,10 @@ fn targets(runs: &[RunResult]) -> Vec<TargetCheck> {
     let read_open_p99 = p99("ours-read-open", |r| r.latency_ms);
     let ceiling_open_p99 = p99("hello-open", |r| r.latency_ms);
     let delay_p99 = p99("ours-integration-delay", |r| r.delay_ms);
+    let read_open_busy = find(runs, "ours-read-open")
+        .filter(|r| r.status == Status::Ok)
+        .and_then(|r| r.cpu)
+        .map(|cpu| cpu.machine_busy);
     vec![
         check(
             "durable audited writes (`full`), closed loop",
@@ -362,6 +388,13 @@ fn targets(runs: &[RunResult]) -> Vec<TargetCheck> {
             ceiling_open_p99,
             "ms",
             &why(runs, "hello-open"),
+        ),
+        reference(
+            "machine CPU busy during our open-loop read run (server and load tool share the \
+             cores; near 100% every request waits for one)",
+            read_open_busy,
+            "%",
+            "`ours-read-open` has no CPU figures",
         ),
         check(
             "integration delay p99, open loop at 50% of max write rate",
@@ -475,6 +508,7 @@ mod tests {
             latency_ms: None,
             delay_ms: None,
             group_size: None,
+            cpu: None,
         }
     }
 
@@ -503,6 +537,41 @@ mod tests {
     }
 
     #[test]
+    fn a_runs_cpu_use_is_in_its_notes_and_the_open_loop_busy_share_beside_the_target() {
+        let mut open = run("ours-read-open", 30_000.0);
+        open.mode = "open".to_owned();
+        open.cpu = Some(CpuUse {
+            tool_us_per_request: 31.96,
+            server_us_per_request: Some(29.04),
+            machine_busy: 0.923,
+            machine_steal: 0.012,
+        });
+        let line = row(&open);
+        assert!(
+            line.contains(
+                "CPU per request: server 29.0 µs, tool 32.0 µs; machine 92% busy (1% stolen)"
+            ),
+            "{line}"
+        );
+        let mut no_server = open.clone();
+        no_server.cpu = Some(CpuUse {
+            server_us_per_request: None,
+            machine_steal: 0.0,
+            ..open.cpu.expect("set above")
+        });
+        assert!(row(&no_server).contains("CPU per request: tool 32.0 µs; machine 92% busy |"));
+        let report = build("m".to_owned(), vec![open]);
+        let busy = report
+            .targets
+            .iter()
+            .find(|t| t.name.starts_with("machine CPU busy"))
+            .expect("busy reference");
+        assert_eq!(busy.value, Some(0.923));
+        assert_eq!(busy.measured, "92.3%");
+        assert_eq!(busy.met, "reference");
+    }
+
+    #[test]
     fn the_ceilings_open_loop_tail_is_a_reference_beside_ours_not_a_target() {
         let with_p99 = |label: &str, p99: f64| RunResult {
             mode: "open".to_owned(),
@@ -527,6 +596,9 @@ mod tests {
             .expect("open-loop read target");
         let floor = &report.targets[ours + 1];
         assert!(floor.name.starts_with("hello-world server, open loop"));
+        let busy = &report.targets[ours + 2];
+        assert!(busy.name.starts_with("machine CPU busy"));
+        assert_eq!((busy.value, busy.met.as_str()), (None, "reference"));
         assert_eq!(floor.value, Some(1.5));
         assert_eq!(floor.met, "reference");
         assert_eq!(report.targets[ours].met, "no");

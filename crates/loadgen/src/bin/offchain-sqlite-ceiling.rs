@@ -262,6 +262,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         latency_ms: recorder.summary(),
         delay_ms: None,
         group_size: Some(args.group_size),
+        cpu: None,
     };
     write_result(&result, args.json.as_deref())
 }
