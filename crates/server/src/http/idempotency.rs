@@ -117,10 +117,9 @@ pub fn applies_to(request: &Request) -> bool {
 
 /// Serves a POST with an `Idempotency-Key` (see the module documentation) through `routes`.
 pub async fn with_key(state: AppState, request: Request, routes: Router) -> Response {
-    match serve_with_key(state, request, routes).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
+    serve_with_key(state, request, routes)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn serve_with_key(
