@@ -512,6 +512,15 @@ mod tests {
         }
     }
 
+    /// The report's target whose name starts with `prefix`.
+    fn target<'a>(report: &'a Report, prefix: &str) -> &'a TargetCheck {
+        report
+            .targets
+            .iter()
+            .find(|t| t.name.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no target named {prefix}…"))
+    }
+
     #[test]
     fn ratios_divide_our_figure_by_the_peers() {
         let report = build(
@@ -522,14 +531,7 @@ mod tests {
                 run("pg-create", 250.0),
             ],
         );
-        let by_name = |prefix: &str| {
-            report
-                .targets
-                .iter()
-                .find(|t| t.name.starts_with(prefix))
-                .cloned()
-                .expect(prefix)
-        };
+        let by_name = |prefix: &str| target(&report, prefix);
         assert_eq!(by_name("writes ÷ raw SQLite").value, Some(0.5));
         assert_eq!(by_name("writes ÷ raw SQLite").met, "yes");
         assert_eq!(by_name("writes ÷ PostgreSQL").value, Some(2.0));
@@ -561,11 +563,7 @@ mod tests {
         });
         assert!(row(&no_server).contains("CPU per request: tool 32.0 µs; machine 92% busy |"));
         let report = build("m".to_owned(), vec![open]);
-        let busy = report
-            .targets
-            .iter()
-            .find(|t| t.name.starts_with("machine CPU busy"))
-            .expect("busy reference");
+        let busy = target(&report, "machine CPU busy");
         assert_eq!(busy.value, Some(0.923));
         assert_eq!(busy.measured, "92.3%");
         assert_eq!(busy.met, "reference");
@@ -616,13 +614,9 @@ mod tests {
             "404".to_owned(),
         );
         let report = build("m".to_owned(), vec![proof]);
-        let target = report
-            .targets
-            .iter()
-            .find(|t| t.name.starts_with("inclusion"))
-            .expect("proof target");
-        assert_eq!(target.value, None);
-        assert_eq!(target.met, "not measured");
+        let proofs = target(&report, "inclusion");
+        assert_eq!(proofs.value, None);
+        assert_eq!(proofs.met, "not measured");
         assert!(render(&report).contains("**UNAVAILABLE**"));
     }
 }

@@ -214,6 +214,27 @@ mod tests {
             .expect("X-Request-Id on every answer")
     }
 
+    /// `response` is a problem with this status and code, naming `request_id` in its body and
+    /// in its `X-Request-Id` header.
+    fn assert_problem(
+        (response, problem): (Response, Value),
+        status: StatusCode,
+        code: &str,
+        request_id: &str,
+    ) {
+        assert_eq!(response.status(), status);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
+            Some(&b"application/problem+json"[..])
+        );
+        assert_eq!(problem["code"], code);
+        assert_eq!(problem["request_id"], request_id);
+        assert_eq!(echoed_id(&response), request_id);
+    }
+
     #[tokio::test]
     async fn a_valid_client_request_id_is_echoed_and_a_missing_one_generated() {
         let dir = tempfile::tempdir().expect("dir");
@@ -229,26 +250,22 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_handler_answers_a_500_problem_carrying_the_request_id() {
         let dir = tempfile::tempdir().expect("dir");
-        let (response, problem) = send(pipeline(&dir), "/panic", Some("panic-request-1")).await;
-        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(
-            response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .map(|v| v.as_bytes()),
-            Some(&b"application/problem+json"[..])
+        assert_problem(
+            send(pipeline(&dir), "/panic", Some("panic-request-1")).await,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "panic-request-1",
         );
-        assert_eq!(problem["code"], "INTERNAL_ERROR");
-        assert_eq!(problem["request_id"], "panic-request-1");
-        assert_eq!(echoed_id(&response), "panic-request-1");
     }
 
     #[tokio::test]
     async fn a_request_past_the_timeout_answers_503_unavailable() {
         let dir = tempfile::tempdir().expect("dir");
-        let (response, problem) = send(pipeline(&dir), "/slow", Some("slow-request-1")).await;
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(problem["code"], "UNAVAILABLE");
-        assert_eq!(problem["request_id"], "slow-request-1");
+        assert_problem(
+            send(pipeline(&dir), "/slow", Some("slow-request-1")).await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "slow-request-1",
+        );
     }
 }
