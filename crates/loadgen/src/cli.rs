@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::cpu;
 use crate::driver::{self, Load, Window};
@@ -15,6 +15,7 @@ use crate::report::{self, RunResult, Status};
 use crate::scenarios::{Prepared, delay, http, pg};
 use crate::schedule::Schedule;
 use crate::stats::{Recorder, Summary};
+use crate::ticked::{self, PlainGet, TickedLoad};
 
 /// Longest measured time a run may ask for, so that every loop stops by itself.
 const MAX_DURATION_SECS: f64 = 600.0;
@@ -88,10 +89,30 @@ struct LoadArgs {
     /// Write the result as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Open loop: how a plain GET scenario (read, query, proof, verified-read, hello) sends
+    /// its requests. `ticked`: one thread that wakes on a fixed tick (`--tick-us`) and sends
+    /// what has come due and takes what has arrived, so the tool costs the shared machine one
+    /// wake-up per tick (latency may be overstated by up to two ticks, never understated).
+    /// `async`: the runtime's lanes, a wake-up for every send and every answer. Scenarios
+    /// that are not plain GETs (create, integration-delay) always use `async`.
+    #[arg(long, value_enum, default_value_t = OpenClient::Ticked)]
+    open_client: OpenClient,
+    /// `--open-client ticked`: the tick, in microseconds (10 to 1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=1000))]
+    tick_us: u64,
     /// The measured server's process id: its CPU time per request is reported beside the
     /// tool's (that process only, not its children).
     #[arg(long, value_name = "PID")]
     server_pid: Option<u32>,
+}
+
+/// How the open loop sends a plain GET scenario's requests (see `--open-client`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OpenClient {
+    /// One thread waking on a fixed tick.
+    Ticked,
+    /// The runtime's lanes, woken by every send and answer.
+    Async,
 }
 
 #[derive(Debug, Args)]
@@ -286,8 +307,8 @@ async fn finish(
     delay_timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
     let label = args.label.clone().unwrap_or_else(|| scenario.to_owned());
-    let (op, note) = match prepared {
-        Ok(Prepared::Ready { op, note }) => (op, note),
+    let (op, note, plain) = match prepared {
+        Ok(Prepared::Ready { op, note, plain }) => (op, note, plain),
         Ok(Prepared::Unavailable(why)) => {
             eprintln!("\n*** {label}: scenario `{scenario}` is UNAVAILABLE: {why} ***\n");
             let result =
@@ -320,8 +341,31 @@ async fn finish(
         window.warmup,
         window.duration,
     ));
-    let outcome = driver::run(load, window, op).await;
     let mut notes: Vec<String> = note.into_iter().collect();
+    let outcome = match (load, plain) {
+        (
+            Load::Open {
+                schedule,
+                max_in_flight,
+                ..
+            },
+            Some(get),
+        ) if args.open_client == OpenClient::Ticked => {
+            let tick = Duration::from_micros(args.tick_us);
+            notes.push(format!(
+                "ticked open loop, {} µs tick (latency may be overstated by up to two ticks)",
+                args.tick_us
+            ));
+            let load = TickedLoad {
+                schedule,
+                connections: max_in_flight,
+                window,
+                tick,
+            };
+            run_ticked(load, get).await
+        }
+        _ => driver::run(load, window, op).await,
+    };
     let cpu = match cpu_window.await {
         Ok(Ok((first, last))) => first.until(&last, outcome.throughput()),
         Ok(Err(why)) => {
@@ -383,6 +427,23 @@ async fn finish(
     eprintln!("{label}: done in {:.1} s", started.elapsed().as_secs_f64());
     emit(&result, args)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the ticked open loop on a thread of its own; a loop that could not start is a run
+/// with that error.
+async fn run_ticked(load: TickedLoad, get: PlainGet) -> driver::Outcome {
+    let joined = tokio::task::spawn_blocking(move || ticked::run(&load, &get)).await;
+    match joined {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(why)) => failed_outcome(why),
+        Err(e) => failed_outcome(format!("the ticked open loop failed: {e}")),
+    }
+}
+
+fn failed_outcome(why: String) -> driver::Outcome {
+    let mut outcome = driver::Outcome::default();
+    outcome.recorder.record_error(why);
+    outcome
 }
 
 /// Prints the result as a table row and writes its JSON.

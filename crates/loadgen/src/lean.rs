@@ -77,6 +77,11 @@ impl LeanClient {
         }))
     }
 
+    /// The server's `host:port`.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
     /// Sends `method path` (with `body` as JSON when given) and reads the whole answer.
     ///
     /// # Errors

@@ -25,3 +25,4 @@ pub mod report;
 pub mod scenarios;
 pub mod schedule;
 pub mod stats;
+pub mod ticked;

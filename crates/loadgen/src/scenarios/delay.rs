@@ -171,6 +171,7 @@ pub async fn prepare(
         Prepared::Ready {
             op,
             note: Some("latency columns are the writes'; delay polled every ~2 ms".to_owned()),
+            plain: None,
         },
         Some(probe),
     ))

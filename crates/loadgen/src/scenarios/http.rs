@@ -13,6 +13,7 @@ use super::{Prepared, spread};
 use crate::document;
 use crate::driver::Op;
 use crate::lean::{LeanClient, unexpected};
+use crate::ticked::PlainGet;
 
 /// Reads an answer to the end and checks its status; the error names status and body.
 ///
@@ -124,16 +125,27 @@ pub async fn seed(
     Ok(())
 }
 
-/// An operation that GETs the path `path_for` gives for each request and expects 200.
-fn get_ok(lean: Arc<LeanClient>, path_for: impl Fn(u64) -> String + Send + Sync + 'static) -> Op {
-    Arc::new(move |_client, seq| {
+/// A request that GETs the path `path_for` gives for each request and expects 200: as an
+/// operation of the async client, and as data for the ticked open loop.
+fn get_ok(
+    lean: Arc<LeanClient>,
+    path_for: impl Fn(u64) -> String + Send + Sync + 'static,
+) -> (Op, PlainGet) {
+    let path_for: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(path_for);
+    let plain = PlainGet {
+        authority: lean.authority().to_owned(),
+        path_for: Arc::clone(&path_for),
+        expected: StatusCode::OK.as_u16(),
+    };
+    let op: Op = Arc::new(move |_client, seq| {
         let (lean, path) = (Arc::clone(&lean), path_for(seq));
         Box::pin(async move {
             lean.expect(Method::GET, &path, None, StatusCode::OK)
                 .await
                 .map(drop)
         })
-    })
+    });
+    (op, plain)
 }
 
 /// POSTs the `seq`-th ~1 KiB document (server-generated id) to `path`, expecting 201; the
@@ -159,7 +171,11 @@ pub async fn create(client: Client, lean: Arc<LeanClient>, base: &str) -> Result
         let (lean, path) = (Arc::clone(&lean), Arc::clone(&path));
         Box::pin(async move { post_document(&lean, &path, seq).await.map(drop) })
     });
-    Ok(Prepared::Ready { op, note: None })
+    Ok(Prepared::Ready {
+        op,
+        note: None,
+        plain: None,
+    })
 }
 
 /// `read`: GET a seeded document by id, in a scrambled order.
@@ -176,12 +192,13 @@ pub async fn read(
     create_collection(&client, base, &collection).await?;
     seed(&client, base, &collection, seeded, 32).await?;
     let prefix = format!("/v1/collections/{collection}/documents/");
-    let op = get_ok(lean, move |seq| {
+    let (op, plain) = get_ok(lean, move |seq| {
         format!("{prefix}{}", seeded_id(spread(seq, seeded)))
     });
     Ok(Prepared::Ready {
         op,
         note: Some(format!("{seeded} documents")),
+        plain: Some(plain),
     })
 }
 
@@ -200,7 +217,7 @@ pub async fn query(
     seed(&client, base, &collection, seeded, 32).await?;
     let prefix = format!("/v1/collections/{collection}/documents");
     // `{"group":g}`, URL-encoded.
-    let op = get_ok(lean, move |seq| {
+    let (op, plain) = get_ok(lean, move |seq| {
         format!(
             "{prefix}?filter=%7B%22group%22%3A{}%7D&limit=20",
             seq % document::GROUPS
@@ -212,6 +229,7 @@ pub async fn query(
             "filter {{\"group\": g}} over {seeded} documents (1 in {}), pages of 20",
             document::GROUPS
         )),
+        plain: Some(plain),
     })
 }
 
@@ -299,10 +317,11 @@ pub async fn proof(
     }
     expect(Ok(probe), StatusCode::OK).await?;
     let prefix = format!("/v1/log/proofs/inclusion?tree_size={size}&index=");
-    let op = get_ok(lean, move |seq| format!("{prefix}{}", spread(seq, size)));
+    let (op, plain) = get_ok(lean, move |seq| format!("{prefix}{}", spread(seq, size)));
     Ok(Prepared::Ready {
         op,
         note: Some(format!("tree size {size}")),
+        plain: Some(plain),
     })
 }
 
@@ -364,12 +383,13 @@ pub async fn verified_read(
             }
         }
     }
-    let op = get_ok(lean, move |seq| {
+    let (op, plain) = get_ok(lean, move |seq| {
         format!("{prefix}{}/proof", seeded_id(spread(seq, seeded)))
     });
     Ok(Prepared::Ready {
         op,
         note: Some(format!("{seeded} documents")),
+        plain: Some(plain),
     })
 }
 
@@ -404,8 +424,12 @@ pub fn check_proof_shape(body: &[u8]) -> Result<(), String> {
 
 /// `hello`: GET `/` (the minimal axum peer answers 200 with a small JSON).
 pub fn hello(lean: Arc<LeanClient>) -> Prepared {
-    let op = get_ok(lean, move |_seq| "/".to_owned());
-    Prepared::Ready { op, note: None }
+    let (op, plain) = get_ok(lean, move |_seq| "/".to_owned());
+    Prepared::Ready {
+        op,
+        note: None,
+        plain: Some(plain),
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod http;
 pub mod pg;
 
 use crate::driver::Op;
+use crate::ticked::PlainGet;
 
 /// What preparing a scenario gave.
 pub enum Prepared {
@@ -17,6 +18,9 @@ pub enum Prepared {
         op: Op,
         /// What to know about the figures.
         note: Option<String>,
+        /// The same request as data, when it is a plain GET: the open loop can then send it
+        /// from the ticked loop (see [`crate::ticked`]).
+        plain: Option<PlainGet>,
     },
     /// The server does not offer what the scenario needs; the reason.
     Unavailable(String),
