@@ -73,19 +73,20 @@ impl PreciseTimer {
 
     /// Arms the timer to expire once, `wait` from now (never zero, which would disarm it).
     fn arm(&self, wait: Duration) -> io::Result<()> {
-        let wait = wait.max(Duration::from_nanos(1));
         let value = Itimerspec {
-            it_interval: Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: Timespec {
-                tv_sec: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
-                tv_nsec: i64::from(wait.subsec_nanos()),
-            },
+            it_interval: timespec(Duration::ZERO),
+            it_value: timespec(wait.max(Duration::from_nanos(1))),
         };
         timerfd_settime(self.fd.get_ref(), TimerfdTimerFlags::empty(), &value)?;
         Ok(())
+    }
+}
+
+/// `duration` as the kernel's `timespec` (the longest durations saturate).
+pub(crate) fn timespec(duration: Duration) -> Timespec {
+    Timespec {
+        tv_sec: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(duration.subsec_nanos()),
     }
 }
 

@@ -27,12 +27,12 @@ use std::time::{Duration, Instant};
 use rustix::buffer::spare_capacity;
 use rustix::event::epoll;
 use rustix::time::{
-    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
-    timerfd_settime,
+    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, timerfd_create, timerfd_settime,
 };
 
 use crate::driver::{Outcome, Window};
 use crate::lean::unexpected;
+use crate::precise_timer::timespec;
 use crate::schedule::Schedule;
 use crate::stats::Recorder;
 
@@ -142,11 +142,7 @@ impl Ticker {
     fn start(tick: Duration) -> Result<Self, String> {
         let fd = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::CLOEXEC)
             .map_err(|e| format!("cannot create the tick timer: {e}"))?;
-        let tick = tick.max(Duration::from_micros(1));
-        let period = Timespec {
-            tv_sec: i64::try_from(tick.as_secs()).unwrap_or(i64::MAX),
-            tv_nsec: i64::from(tick.subsec_nanos()),
-        };
+        let period = timespec(tick.max(Duration::from_micros(1)));
         let value = Itimerspec {
             it_interval: period,
             it_value: period,
@@ -292,10 +288,7 @@ impl<'a> Lane<'a> {
         last_answer: &mut Option<Instant>,
     ) -> Result<(), String> {
         self.events.clear();
-        let zero = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
+        let zero = timespec(Duration::ZERO);
         epoll::wait(&self.poller, spare_capacity(&mut self.events), Some(&zero))
             .map_err(|e| format!("the poller failed: {e}"))?;
         for ready in 0..self.events.len() {
