@@ -523,7 +523,10 @@ mod tests {
         address
     }
 
-    fn run_against(address: std::net::SocketAddr, path: &'static str) -> Outcome {
+    /// Starts [`server`] and runs 50 warm-up then 200 measured GETs of `path` against it, on a
+    /// blocking thread as the command line does.
+    async fn run_against(path: &'static str) -> Outcome {
+        let address = server().await;
         let get = PlainGet {
             authority: address.to_string(),
             path_for: Arc::new(move |_| path.to_owned()),
@@ -538,15 +541,14 @@ mod tests {
             },
             tick: DEFAULT_TICK,
         };
-        run(&load, &get).expect("runs")
+        tokio::task::spawn_blocking(move || run(&load, &get).expect("runs"))
+            .await
+            .expect("joins")
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn it_sends_exactly_the_timetable_and_records_only_the_measured_answers() {
-        let address = server().await;
-        let outcome = tokio::task::spawn_blocking(move || run_against(address, "/ok"))
-            .await
-            .expect("joins");
+        let outcome = run_against("/ok").await;
         // 50 warm-up requests (not recorded), then 200 measured ones.
         assert_eq!(outcome.recorder.ok(), 200);
         assert_eq!(outcome.recorder.errors(), 0);
@@ -557,10 +559,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn unexpected_statuses_are_errors_that_name_them() {
-        let address = server().await;
-        let outcome = tokio::task::spawn_blocking(move || run_against(address, "/missing"))
-            .await
-            .expect("joins");
+        let outcome = run_against("/missing").await;
         assert_eq!(outcome.recorder.ok(), 0);
         assert_eq!(outcome.recorder.errors(), 200);
         let first = outcome.recorder.first_error().unwrap_or_default();
@@ -569,10 +568,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_server_that_closes_after_each_answer_is_reconnected_to() {
-        let address = server().await;
-        let outcome = tokio::task::spawn_blocking(move || run_against(address, "/closing"))
-            .await
-            .expect("joins");
+        let outcome = run_against("/closing").await;
         assert_eq!(outcome.recorder.ok(), 200);
         assert_eq!(outcome.recorder.errors(), 0);
     }
