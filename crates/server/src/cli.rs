@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    self, CONFIG_ERROR_EXIT_CODE, DurabilityMode, Loaded, LogFormat, Overrides, SettingsError,
+    self, CONFIG_ERROR_EXIT_CODE, DurabilityMode, Loaded, LogFormat, Overrides, ServingMode,
+    SettingsError,
 };
 use crate::{audit_cmd, run, telemetry, verify_cmd};
 
@@ -60,6 +61,11 @@ struct SettingsArgs {
     /// Commit durability [env: OFFCHAIN_DURABILITY; default: full].
     #[arg(long, value_enum)]
     durability: Option<DurabilityMode>,
+    /// How connections are served: `per-thread` (a thread per core, each keeping the
+    /// connections it is dealt) or `shared` (one runtime whose workers share them all)
+    /// [env: OFFCHAIN_SERVING; default: per-thread].
+    #[arg(long, value_enum)]
+    serving: Option<ServingMode>,
     /// Memory for committed documents that answer reads by id, in MiB; 0 turns it off
     /// [env: OFFCHAIN_DOCUMENT_CACHE_MIB; default: 64].
     #[arg(long, value_name = "MIB")]
@@ -101,6 +107,7 @@ impl SettingsArgs {
             data_dir: self.data_dir,
             max_document_bytes: self.max_document_bytes,
             durability: self.durability,
+            serving: self.serving,
             document_cache_mib: self.document_cache_mib,
             request_timeout_secs: self.request_timeout_secs,
             shutdown_timeout_secs: self.shutdown_timeout_secs,
@@ -161,7 +168,12 @@ fn serve(loaded: &Loaded) -> ExitCode {
     // Tasks woken by the store's writer thread (a statement answered, a group committed)
     // land in the runtime's global queue, which a busy worker checks only every 61 polls
     // by default; while one of them holds the writer, that wait is on every write's path.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let mut builder = match config.serving {
+        // This thread is the first of the serving threads; `run` starts the others.
+        run::Serving::PerThread { .. } => tokio::runtime::Builder::new_current_thread(),
+        run::Serving::Shared => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder
         .enable_all()
         .global_queue_interval(GLOBAL_QUEUE_INTERVAL)
         .build()

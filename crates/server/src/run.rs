@@ -1,15 +1,21 @@
 //! Serving: bind, serve, and shut down gracefully within the shutdown timeout.
+//!
+//! With [`Serving::PerThread`] the connections are dealt out to serving threads that each
+//! run a runtime of their own ([`spread`]); with [`Serving::Shared`] the caller's runtime
+//! serves them all.
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::ServiceExt;
 use axum::extract::Request;
+use axum::serve::Listener;
 use shared_kernel::{Error, SystemClock};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -17,10 +23,45 @@ use crate::http::{self, AppState};
 use crate::log_worker::SequencerTask;
 use crate::{wiring, workers};
 
+mod spread;
+
+/// How connections are served on the machine's cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serving {
+    /// `threads` serving threads, the caller's among them, each running a single-threaded
+    /// runtime and keeping the connections it is dealt for their whole life: no wake-up
+    /// crosses threads on a request's path (see [`spread`]). The caller's runtime should be
+    /// single-threaded too, or its other workers compete for the same cores.
+    PerThread {
+        /// How many, the caller's thread included.
+        threads: NonZeroUsize,
+    },
+    /// The caller's runtime serves every connection; on a multi-threaded runtime its workers
+    /// share them (tokio's work stealing).
+    Shared,
+}
+
+impl Serving {
+    /// [`Serving::PerThread`] with a thread for each core this process may run on.
+    pub fn one_thread_per_core() -> Self {
+        Self::PerThread {
+            threads: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+        }
+    }
+
+    /// How many threads `start` starts beside the caller's.
+    fn other_threads(self) -> usize {
+        match self {
+            Self::PerThread { threads } => threads.get() - 1,
+            Self::Shared => 0,
+        }
+    }
+}
+
 /// A server running in the background of this process.
 pub struct RunningServer {
     addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<watch::Sender<bool>>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -36,7 +77,7 @@ impl RunningServer {
     /// When serving failed.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
-            let _already_stopping = stop.send(());
+            let _already_stopping = stop.send(true);
         }
         self.task.await.map_err(std::io::Error::other)?
     }
@@ -63,13 +104,31 @@ pub async fn start(config: Config) -> Result<RunningServer, Error> {
     // the first checkpoint (size 0 on a new store) before the first request is served.
     let sequencer = SequencerTask::start(&log, Arc::new(SystemClock)).await?;
     drop(log);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let shutdown = async move {
-        let _stop_requested_or_handle_dropped = stopped.await;
+    let (stop, stop_requested) = watch::channel(false);
+    let others = match start_serving_threads(
+        config.serving.other_threads(),
+        addr,
+        &state,
+        &stop_requested,
+        config.shutdown_timeout,
+    ) {
+        Ok(others) => others,
+        Err(error) => {
+            // Dropping `stop` stops the threads already started.
+            sequencer.drain().await;
+            return Err(error);
+        }
     };
     let purge = workers::spawn_idempotency_purge(state.storage().clone(), workers::PURGE_INTERVAL);
     let task = tokio::spawn(async move {
-        let served = serve(listener, state, shutdown, config.shutdown_timeout).await;
+        let served = serve_all(
+            listener,
+            others,
+            state,
+            stop_requested,
+            config.shutdown_timeout,
+        )
+        .await;
         // Requests are done: sequence what they committed, sign the final head, and let the
         // sequencer (which holds the store) go.
         sequencer.drain().await;
@@ -86,10 +145,105 @@ pub async fn start(config: Config) -> Result<RunningServer, Error> {
     })
 }
 
+/// Completes once a stop is requested, or when the handle that requests it is gone.
+async fn stopped(mut stop_requested: watch::Receiver<bool>) {
+    while !*stop_requested.borrow_and_update() {
+        if stop_requested.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A serving thread beside the caller's, as the caller sees it.
+struct ServingThread {
+    /// Where the dispatcher hands it connections.
+    queue: mpsc::UnboundedSender<spread::HandedOver>,
+    /// How its serving ended.
+    finished: oneshot::Receiver<std::io::Result<()>>,
+}
+
+/// Starts `count` serving threads beside the caller's, each on its own single-threaded
+/// runtime, serving the connections handed to it until a stop is requested.
+///
+/// # Errors
+/// `UNAVAILABLE` when a thread cannot be started; those already started stop when the
+/// sender of `stop_requested` is dropped.
+fn start_serving_threads(
+    count: usize,
+    addr: SocketAddr,
+    state: &AppState,
+    stop_requested: &watch::Receiver<bool>,
+    grace: Duration,
+) -> Result<Vec<ServingThread>, Error> {
+    (1..=count)
+        .map(|index| {
+            let (queue, queued) = mpsc::unbounded_channel();
+            let (outcome, finished) = oneshot::channel();
+            let state = state.clone();
+            let stop_requested = stop_requested.clone();
+            std::thread::Builder::new()
+                .name(format!("offchain-http-{index}"))
+                .spawn(move || {
+                    let served = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .and_then(|runtime| {
+                            let connections = spread::QueuedConnections::new(queued, addr);
+                            let shutdown = stopped(stop_requested);
+                            runtime.block_on(serve(connections, state, shutdown, grace))
+                        });
+                    // Nobody listens any more only if the server's task was cancelled.
+                    let _ = outcome.send(served);
+                })
+                .map_err(|e| Error::unavailable("could not start a serving thread", e))?;
+            Ok(ServingThread { queue, finished })
+        })
+        .collect()
+}
+
+/// Serves `listener`'s connections here, dealing them out to `others` too when there are
+/// any, until a stop is requested; then waits for every thread to finish its requests.
+///
+/// # Errors
+/// The first serving error, here or on another thread (a thread that panicked is one).
+async fn serve_all(
+    listener: TcpListener,
+    others: Vec<ServingThread>,
+    state: AppState,
+    stop_requested: watch::Receiver<bool>,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let shutdown = stopped(stop_requested);
+    if others.is_empty() {
+        return serve(listener, state, shutdown, grace).await;
+    }
+    let (queues, finished): (Vec<_>, Vec<_>) = others
+        .into_iter()
+        .map(|thread| (thread.queue, thread.finished))
+        .unzip();
+    // Returning drops the dispatcher and with it the queues: nothing more is handed over.
+    let mut served = serve(
+        spread::Dispatcher::new(listener, queues),
+        state,
+        shutdown,
+        grace,
+    )
+    .await;
+    for thread in finished {
+        let outcome = thread
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::other("a serving thread panicked")));
+        if served.is_ok() {
+            served = outcome;
+        }
+    }
+    served
+}
+
 /// Serves until `shutdown` completes, then lets in-flight requests finish for at most
 /// `grace` before giving up on them (their uncommitted transactions roll back).
 async fn serve(
-    listener: TcpListener,
+    listener: impl Listener<Io = TcpStream, Addr = SocketAddr>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,

@@ -16,3 +16,4 @@ mod log;
 mod persistence;
 mod proof;
 mod query;
+mod serving;

@@ -29,12 +29,15 @@ use std::time::Duration;
 use infra::embedded::{DEFAULT_DOCUMENT_CACHE_BYTES, Durability};
 
 use crate::log_worker::LogOptions;
+use crate::run::Serving;
 use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, WORKER_SHUTDOWN_TIMEOUT};
 
 pub use error::SettingsError;
 pub use load::{CONFIG_FILE_ENV, CONFIG_FILE_FLAG, Loaded, Origin, load};
 pub use overrides::Overrides;
-pub use settings::{DurabilityMode, Key, LogFormat, LogSettings, Settings, TlogSettings};
+pub use settings::{
+    DurabilityMode, Key, LogFormat, LogSettings, ServingMode, Settings, TlogSettings,
+};
 
 /// Default listen address: loopback only, so a fresh start exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -56,6 +59,8 @@ pub struct Config {
     pub max_document_bytes: usize,
     /// fsync policy of the embedded store.
     pub durability: Durability,
+    /// How connections are served on the machine's cores.
+    pub serving: Serving,
     /// Bytes of committed documents the embedded store keeps for reads by id.
     pub document_cache_bytes: usize,
     /// Longest time a request may take.
@@ -74,6 +79,7 @@ impl Config {
             data_dir: data_dir.into(),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             durability: Durability::Full,
+            serving: Serving::one_thread_per_core(),
             document_cache_bytes: DEFAULT_DOCUMENT_CACHE_BYTES,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             shutdown_timeout: WORKER_SHUTDOWN_TIMEOUT,

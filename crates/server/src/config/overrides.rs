@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::settings::{DurabilityMode, Key, LogFormat, Settings};
+use super::settings::{DurabilityMode, Key, LogFormat, ServingMode, Settings};
 
 /// The command-line layer: each field is `Some` only when its flag was given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +21,8 @@ pub struct Overrides {
     pub max_document_bytes: Option<usize>,
     /// `--durability`
     pub durability: Option<DurabilityMode>,
+    /// `--serving`
+    pub serving: Option<ServingMode>,
     /// `--document-cache-mib`
     pub document_cache_mib: Option<u64>,
     /// `--request-timeout-secs`
@@ -46,6 +48,7 @@ impl Overrides {
             Key::DataDir => self.data_dir.is_some(),
             Key::MaxDocumentBytes => self.max_document_bytes.is_some(),
             Key::Durability => self.durability.is_some(),
+            Key::Serving => self.serving.is_some(),
             Key::DocumentCacheMib => self.document_cache_mib.is_some(),
             Key::RequestTimeoutSecs => self.request_timeout_secs.is_some(),
             Key::ShutdownTimeoutSecs => self.shutdown_timeout_secs.is_some(),
@@ -69,6 +72,9 @@ impl Overrides {
         }
         if let Some(durability) = self.durability {
             settings.durability = durability;
+        }
+        if let Some(serving) = self.serving {
+            settings.serving = serving;
         }
         if let Some(mib) = self.document_cache_mib {
             settings.document_cache_mib = mib;

@@ -40,6 +40,7 @@ impl Loaded {
                 Key::DataDir => quoted(&settings.data_dir.to_string_lossy()),
                 Key::MaxDocumentBytes => settings.max_document_bytes.to_string(),
                 Key::Durability => quoted(settings.durability.as_str()),
+                Key::Serving => quoted(settings.serving.as_str()),
                 Key::DocumentCacheMib => settings.document_cache_mib.to_string(),
                 Key::RequestTimeoutSecs => settings.request_timeout_secs.to_string(),
                 Key::ShutdownTimeoutSecs => settings.shutdown_timeout_secs.to_string(),

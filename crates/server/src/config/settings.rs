@@ -18,6 +18,7 @@ use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, WORKER_SHUTDOWN_TIMEO
 use tracing_subscriber::EnvFilter;
 
 use crate::log_worker::LogOptions;
+use crate::run::Serving;
 use audit_app::SequencerOptions;
 
 use super::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_REQUEST_TIMEOUT};
@@ -48,6 +49,8 @@ pub struct Settings {
     pub max_document_bytes: usize,
     /// How commits are made durable.
     pub durability: DurabilityMode,
+    /// How connections are served on the machine's cores.
+    pub serving: ServingMode,
     /// Memory for committed documents answering reads by id, in MiB (0: none).
     #[serde(deserialize_with = "whole_number")]
     pub document_cache_mib: u64,
@@ -99,6 +102,17 @@ pub enum LogFormat {
     Text,
 }
 
+/// How connections are served on the machine's cores (the user-facing names of [`Serving`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(try_from = "String")]
+pub enum ServingMode {
+    /// One thread per core, each with its own runtime and its own connections.
+    #[default]
+    PerThread,
+    /// One runtime whose worker threads share every connection (tokio's work stealing).
+    Shared,
+}
+
 /// How the embedded store makes commits durable (the user-facing names of [`Durability`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
 #[serde(try_from = "String")]
@@ -119,6 +133,7 @@ impl Default for Settings {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             durability: DurabilityMode::Full,
+            serving: ServingMode::PerThread,
             document_cache_mib: DEFAULT_DOCUMENT_CACHE_MIB,
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT.as_secs(),
             shutdown_timeout_secs: WORKER_SHUTDOWN_TIMEOUT.as_secs(),
@@ -217,6 +232,10 @@ impl Settings {
                 DurabilityMode::Full => Durability::Full,
                 DurabilityMode::Normal => Durability::Normal,
             },
+            serving: match self.serving {
+                ServingMode::PerThread => Serving::one_thread_per_core(),
+                ServingMode::Shared => Serving::Shared,
+            },
             document_cache_bytes: usize::try_from(self.document_cache_mib)
                 .unwrap_or(usize::MAX)
                 .saturating_mul(1 << 20),
@@ -245,6 +264,8 @@ pub enum Key {
     MaxDocumentBytes,
     /// `durability`
     Durability,
+    /// `serving`
+    Serving,
     /// `document_cache_mib`
     DocumentCacheMib,
     /// `request_timeout_secs`
@@ -265,11 +286,12 @@ pub enum Key {
 
 impl Key {
     /// Every setting, in the order they are printed and checked.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Listen,
         Self::DataDir,
         Self::MaxDocumentBytes,
         Self::Durability,
+        Self::Serving,
         Self::DocumentCacheMib,
         Self::RequestTimeoutSecs,
         Self::ShutdownTimeoutSecs,
@@ -287,6 +309,7 @@ impl Key {
             Self::DataDir => "data_dir",
             Self::MaxDocumentBytes => "max_document_bytes",
             Self::Durability => "durability",
+            Self::Serving => "serving",
             Self::DocumentCacheMib => "document_cache_mib",
             Self::RequestTimeoutSecs => "request_timeout_secs",
             Self::ShutdownTimeoutSecs => "shutdown_timeout_secs",
@@ -305,6 +328,7 @@ impl Key {
             Self::DataDir => "OFFCHAIN_DATA_DIR",
             Self::MaxDocumentBytes => "OFFCHAIN_MAX_DOCUMENT_BYTES",
             Self::Durability => "OFFCHAIN_DURABILITY",
+            Self::Serving => "OFFCHAIN_SERVING",
             Self::DocumentCacheMib => "OFFCHAIN_DOCUMENT_CACHE_MIB",
             Self::RequestTimeoutSecs => "OFFCHAIN_REQUEST_TIMEOUT_SECS",
             Self::ShutdownTimeoutSecs => "OFFCHAIN_SHUTDOWN_TIMEOUT_SECS",
@@ -323,6 +347,7 @@ impl Key {
             Self::DataDir => "--data-dir",
             Self::MaxDocumentBytes => "--max-document-bytes",
             Self::Durability => "--durability",
+            Self::Serving => "--serving",
             Self::DocumentCacheMib => "--document-cache-mib",
             Self::RequestTimeoutSecs => "--request-timeout-secs",
             Self::ShutdownTimeoutSecs => "--shutdown-timeout-secs",
@@ -369,6 +394,28 @@ impl TryFrom<String> for LogFormat {
             "json" => Ok(Self::Json),
             "text" => Ok(Self::Text),
             other => Err(format!("expected `json` or `text`, got {other:?}")),
+        }
+    }
+}
+
+impl ServingMode {
+    /// The name used in files, variables and flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PerThread => "per-thread",
+            Self::Shared => "shared",
+        }
+    }
+}
+
+impl TryFrom<String> for ServingMode {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "per-thread" => Ok(Self::PerThread),
+            "shared" => Ok(Self::Shared),
+            other => Err(format!("expected `per-thread` or `shared`, got {other:?}")),
         }
     }
 }

@@ -53,6 +53,11 @@ fn with_nothing_given_every_setting_is_its_default() {
     assert_eq!(settings.data_dir, PathBuf::from("./data"));
     assert_eq!(settings.max_document_bytes, 1024 * 1024);
     assert_eq!(settings.durability, DurabilityMode::Full);
+    assert_eq!(settings.serving, ServingMode::PerThread);
+    assert_eq!(
+        settings.to_config().serving,
+        crate::run::Serving::one_thread_per_core()
+    );
     assert_eq!(settings.document_cache_mib, 64);
     assert_eq!(
         settings.to_config().document_cache_bytes,
@@ -123,6 +128,7 @@ fn every_setting_is_read_from_its_environment_variable() {
         ("OFFCHAIN_DATA_DIR", "/var/lib/offchain"),
         ("OFFCHAIN_MAX_DOCUMENT_BYTES", "2048"),
         ("OFFCHAIN_DURABILITY", "normal"),
+        ("OFFCHAIN_SERVING", "shared"),
         ("OFFCHAIN_DOCUMENT_CACHE_MIB", "16"),
         ("OFFCHAIN_REQUEST_TIMEOUT_SECS", "5"),
         ("OFFCHAIN_SHUTDOWN_TIMEOUT_SECS", "0"),
@@ -138,6 +144,7 @@ fn every_setting_is_read_from_its_environment_variable() {
         data_dir: PathBuf::from("/var/lib/offchain"),
         max_document_bytes: 2048,
         durability: DurabilityMode::Normal,
+        serving: ServingMode::Shared,
         document_cache_mib: 16,
         request_timeout_secs: 5,
         shutdown_timeout_secs: 0,
@@ -166,6 +173,7 @@ listen = "127.0.0.1:7100"
 data_dir = "/srv/offchain"
 max_document_bytes = 4096
 durability = "normal"
+serving = "shared"
 document_cache_mib = 0
 request_timeout_secs = 7
 shutdown_timeout_secs = 8
@@ -186,6 +194,7 @@ checkpoint_interval_ms = 50
     assert_eq!(settings.data_dir, PathBuf::from("/srv/offchain"));
     assert_eq!(settings.max_document_bytes, 4096);
     assert_eq!(settings.durability, DurabilityMode::Normal);
+    assert_eq!(settings.serving, ServingMode::Shared);
     assert_eq!(settings.document_cache_mib, 0, "0 turns the cache off");
     assert_eq!(settings.request_timeout_secs, 7);
     assert_eq!(settings.shutdown_timeout_secs, 8);
@@ -313,6 +322,7 @@ fn a_bad_file_value_is_refused_naming_the_setting_and_the_file() {
         ("request_timeout_secs = true", "boolean `true`"),
         ("max_document_bytes = 100", "must be at least 1024, got 100"),
         ("durability = \"fast\"", "`durability`"),
+        ("serving = \"per-core\"", "`serving`"),
         ("listen = 8080", "`listen`"),
         ("[log]\nformat = \"yaml\"", "`log.format`"),
         ("data_dir = \"\"", "`data_dir`"),
@@ -561,6 +571,7 @@ fn bad_tlog_values_are_refused_naming_the_setting() {
 fn settings_become_the_server_configuration() {
     let settings = Settings {
         durability: DurabilityMode::Normal,
+        serving: ServingMode::Shared,
         request_timeout_secs: 3,
         shutdown_timeout_secs: 4,
         ..Settings::default()
@@ -569,6 +580,7 @@ fn settings_become_the_server_configuration() {
     assert_eq!(config.listen, addr("127.0.0.1:8080"));
     assert_eq!(config.data_dir, PathBuf::from("./data"));
     assert_eq!(config.durability, infra::embedded::Durability::Normal);
+    assert_eq!(config.serving, crate::run::Serving::Shared);
     assert_eq!(config.request_timeout, std::time::Duration::from_secs(3));
     assert_eq!(config.shutdown_timeout, std::time::Duration::from_secs(4));
 }
