@@ -16,7 +16,10 @@ use crate::helpers::{TestApp, spawn_app_in};
 async fn spawn_on_threads(threads: usize) -> TestApp {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let threads = NonZeroUsize::new(threads).unwrap_or(NonZeroUsize::MIN);
-    spawn_app_in(dir, |config| config.serving = Serving::PerThread { threads }).await
+    spawn_app_in(dir, |config| {
+        config.serving = Serving::PerThread { threads }
+    })
+    .await
 }
 
 /// A client with a connection of its own (clients do not share pools).
