@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::cpu;
 use crate::driver::{self, Load, Window};
 use crate::lean::LeanClient;
 use crate::loopback::{check_base_url, http_client};
@@ -16,6 +15,7 @@ use crate::scenarios::{Prepared, delay, http, pg};
 use crate::schedule::Schedule;
 use crate::stats::{Recorder, Summary};
 use crate::ticked::{self, PlainGet, TickedLoad};
+use crate::{cpu, tail};
 
 /// Longest measured time a run may ask for, so that every loop stops by itself.
 const MAX_DURATION_SECS: f64 = 600.0;
@@ -366,17 +366,23 @@ async fn finish(
         }
         _ => driver::run(load, window, op).await,
     };
-    let cpu = match cpu_window.await {
-        Ok(Ok((first, last))) => first.until(&last, outcome.throughput()),
+    let (cpu, steal) = match cpu_window.await {
+        Ok(Ok(sampled)) => (
+            sampled.first.until(&sampled.last, outcome.throughput()),
+            sampled.steal,
+        ),
         Ok(Err(why)) => {
             notes.push(format!("CPU use not measured: {why}"));
-            None
+            (None, Vec::new())
         }
         Err(e) => {
             notes.push(format!("CPU use not measured: its sampler failed: {e}"));
-            None
+            (None, Vec::new())
         }
     };
+    let tail = rate
+        .and_then(|_| tail::near_steal(outcome.recorder.slow_due(), &steal))
+        .inspect(|tail| notes.push(tail.note(outcome.recorder.ok())));
     if outcome.waited_for_slot > 0 {
         notes.push(format!(
             "{} sends waited for a free connection (all were busy; the wait counts in latency)",
@@ -423,6 +429,7 @@ async fn finish(
         delay_ms,
         group_size: None,
         cpu,
+        tail,
     };
     eprintln!("{label}: done in {:.1} s", started.elapsed().as_secs_f64());
     emit(&result, args)?;

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::tail::{self, StealSample};
+
 /// CPU time per answered request, and how busy the machine was, over a measured window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CpuUse {
@@ -60,6 +62,14 @@ impl CpuSample {
         })
     }
 
+    /// The machine's stolen ticks at this sample.
+    fn steal_sample(&self) -> StealSample {
+        StealSample {
+            at: self.at,
+            stolen_ticks: self.machine.steal,
+        }
+    }
+
     /// The CPU used between `self` and `later`, per request at `requests_per_sec` (the
     /// run's throughput over the same window). `None` without time or requests between.
     pub fn until(&self, later: &Self, requests_per_sec: f64) -> Option<CpuUse> {
@@ -87,7 +97,19 @@ impl CpuSample {
     }
 }
 
-/// Samples at the start and the end of a measured window that begins `warmup` from now.
+/// A measured window's CPU samples: at its start and end, and the machine's stolen time
+/// every [`tail::WINDOW`] between them.
+#[derive(Debug, Clone)]
+pub struct SampledWindow {
+    /// At the start of the measurement.
+    pub first: CpuSample,
+    /// At its end.
+    pub last: CpuSample,
+    /// The stolen ticks from `first` to `last`, [`tail::WINDOW`] apart.
+    pub steal: Vec<StealSample>,
+}
+
+/// Samples a measured window that begins `warmup` from now and lasts `duration`.
 ///
 /// # Errors
 /// When a sample cannot be taken (see [`CpuSample::take`]).
@@ -95,11 +117,22 @@ pub async fn sample_window(
     server: Option<u32>,
     warmup: Duration,
     duration: Duration,
-) -> Result<(CpuSample, CpuSample), String> {
+) -> Result<SampledWindow, String> {
     tokio::time::sleep(warmup).await;
     let first = CpuSample::take(server)?;
-    tokio::time::sleep(duration).await;
-    Ok((first, CpuSample::take(server)?))
+    let end = tokio::time::Instant::now() + duration;
+    let mut steal = vec![first.steal_sample()];
+    while tokio::time::Instant::now() + tail::WINDOW < end {
+        tokio::time::sleep(tail::WINDOW).await;
+        steal.push(StealSample {
+            at: Instant::now(),
+            stolen_ticks: machine_ticks(&read("/proc/stat")?)?.steal,
+        });
+    }
+    tokio::time::sleep_until(end).await;
+    let last = CpuSample::take(server)?;
+    steal.push(last.steal_sample());
+    Ok(SampledWindow { first, last, steal })
 }
 
 fn read(path: &str) -> Result<String, String> {

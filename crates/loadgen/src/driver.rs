@@ -307,7 +307,7 @@ async fn keep_timetable(
                     .recorder
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .record(answered - due, outcome);
+                    .record_due(due, answered, outcome);
                 let mut last = task_state
                     .last_answer
                     .lock()

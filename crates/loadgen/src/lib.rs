@@ -25,4 +25,5 @@ pub mod report;
 pub mod scenarios;
 pub mod schedule;
 pub mod stats;
+pub mod tail;
 pub mod ticked;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cpu::CpuUse;
 use crate::stats::Summary;
+use crate::tail::TailNearSteal;
 
 /// Whether a run measured something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +62,10 @@ pub struct RunResult {
     /// busy the machine was, over the measured window. Absent from older results.
     #[serde(default)]
     pub cpu: Option<CpuUse>,
+    /// Open loop: the slow requests against the hypervisor's stolen time. Absent from older
+    /// results.
+    #[serde(default)]
+    pub tail: Option<TailNearSteal>,
 }
 
 impl RunResult {
@@ -90,6 +95,7 @@ impl RunResult {
             delay_ms: None,
             group_size: None,
             cpu: None,
+            tail: None,
         }
     }
 
@@ -337,6 +343,11 @@ fn targets(runs: &[RunResult]) -> Vec<TargetCheck> {
         .filter(|r| r.status == Status::Ok)
         .and_then(|r| r.cpu)
         .map(|cpu| cpu.machine_busy);
+    let read_open = find(runs, "ours-read-open").filter(|r| r.status == Status::Ok);
+    let read_open_tail = read_open.and_then(|r| Some((r.tail?, r.ok)));
+    let slow_near_steal = read_open_tail.and_then(|(tail, ok)| tail.slow_share_near_steal(ok));
+    let slow_away_from_steal =
+        read_open_tail.and_then(|(tail, ok)| tail.slow_share_away_from_steal(ok));
     vec![
         check(
             "durable audited writes (`full`), closed loop",
@@ -395,6 +406,19 @@ fn targets(runs: &[RunResult]) -> Vec<TargetCheck> {
             read_open_busy,
             "%",
             "`ours-read-open` has no CPU figures",
+        ),
+        reference(
+            "our open-loop read requests over 2 ms, among those due in or just before a 100 ms \
+             window in which the hypervisor took time",
+            slow_near_steal,
+            "%",
+            "`ours-read-open` has no stolen-time figures, or no window had stolen time",
+        ),
+        reference(
+            "our open-loop read requests over 2 ms, among the others",
+            slow_away_from_steal,
+            "%",
+            "`ours-read-open` has no stolen-time figures, or every window was near stolen time",
         ),
         check(
             "integration delay p99, open loop at 50% of max write rate",
@@ -509,6 +533,7 @@ mod tests {
             delay_ms: None,
             group_size: None,
             cpu: None,
+            tail: None,
         }
     }
 
@@ -567,6 +592,45 @@ mod tests {
         assert_eq!(busy.value, Some(0.923));
         assert_eq!(busy.measured, "92.3%");
         assert_eq!(busy.met, "reference");
+    }
+
+    #[test]
+    fn the_open_loop_tail_against_stolen_time_is_a_reference_beside_the_target() {
+        let mut open = run("ours-read-open", 30_000.0);
+        open.mode = "open".to_owned();
+        open.tail = Some(TailNearSteal {
+            slow: 400,
+            slow_near_steal: 300,
+            windows: 80,
+            windows_near_steal: 0.125,
+        });
+        open.ok = 80_000;
+        let report = build("m".to_owned(), vec![open.clone()]);
+        // 10,000 requests near stolen time (300 slow), 70,000 away from it (100 slow).
+        let near = target(
+            &report,
+            "our open-loop read requests over 2 ms, among those",
+        );
+        assert_eq!((near.value, near.measured.as_str()), (Some(0.03), "3.0%"));
+        assert_eq!(near.met, "reference");
+        let away = target(
+            &report,
+            "our open-loop read requests over 2 ms, among the others",
+        );
+        assert_eq!(away.measured, "0.1%");
+
+        open.tail = None;
+        let report = build("m".to_owned(), vec![open]);
+        let slow = target(
+            &report,
+            "our open-loop read requests over 2 ms, among those",
+        );
+        assert_eq!(slow.value, None);
+        assert!(
+            slow.measured.starts_with("not measured"),
+            "{}",
+            slow.measured
+        );
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! second is 4 MB), so percentiles are exact, by the nearest-rank method, with no histogram
 //! bucketing error.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+use crate::tail;
 
 /// The samples and error count of one run (or one client of a run).
 #[derive(Debug, Default, Clone)]
@@ -14,6 +16,8 @@ pub struct Recorder {
     samples: Vec<u64>,
     errors: u64,
     first_error: Option<String>,
+    /// Open loop: when each successful request slower than [`tail::SLOW`] came due.
+    slow_due: Vec<Instant>,
 }
 
 impl Recorder {
@@ -23,6 +27,17 @@ impl Recorder {
             Ok(()) => self.record_latency(latency),
             Err(error) => self.record_error(error),
         }
+    }
+
+    /// Records one answered request of an open loop, whose latency runs from when it was
+    /// `due` to when it was `answered`; a slow success also keeps its due time (see
+    /// [`tail`]).
+    pub fn record_due(&mut self, due: Instant, answered: Instant, outcome: Result<(), String>) {
+        let latency = answered.saturating_duration_since(due);
+        if outcome.is_ok() && latency > tail::SLOW {
+            self.slow_due.push(due);
+        }
+        self.record(latency, outcome);
     }
 
     /// Records the latency of a successful request.
@@ -43,6 +58,7 @@ impl Recorder {
     pub fn merge(&mut self, other: Recorder) {
         self.samples.extend(other.samples);
         self.errors += other.errors;
+        self.slow_due.extend(other.slow_due);
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -61,6 +77,11 @@ impl Recorder {
     /// The first error message, if any request failed.
     pub fn first_error(&self) -> Option<&str> {
         self.first_error.as_deref()
+    }
+
+    /// When the slow successful requests came due (open loops only).
+    pub fn slow_due(&self) -> &[Instant] {
+        &self.slow_due
     }
 
     /// The percentiles of the successful requests' latencies; `None` without any.
@@ -128,6 +149,26 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_open_loop_keeps_the_due_time_of_slow_successes_only() {
+        let start = Instant::now();
+        let mut recorder = Recorder::default();
+        let fast = start + Duration::from_millis(1);
+        recorder.record_due(start, fast, Ok(()));
+        let slow = start + Duration::from_millis(3);
+        recorder.record_due(start, slow, Ok(()));
+        recorder.record_due(start, slow, Err("503".to_owned()));
+        let mut other = Recorder::default();
+        other.record_due(fast, fast + Duration::from_millis(5), Ok(()));
+
+        recorder.merge(other);
+
+        assert_eq!(recorder.slow_due(), [start, fast]);
+        assert_eq!((recorder.ok(), recorder.errors()), (3, 1));
+        let summary = recorder.summary().expect("samples");
+        assert!((summary.max - 5.0).abs() < 1e-9, "{summary:?}");
+    }
 
     #[test]
     fn percentiles_of_one_to_a_thousand_are_their_nearest_ranks() {

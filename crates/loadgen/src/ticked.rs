@@ -334,7 +334,7 @@ impl<'a> Lane<'a> {
                 } else {
                     Err(unexpected(parsed.status, body))
                 };
-                recorder.record(answered - request.due, outcome);
+                recorder.record_due(request.due, answered, outcome);
                 *last_answer = Some(last_answer.map_or(answered, |l| l.max(answered)));
             }
             connection.answer.clear();

@@ -263,6 +263,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         delay_ms: None,
         group_size: Some(args.group_size),
         cpu: None,
+        tail: None,
     };
     write_result(&result, args.json.as_deref())
 }
