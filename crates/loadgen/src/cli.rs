@@ -342,6 +342,7 @@ async fn finish(
         window.duration,
     ));
     let mut notes: Vec<String> = note.into_iter().collect();
+    let plain_get = plain.is_some();
     let outcome = match (load, plain) {
         (
             Load::Open {
@@ -380,8 +381,10 @@ async fn finish(
             (None, Vec::new())
         }
     };
-    let tail = rate
-        .and_then(|_| tail::near_steal(outcome.recorder.slow_due(), &steal))
+    // The 2 ms threshold is the read target's: a write's latency is mostly its fsync.
+    let tail = (rate.is_some() && plain_get)
+        .then(|| tail::near_steal(outcome.recorder.slow_due(), &steal))
+        .flatten()
         .inspect(|tail| notes.push(tail.note(outcome.recorder.ok())));
     if outcome.waited_for_slot > 0 {
         notes.push(format!(
