@@ -4,11 +4,16 @@
 //!
 //! On tokio's multi-threaded runtime the workers share every connection: a task woken on
 //! one worker may run on the other, and an idle worker is woken to steal work. On two cores
-//! that cross-worker traffic cost about a quarter of a read's server CPU (35–41 µs per read
-//! with two workers against 26–29 µs with one, issue 7), but one worker alone cannot keep
-//! up with a closed loop of 64 clients. Here each serving thread runs a single-threaded
-//! runtime and keeps the connections it is given for their whole life, so no wake-up ever
-//! crosses threads on a request's path, and every core still serves.
+//! that cross-worker traffic cost about a quarter of a read's server CPU at a steady rate,
+//! but one worker alone cannot keep up with a closed loop of 64 clients. Here each serving
+//! thread runs a single-threaded runtime and keeps the connections it is given for their
+//! whole life, so no wake-up ever crosses threads on a request's path, and every core still
+//! serves. Measured against the shared runtime (issue 7, README "Performance"): 25.6–26.1
+//! against 34.4–36.7 µs of server CPU per read at 26k reads/s, the closed loop within noise.
+//!
+//! The price: a connection cannot move off a thread the OS has put aside, so when clients
+//! share the cores (the benchmark's load tool does) the closed loop's p99 is higher (about
+//! 5 against 3 ms at 64 clients).
 //!
 //! # How
 //!
