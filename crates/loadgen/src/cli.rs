@@ -383,7 +383,13 @@ async fn finish(
     };
     // The 2 ms threshold is the read target's: a write's latency is mostly its fsync.
     let tail = (rate.is_some() && plain_get)
-        .then(|| tail::near_steal(outcome.recorder.slow_due(), &steal))
+        .then(|| {
+            tail::causes(
+                outcome.recorder.slow(),
+                &steal,
+                outcome.loop_gaps.as_deref(),
+            )
+        })
         .flatten()
         .inspect(|tail| notes.push(tail.note(outcome.recorder.ok())));
     if outcome.waited_for_slot > 0 {

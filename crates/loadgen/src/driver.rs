@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use crate::precise_timer::PreciseTimer;
 use crate::schedule::Schedule;
 use crate::stats::Recorder;
+use crate::tail::LoopGap;
 
 /// What one request returns: `Ok` when it got the answer the scenario expects.
 pub type OpFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -61,6 +62,9 @@ pub struct Outcome {
     pub waited_for_slot: u64,
     /// Open loop: how late (in ms) the tool itself sent a request after its due time, at most.
     pub max_send_lag_ms: f64,
+    /// Ticked open loop: the gaps between two turns of its loop longer than
+    /// [`crate::tail::LOOP_GAP`], in time order; `None` for loops that do not watch their turns.
+    pub loop_gaps: Option<Vec<LoopGap>>,
 }
 
 impl Outcome {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cpu::CpuUse;
 use crate::stats::Summary;
-use crate::tail::TailNearSteal;
+use crate::tail::TailCauses;
 
 /// Whether a run measured something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,7 +65,7 @@ pub struct RunResult {
     /// Open loop: the slow requests against the hypervisor's stolen time. Absent from older
     /// results.
     #[serde(default)]
-    pub tail: Option<TailNearSteal>,
+    pub tail: Option<TailCauses>,
 }
 
 impl RunResult {
@@ -348,6 +348,10 @@ fn targets(runs: &[RunResult]) -> Vec<TargetCheck> {
     let slow_near_steal = read_open_tail.and_then(|(tail, ok)| tail.slow_share_near_steal(ok));
     let slow_away_from_steal =
         read_open_tail.and_then(|(tail, ok)| tail.slow_share_away_from_steal(ok));
+    let slow_across_loop_gap = read_open_tail.and_then(|(tail, _)| {
+        let gaps = tail.loop_gaps?;
+        (tail.slow > 0).then(|| gaps.slow_across_gap as f64 / tail.slow as f64)
+    });
     vec![
         check(
             "durable audited writes (`full`), closed loop",
@@ -419,6 +423,13 @@ fn targets(runs: &[RunResult]) -> Vec<TargetCheck> {
             slow_away_from_steal,
             "%",
             "`ours-read-open` has no stolen-time figures, or every window was near stolen time",
+        ),
+        reference(
+            "of our open-loop read requests over 2 ms, the share in flight across a gap of over \
+             1 ms in the load tool's own loop (its thread was not running)",
+            slow_across_loop_gap,
+            "%",
+            "`ours-read-open` did not run the ticked loop, or no request took over 2 ms",
         ),
         check(
             "integration delay p99, open loop at 50% of max write rate",
@@ -513,6 +524,7 @@ pub fn machine() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tail::LoopGaps;
 
     fn run(label: &str, throughput: f64) -> RunResult {
         RunResult {
@@ -598,11 +610,16 @@ mod tests {
     fn the_open_loop_tail_against_stolen_time_is_a_reference_beside_the_target() {
         let mut open = run("ours-read-open", 30_000.0);
         open.mode = "open".to_owned();
-        open.tail = Some(TailNearSteal {
+        open.tail = Some(TailCauses {
             slow: 400,
             slow_near_steal: 300,
             windows: 80,
             windows_near_steal: 0.125,
+            loop_gaps: Some(LoopGaps {
+                count: 9,
+                total_ms: 30.0,
+                slow_across_gap: 100,
+            }),
         });
         open.ok = 80_000;
         let report = build("m".to_owned(), vec![open.clone()]);
@@ -618,6 +635,11 @@ mod tests {
             "our open-loop read requests over 2 ms, among the others",
         );
         assert_eq!(away.measured, "0.1%");
+        let across = target(
+            &report,
+            "of our open-loop read requests over 2 ms, the share",
+        );
+        assert_eq!(across.value, Some(0.25));
 
         open.tail = None;
         let report = build("m".to_owned(), vec![open]);

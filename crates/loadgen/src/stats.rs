@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::tail;
+use crate::tail::{self, SlowRequest};
 
 /// The samples and error count of one run (or one client of a run).
 #[derive(Debug, Default, Clone)]
@@ -16,8 +16,8 @@ pub struct Recorder {
     samples: Vec<u64>,
     errors: u64,
     first_error: Option<String>,
-    /// Open loop: when each successful request slower than [`tail::SLOW`] came due.
-    slow_due: Vec<Instant>,
+    /// Open loop: the successful requests slower than [`tail::SLOW`].
+    slow: Vec<SlowRequest>,
 }
 
 impl Recorder {
@@ -35,7 +35,7 @@ impl Recorder {
     pub fn record_due(&mut self, due: Instant, answered: Instant, outcome: Result<(), String>) {
         let latency = answered.saturating_duration_since(due);
         if outcome.is_ok() && latency > tail::SLOW {
-            self.slow_due.push(due);
+            self.slow.push(SlowRequest { due, latency });
         }
         self.record(latency, outcome);
     }
@@ -58,7 +58,7 @@ impl Recorder {
     pub fn merge(&mut self, other: Recorder) {
         self.samples.extend(other.samples);
         self.errors += other.errors;
-        self.slow_due.extend(other.slow_due);
+        self.slow.extend(other.slow);
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -79,9 +79,9 @@ impl Recorder {
         self.first_error.as_deref()
     }
 
-    /// When the slow successful requests came due (open loops only).
-    pub fn slow_due(&self) -> &[Instant] {
-        &self.slow_due
+    /// The slow successful requests (open loops only).
+    pub fn slow(&self) -> &[SlowRequest] {
+        &self.slow
     }
 
     /// The percentiles of the successful requests' latencies; `None` without any.
@@ -164,7 +164,8 @@ mod tests {
 
         recorder.merge(other);
 
-        assert_eq!(recorder.slow_due(), [start, fast]);
+        let slow_due: Vec<Instant> = recorder.slow().iter().map(|r| r.due).collect();
+        assert_eq!(slow_due, [start, fast]);
         assert_eq!((recorder.ok(), recorder.errors()), (3, 1));
         let summary = recorder.summary().expect("samples");
         assert!((summary.max - 5.0).abs() < 1e-9, "{summary:?}");

@@ -35,6 +35,7 @@ use crate::lean::unexpected;
 use crate::precise_timer::timespec;
 use crate::schedule::Schedule;
 use crate::stats::Recorder;
+use crate::tail::{self, LoopGap};
 
 /// The tick when none is asked for.
 pub const DEFAULT_TICK: Duration = Duration::from_micros(100);
@@ -92,8 +93,18 @@ pub fn run(load: &TickedLoad, get: &PlainGet) -> Result<Outcome, String> {
     let mut outcome = Outcome::default();
     let mut max_lag = Duration::ZERO;
     let mut last_answer = None;
+    let mut gaps = Vec::new();
+    let mut last_turn = Instant::now();
     loop {
         ticker.wait()?;
+        let turn = Instant::now();
+        if turn - last_turn > tail::LOOP_GAP {
+            gaps.push(LoopGap {
+                from: last_turn,
+                to: turn,
+            });
+        }
+        last_turn = turn;
         lane.take_answers(&mut outcome.recorder, &mut last_answer)?;
         let now = Instant::now();
         while next < total {
@@ -125,6 +136,8 @@ pub fn run(load: &TickedLoad, get: &PlainGet) -> Result<Outcome, String> {
         }
     }
     outcome.max_send_lag_ms = max_lag.as_secs_f64() * 1e3;
+    // Gaps in the warm-up stay: no measured request can overlap them.
+    outcome.loop_gaps = Some(gaps);
     outcome.elapsed = last_answer
         .map_or(Duration::ZERO, |last: Instant| {
             last.saturating_duration_since(measure_from)
