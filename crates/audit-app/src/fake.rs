@@ -29,6 +29,8 @@ pub(crate) struct FakeState {
     pub(crate) checkpoints: BTreeMap<u64, StoredCheckpoint>,
     pub(crate) appends: Vec<usize>,
     pub(crate) fail_next_append: bool,
+    /// What an in-memory head would answer when it lags a commit; `None`: the real head.
+    pub(crate) lagging_head: Option<TreeHead>,
 }
 
 /// The fake store.
@@ -51,6 +53,7 @@ impl FakeLogStore {
                 checkpoints: BTreeMap::new(),
                 appends: Vec::new(),
                 fail_next_append: false,
+                lagging_head: None,
             }),
         }
     }
@@ -80,6 +83,11 @@ fn seq_of(position: usize) -> u64 {
 #[async_trait]
 impl LogStore for FakeLogStore {
     async fn head(&self) -> Result<TreeHead, Error> {
+        let state = self.lock();
+        Ok(state.lagging_head.unwrap_or(state.head))
+    }
+
+    async fn head_from_storage(&self) -> Result<TreeHead, Error> {
         Ok(self.lock().head)
     }
 

@@ -88,6 +88,17 @@ pub trait LogStore: Send + Sync {
     /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails or holds a malformed head.
     async fn head(&self) -> Result<TreeHead, Error>;
 
+    /// The committed tree head as storage holds it at this moment. A store that keeps the
+    /// head in memory learns of an append when the sequencer's write returns, a moment after
+    /// readers can already see the leaves' indexes; this reads past that, for a size a client
+    /// names that [`Self::head`] does not cover yet. By default, [`Self::head`].
+    ///
+    /// # Errors
+    /// As [`Self::head`].
+    async fn head_from_storage(&self) -> Result<TreeHead, Error> {
+        self.head().await
+    }
+
     /// Up to `limit` committed audit entries with a commit sequence above `after_seq`, in
     /// commit order.
     ///

@@ -81,7 +81,7 @@ impl LogQueries {
                 "at most {MAX_PAGE_SIZE} entries per call"
             )));
         }
-        let size = self.store.head().await?.size;
+        let size = self.log_size_covering(end).await?;
         if end > size {
             return Err(beyond_the_log(
                 format!("`end` {end} is beyond the log"),
@@ -134,13 +134,25 @@ impl LogQueries {
         })
     }
 
+    /// The committed log's size, read from storage itself when the store's head does not
+    /// cover `wanted`: a client may have seen a leaf's index (in a history, or by audit id)
+    /// before the sequencer's append returned and its head was offered, and must not be told
+    /// that the log is smaller than what it saw.
+    async fn log_size_covering(&self, wanted: u64) -> Result<u64, Error> {
+        let size = self.store.head().await?.size;
+        if wanted <= size {
+            return Ok(size);
+        }
+        Ok(self.store.head_from_storage().await?.size)
+    }
+
     /// The inclusion proof of leaf `index` in the tree of `tree_size` leaves.
     ///
     /// # Errors
     /// `INVALID_INPUT` (with `details.tree_size`) when `index >= tree_size` or `tree_size` is
     /// beyond the log.
     pub async fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<Vec<Hash>, Error> {
-        let size = self.store.head().await?.size;
+        let size = self.log_size_covering(tree_size).await?;
         if tree_size > size {
             return Err(beyond_the_log(
                 format!("`tree_size` {tree_size} is beyond the log"),
@@ -171,7 +183,7 @@ impl LogQueries {
                 "a consistency proof from the empty tree proves nothing; `from` must be at least 1",
             ));
         }
-        let size = self.store.head().await?.size;
+        let size = self.log_size_covering(to).await?;
         if to > size {
             return Err(beyond_the_log(format!("`to` {to} is beyond the log"), size));
         }

@@ -112,6 +112,43 @@ async fn impossible_requests_are_invalid_and_name_the_log_size() {
     );
 }
 
+#[tokio::test]
+async fn a_size_committed_but_not_yet_in_the_stores_head_is_not_refused() {
+    let (store, queries) = log_of(5, 0).await;
+    let committed = store.lock().head;
+    // The store's in-memory head still says 3, as after a commit the sequencer has not yet
+    // offered; readers already see all five leaves.
+    store.lock().lagging_head = Some(crate::ports::TreeHead {
+        size: 3,
+        ..committed
+    });
+    let size_of = |e: Error| (e.code(), e.details().get("tree_size").cloned());
+
+    let proof = queries
+        .inclusion_proof(4, 5)
+        .await
+        .unwrap_or_else(|e| panic!("refused: {e}"));
+    let leaf = leaf_hash(&store.lock().entries[4].leaf);
+    assert_eq!(
+        verify_inclusion(&leaf, 4, 5, &proof, &committed.root),
+        Ok(())
+    );
+    let consistency = queries
+        .consistency_proof(3, 5)
+        .await
+        .unwrap_or_else(|e| panic!("refused: {e}"));
+    let old_root = root_at(&store, 3);
+    assert_eq!(
+        verify_consistency(3, 5, &consistency, &old_root, &committed.root),
+        Ok(())
+    );
+    assert_eq!(
+        queries.inclusion_proof(0, 6).await.map_err(size_of).err(),
+        Some((ErrorCode::InvalidInput, Some(serde_json_value(5)))),
+        "beyond what storage holds is still refused, with storage's size"
+    );
+}
+
 fn serde_json_value(n: u64) -> serde_json::Value {
     serde_json::Value::from(n)
 }

@@ -186,6 +186,11 @@ impl LogStore for SqliteLogStore {
         if let Some(head) = self.head.get() {
             return Ok(head);
         }
+        self.head_from_storage().await
+    }
+
+    #[tracing::instrument(level = "debug", name = "embedded.log.head_from_storage", skip_all)]
+    async fn head_from_storage(&self) -> Result<TreeHead, Error> {
         let head = self.readers.read(select_head).await?;
         self.head.offer(&head);
         Ok(head)
