@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::load::Loaded;
-use super::settings::Key;
+use super::settings::{Key, value_name};
 
 impl Loaded {
     /// The effective settings as TOML, one `# from ...` (or `# default`) comment per value.
@@ -39,13 +39,13 @@ impl Loaded {
                 Key::Listen => quoted(&settings.listen.to_string()),
                 Key::DataDir => quoted(&settings.data_dir.to_string_lossy()),
                 Key::MaxDocumentBytes => settings.max_document_bytes.to_string(),
-                Key::Durability => quoted(settings.durability.as_str()),
-                Key::Serving => quoted(settings.serving.as_str()),
+                Key::Durability => quoted(&value_name(&settings.durability)),
+                Key::Serving => quoted(&value_name(&settings.serving)),
                 Key::DocumentCacheMib => settings.document_cache_mib.to_string(),
                 Key::RequestTimeoutSecs => settings.request_timeout_secs.to_string(),
                 Key::ShutdownTimeoutSecs => settings.shutdown_timeout_secs.to_string(),
                 Key::LogLevel => quoted(&settings.log.level),
-                Key::LogFormat => quoted(settings.log.format.as_str()),
+                Key::LogFormat => quoted(&value_name(&settings.log.format)),
                 Key::TlogCheckpointIntervalMs => settings.tlog.checkpoint_interval_ms.to_string(),
             };
             let _infallible = writeln!(out, "{name} = {value}  {}", self.origin(key).comment());

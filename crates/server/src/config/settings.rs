@@ -376,35 +376,11 @@ impl fmt::Display for Key {
     }
 }
 
-impl LogFormat {
-    /// The name used in files, variables and flags.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Json => "json",
-            Self::Text => "text",
-        }
-    }
-}
-
 impl TryFrom<String> for LogFormat {
     type Error = String;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        match value.as_str() {
-            "json" => Ok(Self::Json),
-            "text" => Ok(Self::Text),
-            other => Err(format!("expected `json` or `text`, got {other:?}")),
-        }
-    }
-}
-
-impl ServingMode {
-    /// The name used in files, variables and flags.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PerThread => "per-thread",
-            Self::Shared => "shared",
-        }
+        named_value(&value)
     }
 }
 
@@ -412,21 +388,7 @@ impl TryFrom<String> for ServingMode {
     type Error = String;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        match value.as_str() {
-            "per-thread" => Ok(Self::PerThread),
-            "shared" => Ok(Self::Shared),
-            other => Err(format!("expected `per-thread` or `shared`, got {other:?}")),
-        }
-    }
-}
-
-impl DurabilityMode {
-    /// The name used in files, variables and flags.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Full => "full",
-            Self::Normal => "normal",
-        }
+        named_value(&value)
     }
 }
 
@@ -434,12 +396,28 @@ impl TryFrom<String> for DurabilityMode {
     type Error = String;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        match value.as_str() {
-            "full" => Ok(Self::Full),
-            "normal" => Ok(Self::Normal),
-            other => Err(format!("expected `full` or `normal`, got {other:?}")),
-        }
+        named_value(&value)
     }
+}
+
+/// The name of a setting's value, the same in files, variables and flags: its flag's
+/// (clap's kebab-case of the variant), so the three layers cannot drift apart.
+pub(super) fn value_name<T: clap::ValueEnum>(value: &T) -> String {
+    value
+        .to_possible_value()
+        .map(|possible| possible.get_name().to_owned())
+        .unwrap_or_default()
+}
+
+/// Reads a setting's value by its name (see [`value_name`]); the error lists the names.
+fn named_value<T: clap::ValueEnum>(name: &str) -> Result<T, String> {
+    T::from_str(name, false).map_err(|_| {
+        let names: Vec<String> = T::value_variants()
+            .iter()
+            .map(|variant| format!("`{}`", value_name(variant)))
+            .collect();
+        format!("expected {}, got {name:?}", names.join(" or "))
+    })
 }
 
 /// Reads a non-negative whole number from an integer or a string of decimal digits (the
