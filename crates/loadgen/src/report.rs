@@ -549,6 +549,14 @@ mod tests {
         }
     }
 
+    /// An open-loop run (the report's open-loop lines only read such runs' figures).
+    fn open_run(label: &str, throughput: f64) -> RunResult {
+        RunResult {
+            mode: "open".to_owned(),
+            ..run(label, throughput)
+        }
+    }
+
     /// The report's target whose name starts with `prefix`.
     fn target<'a>(report: &'a Report, prefix: &str) -> &'a TargetCheck {
         report
@@ -577,8 +585,7 @@ mod tests {
 
     #[test]
     fn a_runs_cpu_use_is_in_its_notes_and_the_open_loop_busy_share_beside_the_target() {
-        let mut open = run("ours-read-open", 30_000.0);
-        open.mode = "open".to_owned();
+        let mut open = open_run("ours-read-open", 30_000.0);
         open.cpu = Some(CpuUse {
             tool_us_per_request: 31.96,
             server_us_per_request: Some(29.04),
@@ -608,8 +615,7 @@ mod tests {
 
     #[test]
     fn the_open_loop_tail_against_stolen_time_is_a_reference_beside_the_target() {
-        let mut open = run("ours-read-open", 30_000.0);
-        open.mode = "open".to_owned();
+        let mut open = open_run("ours-read-open", 30_000.0);
         open.tail = Some(TailCauses {
             slow: 400,
             slow_near_steal: 300,
@@ -658,7 +664,6 @@ mod tests {
     #[test]
     fn the_ceilings_open_loop_tail_is_a_reference_beside_ours_not_a_target() {
         let with_p99 = |label: &str, p99: f64| RunResult {
-            mode: "open".to_owned(),
             latency_ms: Some(Summary {
                 count: 100,
                 mean: 0.3,
@@ -667,7 +672,7 @@ mod tests {
                 p999: 2.0 * p99,
                 max: 3.0 * p99,
             }),
-            ..run(label, 30_000.0)
+            ..open_run(label, 30_000.0)
         };
         let report = build(
             "m".to_owned(),
