@@ -156,28 +156,15 @@ fn refuse(error: &SettingsError) -> ExitCode {
     ExitCode::from(CONFIG_ERROR_EXIT_CODE)
 }
 
-/// How many tasks a worker polls from its own queue before it looks at the global one.
-const GLOBAL_QUEUE_INTERVAL: u32 = 4;
-
 fn serve(loaded: &Loaded) -> ExitCode {
     telemetry::init(&loaded.settings().log);
     for warning in loaded.warnings() {
         tracing::warn!("{warning}");
     }
     let config = loaded.settings().to_config();
-    // Tasks woken by the store's writer thread (a statement answered, a group committed)
-    // land in the runtime's global queue, which a busy worker checks only every 61 polls
-    // by default; while one of them holds the writer, that wait is on every write's path.
-    let mut builder = match config.serving {
-        // This thread is the first of the serving threads; `run` starts the others.
-        run::Serving::PerThread { .. } => tokio::runtime::Builder::new_current_thread(),
-        run::Serving::Shared => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let runtime = match builder
-        .enable_all()
-        .global_queue_interval(GLOBAL_QUEUE_INTERVAL)
-        .build()
-    {
+    // This thread serves too: with per-thread serving it is the first serving thread, and
+    // `run` starts the others.
+    let runtime = match run::serving_runtime(config.serving) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("offchain-db: cannot start the async runtime: {error}");

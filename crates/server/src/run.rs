@@ -58,6 +58,29 @@ impl Serving {
     }
 }
 
+/// How many tasks a worker polls from its own queue before it looks at the global one.
+const GLOBAL_QUEUE_INTERVAL: u32 = 4;
+
+/// The runtime of a serving thread: single-threaded for [`Serving::PerThread`] (the
+/// caller's and each one [`start`] adds), multi-threaded for [`Serving::Shared`].
+///
+/// Tasks woken by the store's writer thread (a statement answered, a group committed) land
+/// in the runtime's global queue, which a busy worker checks only every 61 polls by default;
+/// while one of them holds the writer, that wait is on every write's path.
+///
+/// # Errors
+/// When the runtime cannot be built (no threads, no timer or I/O driver).
+pub fn serving_runtime(serving: Serving) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match serving {
+        Serving::PerThread { .. } => tokio::runtime::Builder::new_current_thread(),
+        Serving::Shared => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder
+        .enable_all()
+        .global_queue_interval(GLOBAL_QUEUE_INTERVAL)
+        .build()
+}
+
 /// A server running in the background of this process.
 pub struct RunningServer {
     addr: SocketAddr,
@@ -106,7 +129,7 @@ pub async fn start(config: Config) -> Result<RunningServer, Error> {
     drop(log);
     let (stop, stop_requested) = watch::channel(false);
     let others = match start_serving_threads(
-        config.serving.other_threads(),
+        config.serving,
         addr,
         &state,
         &stop_requested,
@@ -162,20 +185,21 @@ struct ServingThread {
     finished: oneshot::Receiver<std::io::Result<()>>,
 }
 
-/// Starts `count` serving threads beside the caller's, each on its own single-threaded
-/// runtime, serving the connections handed to it until a stop is requested.
+/// Starts the serving threads `serving` has beside the caller's (none for
+/// [`Serving::Shared`]), each on its own single-threaded runtime, serving the connections
+/// handed to it until a stop is requested.
 ///
 /// # Errors
 /// `UNAVAILABLE` when a thread cannot be started; those already started stop when the
 /// sender of `stop_requested` is dropped.
 fn start_serving_threads(
-    count: usize,
+    serving: Serving,
     addr: SocketAddr,
     state: &AppState,
     stop_requested: &watch::Receiver<bool>,
     grace: Duration,
 ) -> Result<Vec<ServingThread>, Error> {
-    (1..=count)
+    (1..=serving.other_threads())
         .map(|index| {
             let (queue, queued) = mpsc::unbounded_channel();
             let (outcome, finished) = oneshot::channel();
@@ -184,14 +208,11 @@ fn start_serving_threads(
             std::thread::Builder::new()
                 .name(format!("offchain-http-{index}"))
                 .spawn(move || {
-                    let served = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .and_then(|runtime| {
-                            let connections = spread::QueuedConnections::new(queued, addr);
-                            let shutdown = stopped(stop_requested);
-                            runtime.block_on(serve(connections, state, shutdown, grace))
-                        });
+                    let served = serving_runtime(serving).and_then(|runtime| {
+                        let connections = spread::QueuedConnections::new(queued, addr);
+                        let shutdown = stopped(stop_requested);
+                        runtime.block_on(serve(connections, state, shutdown, grace))
+                    });
                     // Nobody listens any more only if the server's task was cancelled.
                     let _ = outcome.send(served);
                 })
