@@ -382,16 +382,15 @@ async fn finish(
         }
     };
     // The 2 ms threshold is the read target's: a write's latency is mostly its fsync.
-    let tail = (rate.is_some() && plain_get)
-        .then(|| {
-            tail::causes(
-                outcome.recorder.slow(),
-                &steal,
-                outcome.loop_gaps.as_deref(),
-            )
-        })
-        .flatten()
-        .inspect(|tail| notes.push(tail.note(outcome.recorder.ok())));
+    let tail = if rate.is_some() && plain_get {
+        let gaps = outcome.loop_gaps.as_deref();
+        tail::causes(outcome.recorder.slow(), &steal, gaps)
+    } else {
+        None
+    };
+    if let Some(tail) = &tail {
+        notes.push(tail.note(outcome.recorder.ok()));
+    }
     if outcome.waited_for_slot > 0 {
         notes.push(format!(
             "{} sends waited for a free connection (all were busy; the wait counts in latency)",
