@@ -34,6 +34,10 @@ pub const MAX_DOCUMENT_DEPTH: usize = 64;
 /// The largest integer magnitude a document may hold: beyond 2^53 an IEEE double (and so
 /// canonical JSON) cannot represent every integer, and the content hash would change meaning.
 pub const MAX_SAFE_INTEGER: u64 = 1 << 53;
+/// The largest version, sequence number or position a client may name: the largest integer
+/// every backend stores (SQLite `INTEGER` and MongoDB `long` are signed 64-bit). A larger one
+/// names nothing that can exist, and is refused at the edge rather than reaching a store.
+pub const MAX_STORED_INTEGER: u64 = i64::MAX.unsigned_abs();
 
 /// Header carrying the request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -46,3 +50,7 @@ pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 pub const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// The longest `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+/// The largest answer body of a read (`POST .../documents/query`) kept for an
+/// `Idempotency-Key`: above it only the request's hash is kept and a repeat runs the read
+/// again (API.md "Idempotency"), so anonymous keyed reads cannot fill the disk.
+pub const MAX_KEPT_READ_ANSWER_BYTES: usize = 64 * 1024;

@@ -3,8 +3,9 @@
 //! It holds what must mean the same thing everywhere: the error type and its stable codes
 //! ([`error`]), named constants ([`constants`]), the request context that travels with every
 //! change ([`context`]), typed UUIDv7 identifiers ([`id`]), time and the clock port ([`time`]),
-//! canonical JSON and SHA-256 digests ([`canonical`]), a strict JSON reader ([`json`]) and
-//! page limits ([`pagination`]).
+//! canonical JSON and SHA-256 digests ([`canonical`]), a strict JSON reader ([`json`]), the
+//! rule every client number obeys ([`number`]), page limits ([`pagination`]) and positions
+//! in the store's sequences ([`position`]).
 //!
 //! It must stay tiny and free of I/O: no async runtime, no HTTP, no database driver.
 
@@ -15,7 +16,9 @@ pub mod error;
 pub mod id;
 mod jcs;
 pub mod json;
+pub mod number;
 pub mod pagination;
+pub mod position;
 pub mod time;
 
 pub use canonical::{Sha256Digest, canonical_json};
@@ -23,4 +26,5 @@ pub use context::{Actor, RequestContext, RequestId, TraceId};
 pub use error::{Error, ErrorCode, FieldError, Result};
 pub use id::{AuditId, CollectionId};
 pub use jcs::escape_json_string;
+pub use position::Position;
 pub use time::{Clock, SystemClock, Timestamp};

@@ -13,10 +13,11 @@
 use std::sync::{Arc, OnceLock};
 
 use serde_json::value::RawValue;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use shared_kernel::constants::{
-    DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, MAX_SAFE_INTEGER, REQUEST_BODY_OVERHEAD_BYTES,
+    DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, REQUEST_BODY_OVERHEAD_BYTES,
 };
+use shared_kernel::number::{canonical_number, unsafe_integer_message};
 use shared_kernel::{Error, ErrorCode, FieldError, Sha256Digest, canonical_json};
 
 /// The most field errors one rejection lists; past that the client has enough to go on.
@@ -223,41 +224,12 @@ fn check_value(
                 path.truncate(saved);
             }
         }
-        Value::Number(number) => match normalise_number(number) {
-            Some(normalised) => *number = normalised,
-            None => report(
-                violations,
-                path,
-                format!("integers must lie within ±2^53 ({MAX_SAFE_INTEGER})"),
-            ),
+        Value::Number(number) => match canonical_number(number) {
+            Some(canonical) => *number = canonical,
+            None => report(violations, path, unsafe_integer_message()),
         },
         Value::Null | Value::Bool(_) | Value::String(_) => {}
     }
-}
-
-/// Returns the number in canonical shape, or `None` when it is an integer beyond ±2^53.
-fn normalise_number(number: &Number) -> Option<Number> {
-    if let Some(unsigned) = number.as_u64() {
-        return (unsigned <= MAX_SAFE_INTEGER).then(|| number.clone());
-    }
-    if let Some(signed) = number.as_i64() {
-        return (signed.unsigned_abs() <= MAX_SAFE_INTEGER).then(|| number.clone());
-    }
-    let float = number.as_f64()?;
-    if float.fract() != 0.0 {
-        return Some(number.clone());
-    }
-    // An integral float: beyond 2^53 it cannot stand for one exact integer.
-    if float.abs() > MAX_SAFE_INTEGER as f64 {
-        return None;
-    }
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "integral and within ±2^53: exact"
-    )]
-    let integer = float as i64;
-    // -0.0 canonicalises to 0, as JCS does.
-    Some(Number::from(integer))
 }
 
 #[cfg(test)]

@@ -4,8 +4,12 @@ use std::fmt;
 use std::num::NonZeroU64;
 
 use shared_kernel::Error;
+use shared_kernel::constants::MAX_STORED_INTEGER;
 
 /// A document version: starts at 1 and grows by 1 with every change, delete included.
+///
+/// At most [`MAX_STORED_INTEGER`], the largest integer every backend stores: a client's
+/// `?version=` or cursor beyond it is refused here, as bad input, and never reaches a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version(NonZeroU64);
 
@@ -16,11 +20,17 @@ impl Version {
     /// A version from its number.
     ///
     /// # Errors
-    /// `INVALID_INPUT` for 0.
+    /// `INVALID_INPUT` for 0 or a number above [`MAX_STORED_INTEGER`] (the caller names the
+    /// parameter with [`Error::at`]).
     pub fn new(number: u64) -> Result<Self, Error> {
         NonZeroU64::new(number)
+            .filter(|n| n.get() <= MAX_STORED_INTEGER)
             .map(Self)
-            .ok_or_else(|| Error::invalid_input("versions start at 1"))
+            .ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "versions run from 1 to {MAX_STORED_INTEGER}, got {number}"
+                ))
+            })
     }
 
     /// The version after this one.
@@ -30,6 +40,7 @@ impl Version {
     pub fn next(self) -> Result<Self, Error> {
         self.0
             .checked_add(1)
+            .filter(|n| n.get() <= MAX_STORED_INTEGER)
             .map(Self)
             .ok_or_else(|| Error::conflict("the document's version counter is exhausted"))
     }
@@ -82,7 +93,21 @@ mod tests {
         assert!(Version::new(0).is_err());
         assert_eq!(Version::FIRST.get(), 1);
         assert_eq!(v(41).next().map(Version::get).ok(), Some(42));
-        assert!(v(u64::MAX).next().is_err());
+    }
+
+    #[test]
+    fn no_version_lies_beyond_what_a_store_can_hold() {
+        let largest = Version::new(MAX_STORED_INTEGER).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(largest.get(), 9_223_372_036_854_775_807);
+        assert!(largest.next().is_err(), "the counter ends at the largest");
+        for beyond in [MAX_STORED_INTEGER + 1, u64::MAX] {
+            let error = Version::new(beyond).err().map(|e| e.code());
+            assert_eq!(
+                error,
+                Some(shared_kernel::ErrorCode::InvalidInput),
+                "{beyond}"
+            );
+        }
     }
 
     #[test]

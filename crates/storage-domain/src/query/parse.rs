@@ -7,7 +7,7 @@
 //! keep a filter's cost bounded: nesting depth, clause count and `$in` list length.
 
 use serde_json::{Map, Value};
-use shared_kernel::constants::MAX_SAFE_INTEGER;
+use shared_kernel::number::{canonical_number, unsafe_integer_message};
 use shared_kernel::{Error, Timestamp};
 
 use super::filter::{Comparison, FieldFilter, Filter, Predicate};
@@ -16,7 +16,12 @@ use super::path::{FieldPath, MetaField};
 /// The deepest nesting of a filter (each `$and`/`$or` element, operator object and `$not`
 /// is one level; the filter itself is level 1).
 pub const MAX_FILTER_DEPTH: usize = 16;
-/// The most clauses (operators, equalities, `$and`s and `$or`s) one filter may hold.
+/// The most clauses one filter may hold. A clause is one condition: an equality
+/// (`{"a": 1}`), one operator of an operator object (`$gt`, `$in`, `$exists`, ...), or an
+/// empty filter `{}`. `$and`, `$or` and `$not` only combine clauses and do not count, so an
+/// `$or` may list 256 alternatives. The cost stays bounded: every combinator holds at least
+/// one clause and nests at most [`MAX_FILTER_DEPTH`] deep, so a filter has at most
+/// `256 × 16` nodes.
 pub const MAX_FILTER_CLAUSES: usize = 256;
 /// The most values one `$in` or `$nin` may list.
 pub const MAX_IN_VALUES: usize = 1000;
@@ -84,12 +89,15 @@ impl Parser {
         let Value::Object(object) = value else {
             return Err(Error::invalid_field(at, "a filter must be a JSON object"));
         };
+        if object.is_empty() {
+            // Matches everything: one clause, so `{"$or": [{}, {}, ...]}` is bounded too.
+            self.count(at)?;
+        }
         let mut children = Vec::with_capacity(object.len());
         for (key, operand) in object {
             let here = pointer(at, key);
             let child = match key.as_str() {
                 "$and" | "$or" => {
-                    self.count(&here)?;
                     let Value::Array(items) = operand else {
                         return Err(Error::invalid_field(
                             &here,
@@ -174,7 +182,10 @@ impl Parser {
         let mut predicates = Vec::with_capacity(object.len());
         for (operator, operand) in object {
             let here = pointer(at, operator);
-            self.count(&here)?;
+            if operator != "$not" {
+                // `$not` counts by the operators inside it.
+                self.count(&here)?;
+            }
             let comparison = |c| -> Result<Predicate, Error> {
                 Ok(Predicate::Compare(
                     c,
@@ -249,25 +260,25 @@ fn operand_value(path: &FieldPath, operand: &Value, at: &str) -> Result<Value, E
     Ok(operand.clone())
 }
 
-/// Integers beyond ±2^53 cannot be compared exactly, and no document holds one.
+/// Integers beyond ±2^53 cannot be compared exactly, and no document holds one: the same
+/// rule as document data ([`canonical_number`]), whatever the spelling (`18446744073709551616`,
+/// `1.8446744073709552e19`, `1e300`). The error names the number's own pointer.
 fn check_numbers(value: &Value, at: &str) -> Result<(), Error> {
     match value {
-        Value::Number(number) => {
-            let too_big = number
-                .as_i64()
-                .map(i64::unsigned_abs)
-                .or_else(|| number.as_u64())
-                .is_some_and(|n| n > MAX_SAFE_INTEGER);
-            if too_big {
-                return Err(Error::invalid_field(
-                    at,
-                    format!("integers in filters must lie within ±2^53 ({MAX_SAFE_INTEGER})"),
-                ));
-            }
-            Ok(())
-        }
-        Value::Array(items) => items.iter().try_for_each(|v| check_numbers(v, at)),
-        Value::Object(object) => object.values().try_for_each(|v| check_numbers(v, at)),
+        Value::Number(number) => match canonical_number(number) {
+            Some(_) => Ok(()),
+            None => Err(Error::invalid_field(
+                at,
+                format!("in filters, {}", unsafe_integer_message()),
+            )),
+        },
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| check_numbers(v, &pointer(at, &i.to_string()))),
+        Value::Object(object) => object
+            .iter()
+            .try_for_each(|(key, v)| check_numbers(v, &pointer(at, key))),
         Value::Null | Value::Bool(_) | Value::String(_) => Ok(()),
     }
 }

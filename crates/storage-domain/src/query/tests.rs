@@ -215,6 +215,40 @@ fn malformed_operands_and_paths_are_refused() {
 }
 
 #[test]
+fn operands_beyond_two_to_the_fifty_third_are_refused_whatever_their_spelling() {
+    // 2^64 reads as a double (it does not fit a u64): the rule data follows applies to it too.
+    let two_to_the_64: Value =
+        serde_json::from_str("18446744073709551616").unwrap_or_else(|e| panic!("{e}"));
+    let table = [
+        (json!({"a": two_to_the_64.clone()}), "/a"),
+        (json!({"a": {"$gt": two_to_the_64.clone()}}), "/a/$gt"),
+        (
+            json!({"$version": {"$lte": two_to_the_64.clone()}}),
+            "/$version/$lte",
+        ),
+        (
+            json!({"a": {"$in": [1, 2, two_to_the_64.clone()]}}),
+            "/a/$in/2",
+        ),
+        (json!({"a": {"$eq": {"b": [0, 1e300]}}}), "/a/$eq/b/1"),
+        (json!({"a": -1e300}), "/a"),
+    ];
+    for (f, path) in table {
+        let (actual, detail) = rejection(f.clone());
+        assert_eq!(actual, path, "{f}");
+        assert!(detail.contains("2^53"), "{f}: {detail}");
+    }
+    for fine in [
+        json!({"a": 9_007_199_254_740_992_u64}),
+        json!({"a": {"$gt": -9_007_199_254_740_992_i64}}),
+        json!({"a": 1e2}),
+        json!({"a": 1.5e300_f64.recip()}),
+    ] {
+        assert!(Filter::parse(&fine).is_ok(), "{fine} was refused");
+    }
+}
+
+#[test]
 fn limits_on_depth_clauses_and_in_lists_are_enforced() {
     let mut deep = json!({"a": 1});
     for _ in 0..15 {
@@ -229,10 +263,27 @@ fn limits_on_depth_clauses_and_in_lists_are_enforced() {
         json!({ "$or": items })
     };
     assert!(
-        Filter::parse(&clauses(255)).is_ok(),
-        "$or + 255 = 256 clauses"
+        Filter::parse(&clauses(256)).is_ok(),
+        "an $or of 256 alternatives holds 256 clauses"
     );
-    assert!(rejection(clauses(256)).1.contains("256"));
+    let (path, detail) = rejection(clauses(257));
+    assert_eq!(path, "/$or/256/f256", "the 257th clause is named");
+    assert!(detail.contains("256"), "{detail}");
+
+    // Operators count one each, `$not` by what it holds, empty filters one each.
+    let mixed = |n: usize| {
+        let mut items = vec![json!({"a": {"$not": {"$gt": 0}, "$lt": 9}}), json!({})];
+        items.extend((2..n - 1).map(|i| json!({ format!("f{i}"): i })));
+        json!({"$and": [{"$or": items}]})
+    };
+    assert!(
+        Filter::parse(&mixed(256)).is_ok(),
+        "$and, $or, $not count nothing"
+    );
+    assert!(rejection(mixed(257)).1.contains("256"));
+    let empties = |n: usize| json!({ "$or": vec![json!({}); n] });
+    assert!(Filter::parse(&empties(256)).is_ok());
+    assert!(rejection(empties(257)).1.contains("256"));
 
     let values = |n: usize| json!({"a": {"$in": (0..n).collect::<Vec<_>>()}});
     assert!(Filter::parse(&values(1000)).is_ok());
