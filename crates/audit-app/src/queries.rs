@@ -74,19 +74,17 @@ impl LogQueries {
     /// (with `details.tree_size`); `INTERNAL_ERROR` when a stored leaf is malformed.
     pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<LogEntryView>, Error> {
         if start > end {
-            return Err(Error::invalid_input("`start` must not be above `end`"));
+            return Err(Error::invalid_input("`start` must not be above `end`").at("/start"));
         }
         if end - start > u64::from(MAX_PAGE_SIZE) {
-            return Err(Error::invalid_input(format!(
-                "at most {MAX_PAGE_SIZE} entries per call"
-            )));
+            return Err(
+                Error::invalid_input(format!("at most {MAX_PAGE_SIZE} entries per call"))
+                    .at("/end"),
+            );
         }
         let size = self.log_size_covering(end).await?;
         if end > size {
-            return Err(beyond_the_log(
-                format!("`end` {end} is beyond the log"),
-                size,
-            ));
+            return Err(beyond_the_log(format!("`end` {end} is beyond the log"), size).at("/end"));
         }
         if start == end {
             return Ok(Vec::new());
@@ -154,16 +152,17 @@ impl LogQueries {
     pub async fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<Vec<Hash>, Error> {
         let size = self.log_size_covering(tree_size).await?;
         if tree_size > size {
-            return Err(beyond_the_log(
-                format!("`tree_size` {tree_size} is beyond the log"),
-                size,
-            ));
+            return Err(
+                beyond_the_log(format!("`tree_size` {tree_size} is beyond the log"), size)
+                    .at("/tree_size"),
+            );
         }
         if index >= tree_size {
             return Err(beyond_the_log(
                 format!("`index` {index} is not below `tree_size` {tree_size}"),
                 size,
-            ));
+            )
+            .at("/index"));
         }
         with_stored_hashes(self.store.as_ref(), |reader| {
             prove_inclusion(index, tree_size, reader)
@@ -181,17 +180,17 @@ impl LogQueries {
         if from == 0 {
             return Err(Error::invalid_input(
                 "a consistency proof from the empty tree proves nothing; `from` must be at least 1",
-            ));
+            )
+            .at("/from"));
         }
         let size = self.log_size_covering(to).await?;
         if to > size {
-            return Err(beyond_the_log(format!("`to` {to} is beyond the log"), size));
+            return Err(beyond_the_log(format!("`to` {to} is beyond the log"), size).at("/to"));
         }
         if from > to {
-            return Err(beyond_the_log(
-                format!("`from` {from} is above `to` {to}"),
-                size,
-            ));
+            return Err(
+                beyond_the_log(format!("`from` {from} is above `to` {to}"), size).at("/from"),
+            );
         }
         with_stored_hashes(self.store.as_ref(), |reader| {
             prove_consistency(from, to, reader)

@@ -4,7 +4,7 @@
 //! URL-safe text, so a client cannot mistake one list's cursor for another's: a tampered or
 //! foreign cursor is `INVALID_INPUT`, never a silently wrong page.
 
-use shared_kernel::Error;
+use shared_kernel::{Error, Position};
 
 const SEPARATOR: char = '|';
 
@@ -30,6 +30,22 @@ pub fn decode(kind: &str, cursor: &str) -> Result<String, Error> {
         return Err(invalid());
     }
     Ok(key.to_owned())
+}
+
+/// Decodes a cursor of list `kind` whose key is a position in a sequence (a commit sequence
+/// number), checked to be one a store can hold.
+///
+/// # Errors
+/// `INVALID_INPUT` at `/cursor` when it is malformed, belongs to another list, or holds a
+/// number that is not a position (above 2^63 - 1 included).
+pub fn decode_position(kind: &str, cursor: &str) -> Result<Position, Error> {
+    let key = decode(kind, cursor)?;
+    Position::parse(&key).map_err(|e| {
+        Error::invalid_field(
+            "/cursor",
+            format!("the cursor does not hold a position: {}", e.detail()),
+        )
+    })
 }
 
 fn hex_encode(text: &str) -> String {
@@ -62,5 +78,21 @@ mod tests {
         assert!(decode("collections", "zz").is_err());
         assert!(decode("collections", "abc").is_err());
         assert!(decode("collections", "").is_err());
+    }
+
+    #[test]
+    fn a_position_cursor_beyond_what_a_store_holds_is_bad_input_naming_the_cursor() {
+        let fine = encode("history", "9223372036854775807");
+        assert_eq!(
+            decode_position("history", &fine).map(Position::get).ok(),
+            Some(9_223_372_036_854_775_807)
+        );
+        for key in ["9223372036854775808", "18446744073709551616", "-1", "x"] {
+            let error = decode_position("history", &encode("history", key))
+                .err()
+                .unwrap_or_else(|| panic!("{key} was accepted"));
+            assert_eq!(error.code(), shared_kernel::ErrorCode::InvalidInput);
+            assert_eq!(error.field_errors()[0].path, "/cursor", "{key}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use audit_domain::{AuditLogger, LoggedAuditEntry};
-use shared_kernel::{CollectionId, Error};
+use shared_kernel::{CollectionId, Error, Position};
 use storage_domain::query::DocumentQuery;
 use storage_domain::repository::{CollectionRepository, DocumentRepository};
 use storage_domain::{
@@ -178,7 +178,7 @@ pub trait StorageReader: Send + Sync {
         &self,
         collection: CollectionId,
         id: DocumentId,
-        after_seq: Option<u64>,
+        after_seq: Option<Position>,
         limit: u32,
     ) -> Result<Vec<LoggedAuditEntry>, Error>;
 
@@ -203,7 +203,7 @@ pub trait StorageReader: Send + Sync {
     async fn audit_entries(
         &self,
         filter: AuditQuery,
-        after_seq: Option<u64>,
+        after_seq: Option<Position>,
         limit: u32,
     ) -> Result<Vec<LoggedAuditEntry>, Error>;
 }

@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use audit_domain::LoggedAuditEntry;
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::Connection;
-use shared_kernel::{CollectionId, Error};
+use shared_kernel::{CollectionId, Error, Position};
 use storage_app::StorageReader;
 use storage_app::idempotency::{IdempotencyRecord, IdempotencyScope};
 use storage_app::queries::list_audit::AuditQuery;
@@ -260,11 +260,11 @@ impl StorageReader for SqliteReader {
         &self,
         collection: CollectionId,
         id: DocumentId,
-        after_seq: Option<u64>,
+        after_seq: Option<Position>,
         limit: u32,
     ) -> Result<Vec<LoggedAuditEntry>, Error> {
         let collection = collection.to_string();
-        let after = after_seq.unwrap_or(0);
+        let after = after_seq.map_or(0, Position::get);
         self.pool
             .read(move |connection| {
                 history::select_audit_trail(connection, &collection, id.as_str(), after, limit)
@@ -299,10 +299,10 @@ impl StorageReader for SqliteReader {
     async fn audit_entries(
         &self,
         filter: AuditQuery,
-        after_seq: Option<u64>,
+        after_seq: Option<Position>,
         limit: u32,
     ) -> Result<Vec<LoggedAuditEntry>, Error> {
-        let after = after_seq.unwrap_or(0);
+        let after = after_seq.map_or(0, Position::get);
         self.pool
             .read(move |connection| query::select_audit_entries(connection, &filter, after, limit))
             .await

@@ -154,18 +154,34 @@ impl FromRequest<AppState> for MergePatchBody {
     }
 }
 
-/// Query parameters; unknown ones are rejected rather than silently ignored.
+/// Query parameters; unknown ones are rejected rather than silently ignored, and a value that
+/// does not fit its parameter's type (`limit=ten`, `version=18446744073709551616`) is refused
+/// naming the parameter (`/version`).
 pub struct QueryParams<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query)
+        parse_query(parts.uri.query().unwrap_or_default())
             .map(Self)
-            .map_err(|e| ApiError(Error::invalid_input(format!("bad query parameters: {e}"))))
+            .map_err(ApiError)
     }
+}
+
+/// Deserialises a query string, naming the failing parameter.
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, Error> {
+    let deserializer =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let parameter = e.path().to_string();
+        let error = Error::invalid_input(format!("bad query parameters: {}", e.inner()));
+        if parameter.is_empty() || parameter == "." {
+            error
+        } else {
+            error.at(&format!("/{parameter}"))
+        }
+    })
 }
 
 /// Path segments.
@@ -200,5 +216,48 @@ impl<S: Send + Sync> FromRequestParts<S> for Context {
                     std::io::Error::other("missing RequestContext extension"),
                 ))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Params {
+        version: Option<u64>,
+        #[serde(rename = "limit")]
+        _limit: Option<u32>,
+    }
+
+    fn path_of(query: &str) -> Option<String> {
+        parse_query::<Params>(query)
+            .err()
+            .and_then(|e| e.field_errors().first().map(|f| f.path.clone()))
+    }
+
+    #[test]
+    fn a_number_that_does_not_fit_names_its_parameter() {
+        assert_eq!(
+            parse_query::<Params>("version=9223372036854775808")
+                .ok()
+                .and_then(|p| p.version),
+            Some(9_223_372_036_854_775_808)
+        );
+        assert_eq!(
+            path_of("version=18446744073709551616").as_deref(),
+            Some("/version")
+        );
+        assert_eq!(path_of("version=-1").as_deref(), Some("/version"));
+        assert_eq!(path_of("limit=4294967296").as_deref(), Some("/limit"));
+        assert_eq!(path_of("limit=ten").as_deref(), Some("/limit"));
+    }
+
+    #[test]
+    fn unknown_parameters_are_still_refused() {
+        assert!(parse_query::<Params>("colour=red").is_err());
     }
 }

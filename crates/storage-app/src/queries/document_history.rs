@@ -31,14 +31,7 @@ impl StorageApp {
         let id = DocumentId::parse(id)?;
         let limit = PageLimit::parse(limit)?;
         let after = cursor
-            .map(|c| {
-                cursor::decode(CURSOR_KIND, c)?.parse::<u64>().map_err(|_| {
-                    Error::invalid_field(
-                        "/cursor",
-                        "the cursor is malformed or belongs to another list",
-                    )
-                })
-            })
+            .map(|c| cursor::decode_position(CURSOR_KIND, c))
             .transpose()?;
         let items = self
             .reader

@@ -91,14 +91,7 @@ impl StorageApp {
         let after = request
             .cursor
             .as_deref()
-            .map(|c| {
-                cursor::decode(CURSOR_KIND, c)?.parse::<u64>().map_err(|_| {
-                    Error::invalid_field(
-                        "/cursor",
-                        "the cursor is malformed or belongs to another list",
-                    )
-                })
-            })
+            .map(|c| cursor::decode_position(CURSOR_KIND, c))
             .transpose()?;
         let mut items = self
             .reader

@@ -9,6 +9,7 @@
 //! (`$id`, `$created_at`) never repeats or skips a document that stayed unchanged.
 
 use serde_json::{Value, json};
+use shared_kernel::number;
 use shared_kernel::pagination::PageLimit;
 use shared_kernel::{CollectionId, Error, Sha256Digest, canonical_json};
 use storage_domain::DocumentId;
@@ -137,7 +138,8 @@ fn value_from_json(value: &Value) -> Option<SortValue> {
     Some(match tag {
         "m" => SortValue::Missing,
         "z" => SortValue::Null,
-        "n" => SortValue::Number(arg?.as_f64().filter(|f| f.is_finite())?),
+        // Every number a document or its metadata holds lies within ±2^53.
+        "n" => SortValue::Number(arg?.as_f64().filter(|f| number::is_storable(*f))?),
         "s" => SortValue::String(arg?.as_str()?.to_owned()),
         "o" => SortValue::Object,
         "a" => SortValue::Array,
@@ -349,6 +351,23 @@ mod tests {
             ..first
         };
         assert!(app.query_documents("c", same).await.is_ok());
+    }
+
+    #[test]
+    fn a_cursor_number_no_document_could_hold_is_not_a_sort_value() {
+        assert_eq!(
+            value_from_json(&json!(["n", 9_007_199_254_740_992_u64])),
+            Some(SortValue::Number(9_007_199_254_740_992.0))
+        );
+        assert_eq!(
+            value_from_json(&json!(["n", 0.25])),
+            Some(SortValue::Number(0.25))
+        );
+        let two_to_the_64: Value =
+            serde_json::from_str("18446744073709551616").unwrap_or_else(|e| panic!("{e}"));
+        for beyond in [two_to_the_64, json!(u64::MAX), json!(-1e300)] {
+            assert_eq!(value_from_json(&json!(["n", beyond])), None, "{beyond}");
+        }
     }
 
     #[tokio::test]
