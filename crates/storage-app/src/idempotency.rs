@@ -6,9 +6,16 @@
 //! change without its key (a retry would repeat it) or a key without its change. Rejections
 //! (4xx) change nothing and are recorded on their own; failures (5xx) are never recorded, so
 //! a retry can succeed. The answer is stored as opaque bytes rendered by the HTTP layer.
+//!
+//! A read's answer (`POST .../documents/query`) is kept only up to
+//! [`MAX_KEPT_READ_ANSWER_BYTES`]; above that only the request's hash is kept and a repeat
+//! runs the read again ([`KeptAnswer::RunAgain`]). Running a read twice is harmless, while
+//! keeping every large answer for a day let anonymous keyed queries fill the disk.
 
 use async_trait::async_trait;
-use shared_kernel::constants::{IDEMPOTENCY_RETENTION, MAX_IDEMPOTENCY_KEY_LEN};
+use shared_kernel::constants::{
+    IDEMPOTENCY_RETENTION, MAX_IDEMPOTENCY_KEY_LEN, MAX_KEPT_READ_ANSWER_BYTES,
+};
 use shared_kernel::{Error, Sha256Digest, Timestamp};
 
 use crate::app::StorageApp;
@@ -69,13 +76,35 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
 }
 
-/// A recorded key with its first answer.
+/// What is kept of the first answer to a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeptAnswer {
+    /// The answer itself: a repeat replays it.
+    Replay(StoredResponse),
+    /// Only the request's hash: the answer was a read's and too large to keep, so a repeat of
+    /// the same request runs the read again (another request with the key is still refused).
+    RunAgain,
+}
+
+impl KeptAnswer {
+    /// What to keep of a read's answer: the answer up to [`MAX_KEPT_READ_ANSWER_BYTES`] of
+    /// body, nothing above (API.md "Idempotency").
+    pub fn of_read(response: StoredResponse) -> Self {
+        if response.body.len() > MAX_KEPT_READ_ANSWER_BYTES {
+            Self::RunAgain
+        } else {
+            Self::Replay(response)
+        }
+    }
+}
+
+/// A recorded key with what was kept of its first answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
     /// The key and request hash.
     pub key: IdempotencyKey,
-    /// The first answer.
-    pub response: StoredResponse,
+    /// The first answer, or only the fact that the request was made.
+    pub answer: KeptAnswer,
     /// When it was recorded.
     pub created_at: Timestamp,
 }
@@ -103,7 +132,8 @@ impl<T> std::fmt::Debug for Idempotency<T> {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait IdempotencyStore: Send {
-    /// Records `key` with its answer.
+    /// Records `key` with what is kept of its answer; a later read of the scope MUST give
+    /// back the same [`KeptAnswer`].
     ///
     /// # Errors
     /// MUST return `CONFLICT` when the scope is already recorded (a concurrent request with
@@ -111,7 +141,7 @@ pub trait IdempotencyStore: Send {
     async fn record(
         &mut self,
         key: &IdempotencyKey,
-        response: &StoredResponse,
+        answer: &KeptAnswer,
         at: Timestamp,
     ) -> Result<(), Error>;
 
@@ -150,21 +180,39 @@ impl StorageApp {
             .filter(|r| r.created_at >= cutoff))
     }
 
-    /// Records an answer that changed nothing (a rejection, or a read) in its own transaction.
+    /// Records a rejection (an answer that changed nothing) in its own transaction.
     ///
     /// # Errors
     /// `CONFLICT` when a concurrent request recorded the scope first.
     pub async fn record_idempotent_response(
         &self,
         key: &IdempotencyKey,
-        response: &StoredResponse,
+        response: StoredResponse,
     ) -> Result<(), Error> {
+        self.record_alone(key, &KeptAnswer::Replay(response)).await
+    }
+
+    /// Records a read's answer in its own transaction: the answer itself up to
+    /// [`MAX_KEPT_READ_ANSWER_BYTES`] of body, only the request's hash above
+    /// ([`KeptAnswer::of_read`]).
+    ///
+    /// # Errors
+    /// `CONFLICT` when a concurrent request recorded the scope first.
+    pub async fn record_read_answer(
+        &self,
+        key: &IdempotencyKey,
+        response: StoredResponse,
+    ) -> Result<(), Error> {
+        self.record_alone(key, &KeptAnswer::of_read(response)).await
+    }
+
+    async fn record_alone(&self, key: &IdempotencyKey, answer: &KeptAnswer) -> Result<(), Error> {
         let mut tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
         tx.idempotency()
             .purge_scope_if_expired(&key.scope, self.idempotency_cutoff())
             .await?;
         tx.idempotency()
-            .record(key, response, self.clock.now())
+            .record(key, answer, self.clock.now())
             .await?;
         tx.commit().await
     }
@@ -194,12 +242,12 @@ impl StorageApp {
         let Some(idempotency) = idempotency else {
             return Ok(());
         };
-        let response = (idempotency.render)(result)?;
+        let answer = KeptAnswer::Replay((idempotency.render)(result)?);
         tx.idempotency()
             .purge_scope_if_expired(&idempotency.key.scope, self.idempotency_cutoff())
             .await?;
         tx.idempotency()
-            .record(&idempotency.key, &response, self.clock.now())
+            .record(&idempotency.key, &answer, self.clock.now())
             .await
     }
 
@@ -263,6 +311,71 @@ mod tests {
         }
     }
 
+    fn answer_of(bytes: usize) -> StoredResponse {
+        StoredResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: vec![b' '; bytes],
+        }
+    }
+
+    #[test]
+    fn a_read_answer_is_kept_up_to_64_kib_and_only_its_request_above() {
+        let largest = answer_of(64 * 1024);
+        assert_eq!(
+            KeptAnswer::of_read(largest.clone()),
+            KeptAnswer::Replay(largest)
+        );
+        assert_eq!(
+            KeptAnswer::of_read(answer_of(64 * 1024 + 1)),
+            KeptAnswer::RunAgain
+        );
+    }
+
+    #[tokio::test]
+    async fn a_large_read_answer_records_the_key_without_the_answer() {
+        let mut tx = MockTx::default();
+        tx.idempotency
+            .expect_purge_scope_if_expired()
+            .times(1)
+            .returning(|_, _| Ok(()));
+        tx.idempotency
+            .expect_record()
+            .withf(|key, answer, _| key.scope.key == "k" && *answer == KeptAnswer::RunAgain)
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let recorded = app(tx)
+            .record_read_answer(&key(), answer_of(70 * 1024))
+            .await;
+        assert!(recorded.is_ok(), "{recorded:?}");
+    }
+
+    #[tokio::test]
+    async fn a_small_read_answer_and_a_rejection_are_kept_whole() {
+        for large_rejection in [false, true] {
+            let mut tx = MockTx::default();
+            tx.idempotency
+                .expect_purge_scope_if_expired()
+                .returning(|_, _| Ok(()));
+            let size = if large_rejection { 70 * 1024 } else { 100 };
+            tx.idempotency
+                .expect_record()
+                .withf(move |_, answer, _| {
+                    matches!(answer, KeptAnswer::Replay(r) if r.body.len() == size)
+                })
+                .times(1)
+                .returning(|_, _, _| Ok(()));
+            let app = app(tx);
+            let recorded = if large_rejection {
+                app.record_idempotent_response(&key(), answer_of(size))
+                    .await
+            } else {
+                app.record_read_answer(&key(), answer_of(size)).await
+            };
+            assert!(recorded.is_ok(), "{recorded:?}");
+        }
+    }
+
     #[tokio::test]
     async fn purging_deletes_what_is_older_than_the_retention() {
         let mut tx = MockTx::default();
@@ -287,7 +400,10 @@ mod tests {
             .returning(|_, _| Ok(()));
         tx.idempotency
             .expect_record()
-            .withf(|key, response, _| key.scope.key == "k" && response.status == 201)
+            .withf(|key, answer, _| {
+                key.scope.key == "k"
+                    && matches!(answer, KeptAnswer::Replay(response) if response.status == 201)
+            })
             .times(1)
             .returning(|_, _, _| Ok(()));
         let render: RenderResponse<storage_domain::Collection> = Box::new(|_| {

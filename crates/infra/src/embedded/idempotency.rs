@@ -1,11 +1,15 @@
 //! Idempotency keys in the embedded store: recorded inside the change's own transaction, read
 //! back by the reader, purged by age.
+//!
+//! A key whose answer is not kept ([`KeptAnswer::RunAgain`]) is a row with `answer_kept = 0`
+//! and an empty status, headers and body: only its scope, request hash and time take room.
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use shared_kernel::{Error, Sha256Digest, Timestamp};
 use storage_app::idempotency::{
-    IdempotencyKey, IdempotencyRecord, IdempotencyScope, IdempotencyStore, StoredResponse,
+    IdempotencyKey, IdempotencyRecord, IdempotencyScope, IdempotencyStore, KeptAnswer,
+    StoredResponse,
 };
 
 use super::error::{conflict_or_storage_error, corrupt, storage_error};
@@ -18,21 +22,27 @@ impl IdempotencyStore for SqliteTransaction {
     async fn record(
         &mut self,
         key: &IdempotencyKey,
-        response: &StoredResponse,
+        answer: &KeptAnswer,
         at: Timestamp,
     ) -> Result<(), Error> {
         let key = key.clone();
-        let headers = serde_json::to_string(&response.headers)
-            .map_err(|e| Error::internal("could not encode stored headers", e))?;
-        let status = i64::from(response.status);
-        let body = response.body.clone();
+        let (kept, status, headers, body) = match answer {
+            KeptAnswer::Replay(response) => (
+                true,
+                i64::from(response.status),
+                serde_json::to_string(&response.headers)
+                    .map_err(|e| Error::internal("could not encode stored headers", e))?,
+                response.body.clone(),
+            ),
+            KeptAnswer::RunAgain => (false, 0, "[]".to_owned(), Vec::new()),
+        };
         // Deferred to the next hand-off (see `transaction.rs`).
         self.defer(move |connection| {
             connection
                 .prepare_cached(
-                    "INSERT INTO idempotency_keys \
-                     (actor, method, path, key, request_hash, status, headers, body, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "INSERT INTO idempotency_keys (actor, method, path, key, request_hash, \
+                     status, headers, body, created_at, answer_kept) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .and_then(|mut statement| {
                     let scope = &key.scope;
@@ -45,7 +55,8 @@ impl IdempotencyStore for SqliteTransaction {
                         status,
                         headers,
                         body,
-                        at.as_millis()
+                        at.as_millis(),
+                        kept
                     ])
                 })
                 .map(drop)
@@ -106,8 +117,8 @@ pub(super) fn select_record(
 ) -> Result<Option<IdempotencyRecord>, Error> {
     let row = connection
         .prepare_cached(
-            "SELECT request_hash, status, headers, body, created_at FROM idempotency_keys \
-             WHERE actor = ?1 AND method = ?2 AND path = ?3 AND key = ?4",
+            "SELECT request_hash, status, headers, body, created_at, answer_kept \
+             FROM idempotency_keys WHERE actor = ?1 AND method = ?2 AND path = ?3 AND key = ?4",
         )
         .and_then(|mut statement| {
             statement
@@ -120,28 +131,90 @@ pub(super) fn select_record(
                             row.get::<_, String>(2)?,
                             row.get::<_, Vec<u8>>(3)?,
                             row.get::<_, i64>(4)?,
+                            row.get::<_, bool>(5)?,
                         ))
                     },
                 )
                 .optional()
         })
         .map_err(|e| storage_error("reading an idempotency key", e))?;
-    let Some((request_hash, status, headers, body, created_at)) = row else {
+    let Some((request_hash, status, headers, body, created_at, kept)) = row else {
         return Ok(None);
     };
-    let status = u16::try_from(from_sql_integer(status, "stored status")?)
-        .map_err(|e| corrupt("stored status", e))?;
+    let answer = if kept {
+        let status = u16::try_from(from_sql_integer(status, "stored status")?)
+            .map_err(|e| corrupt("stored status", e))?;
+        KeptAnswer::Replay(StoredResponse {
+            status,
+            headers: serde_json::from_str(&headers).map_err(|e| corrupt("stored headers", e))?,
+            body,
+        })
+    } else {
+        KeptAnswer::RunAgain
+    };
     Ok(Some(IdempotencyRecord {
         key: IdempotencyKey {
             scope,
             request_hash: Sha256Digest::parse_hex(&request_hash)
                 .map_err(|e| corrupt("request hash", e))?,
         },
-        response: StoredResponse {
-            status,
-            headers: serde_json::from_str(&headers).map_err(|e| corrupt("stored headers", e))?,
-            body,
-        },
+        answer,
         created_at: Timestamp::from_millis(created_at),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use storage_app::ReadMode;
+
+    use super::super::tests::{ok, open, tempdir};
+    use super::*;
+
+    fn key(name: &str) -> IdempotencyKey {
+        IdempotencyKey {
+            scope: ok(IdempotencyScope::new(
+                "anonymous".into(),
+                "POST".into(),
+                "/v1/collections/c/documents/query".into(),
+                name,
+            )),
+            request_hash: Sha256Digest::of(name.as_bytes()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_kept_answer_and_a_request_alone_read_back_as_recorded() {
+        let dir = tempdir();
+        let store = open(dir.path());
+        let replay = KeptAnswer::Replay(StoredResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: b"{\"items\":[]}".to_vec(),
+        });
+        for (name, answer) in [("small", &replay), ("large", &KeptAnswer::RunAgain)] {
+            let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+            ok(tx
+                .idempotency()
+                .record(&key(name), answer, Timestamp::from_millis(5))
+                .await);
+            ok(tx.commit().await);
+        }
+        for (name, answer) in [("small", replay), ("large", KeptAnswer::RunAgain)] {
+            let record = ok(store.reader().idempotency_record(key(name).scope).await)
+                .unwrap_or_else(|| panic!("{name} was not recorded"));
+            assert_eq!(record.key, key(name));
+            assert_eq!(record.answer, answer, "{name}");
+            assert_eq!(record.created_at, Timestamp::from_millis(5));
+        }
+        let connection =
+            rusqlite::Connection::open(store.database_path()).unwrap_or_else(|e| panic!("{e}"));
+        let stored: i64 = connection
+            .query_row(
+                "SELECT length(body) + length(headers) FROM idempotency_keys WHERE key = 'large'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stored, 2, "only `[]` and an empty body beside the key");
+    }
 }

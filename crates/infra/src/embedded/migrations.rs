@@ -168,6 +168,12 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE revisions;
     ALTER TABLE revisions_rowid RENAME TO revisions;
     ",
+    // 6: an idempotency key may keep only its request's hash: a read's answer above 64 KiB
+    // is not kept (`answer_kept = 0`, with an empty status, headers and body), and a repeat
+    // runs the read again. Rows written before keep their answers.
+    "
+    ALTER TABLE idempotency_keys ADD COLUMN answer_kept INTEGER NOT NULL DEFAULT 1;
+    ",
 ];
 
 /// The schema version this build writes.
@@ -236,6 +242,26 @@ mod tests {
         connection
             .query_row(sql, [], |row| row.get(0))
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    #[test]
+    fn migration_6_keeps_every_recorded_answer_replayable() {
+        let mut connection = at_version(5);
+        connection
+            .execute_batch(
+                "INSERT INTO idempotency_keys VALUES ('anonymous', 'POST', '/v1/collections',
+                     'k', 'h', 201, '[]', X'7B7D', 1);",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        apply(&mut connection).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(count(&connection, "PRAGMA user_version"), latest_version());
+        assert_eq!(
+            count(
+                &connection,
+                "SELECT count(*) FROM idempotency_keys WHERE answer_kept = 1 AND body = X'7B7D'"
+            ),
+            1
+        );
     }
 
     #[test]

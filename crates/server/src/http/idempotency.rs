@@ -9,6 +9,11 @@
 //! the command, which records it *inside the change's transaction*; they mark their response
 //! with [`RecordedInTransaction`]. Any other 2xx or 4xx answer is recorded here afterwards,
 //! in its own transaction (it changed nothing). 5xx answers are never recorded.
+//!
+//! A read (`POST .../documents/query`) marks its answer with [`ReadAnswer`]: its answer is
+//! kept only up to 64 KiB of body; above that only the request's hash is kept, and a repeat
+//! of the same request runs the read again (answered as a fresh answer, without
+//! `Idempotent-Replayed`), while another request with the key is still refused.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,7 +25,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use shared_kernel::{Error, ErrorCode, RequestContext, Sha256Digest};
-use storage_app::idempotency::{IdempotencyKey, IdempotencyScope, StoredResponse};
+use storage_app::idempotency::{IdempotencyKey, IdempotencyScope, KeptAnswer, StoredResponse};
 
 use super::AppState;
 use super::extract::read_body;
@@ -37,6 +42,10 @@ const REPLAYED_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::ETAG, h
 /// Marks a response whose idempotency record was written in the change's transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordedInTransaction;
+
+/// Marks the answer of a read: kept for its key only when small (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct ReadAnswer;
 
 /// The scopes being served right now in this process.
 #[derive(Debug, Default)]
@@ -178,17 +187,28 @@ async fn serve_with_key(
             )
             .into());
         }
-        let mut response = to_response(&record.response);
-        response
-            .headers_mut()
-            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
-        return Ok(response);
+        match record.answer {
+            KeptAnswer::Replay(stored) => {
+                let mut response = to_response(&stored);
+                response
+                    .headers_mut()
+                    .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+                return Ok(response);
+            }
+            KeptAnswer::RunAgain => {
+                // Only the request was kept: answer it afresh (the key is recorded already).
+                let mut request = Request::from_parts(parts, Body::from(bytes));
+                request.extensions_mut().insert(key);
+                return Ok(call_routes(routes, request).await);
+            }
+        }
     }
 
     let mut request = Request::from_parts(parts, Body::from(bytes));
     request.extensions_mut().insert(key.clone());
     let response = call_routes(routes, request).await;
     let status = response.status();
+    let read = response.extensions().get::<ReadAnswer>().is_some();
     if response
         .extensions()
         .get::<RecordedInTransaction>()
@@ -216,12 +236,13 @@ async fn serve_with_key(
         headers,
         body: body.to_vec(),
     };
-    if let Err(error) = state
-        .0
-        .storage
-        .record_idempotent_response(&key, &stored)
-        .await
-    {
+    let storage = state.storage();
+    let recorded = if read {
+        storage.record_read_answer(&key, stored).await
+    } else {
+        storage.record_idempotent_response(&key, stored).await
+    };
+    if let Err(error) = recorded {
         // The answer stands; only its replay is lost (a concurrent twin may have recorded first).
         tracing::warn!(error = %error.chain(), "could not record an idempotent answer");
     }

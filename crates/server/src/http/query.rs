@@ -14,6 +14,7 @@ use storage_app::queries::query_documents::QueryDocuments;
 use super::AppState;
 use super::dto::{DocumentDto, ListDto};
 use super::extract::{JsonBody, PathParams, QueryParams, RequestBody};
+use super::idempotency::ReadAnswer;
 use super::problem::{ApiError, method_not_allowed};
 
 /// The last path segment of the POST form. It shares its place with document ids, so the
@@ -67,7 +68,15 @@ async fn list(
         .filter
         .map(|text| {
             shared_kernel::json::parse_strict(text.as_bytes()).map_err(|e| {
-                Error::invalid_field("/filter", format!("the filter is not JSON: {}", e.detail()))
+                // A number the reader refused names its place inside the filter.
+                let error = Error::invalid_input(format!("bad filter: {}", e.detail()));
+                if e.field_errors().is_empty() {
+                    error.at("/filter")
+                } else {
+                    error
+                        .with_field_errors(e.field_errors().to_vec())
+                        .nested_under("/filter")
+                }
             })
         })
         .transpose()?;
@@ -84,16 +93,24 @@ async fn query(
     State(state): State<AppState>,
     PathParams((name, segment)): PathParams<(String, String)>,
     body: Result<JsonBody<QueryBody>, ApiError>,
-) -> Result<Response, ApiError> {
+) -> Response {
     if segment != QUERY_SEGMENT {
-        return Ok(method_not_allowed().await.into_response());
+        return method_not_allowed().await.into_response();
     }
-    let JsonBody(body) = body?;
-    let query = QueryDocuments {
-        filter: body.filter,
-        sort: body.sort,
-        limit: body.limit,
-        cursor: body.cursor,
+    let answered = match body {
+        Ok(JsonBody(body)) => {
+            let query = QueryDocuments {
+                filter: body.filter,
+                sort: body.sort,
+                limit: body.limit,
+                cursor: body.cursor,
+            };
+            answer(&state, &name, query).await
+        }
+        Err(rejection) => Err(rejection),
     };
-    Ok(answer(&state, &name, query).await?.into_response())
+    let mut response = answered.unwrap_or_else(IntoResponse::into_response);
+    // A read's answer is kept for an `Idempotency-Key` only when small.
+    response.extensions_mut().insert(ReadAnswer);
+    response
 }
