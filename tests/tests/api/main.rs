@@ -12,6 +12,7 @@ mod errors;
 mod helpers;
 mod history;
 mod idempotency;
+mod input_limits;
 mod log;
 mod persistence;
 mod proof;
