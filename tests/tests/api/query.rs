@@ -203,7 +203,7 @@ async fn every_refused_construct_answers_400_naming_it() {
     for _ in 0..16 {
         deep = json!({"$and": [deep]});
     }
-    let many: Vec<Value> = (0..256).map(|i| json!({ format!("f{i}"): i })).collect();
+    let many: Vec<Value> = (0..257).map(|i| json!({ format!("f{i}"): i })).collect();
     let long_in = json!({"a": {"$in": (0..1001).collect::<Vec<_>>()}});
     let filters = [
         (json!({"$where": "this.a == 1"}), "/filter/$where", "$where"),
@@ -240,7 +240,7 @@ async fn every_refused_construct_answers_400_naming_it() {
             "/filter/$and/0/$and/0/$and/0/$and/0/$and/0/$and/0/$and/0/$and/0/$and/0/$and/0/$and/0/$and/0/$and/0/$and/0/$and/0/$and/0",
             "16",
         ),
-        (json!({"$or": many}), "/filter/$or/255/f255", "256"),
+        (json!({"$or": many}), "/filter/$or/256/f256", "256"),
         (long_in, "/filter/a/$in", "1000"),
         (json!(["a"]), "/filter", "object"),
     ];
