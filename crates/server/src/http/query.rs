@@ -13,7 +13,7 @@ use storage_app::queries::query_documents::QueryDocuments;
 
 use super::AppState;
 use super::dto::{DocumentDto, ListDto};
-use super::extract::{JsonBody, PathParams, QueryParams, RequestBody};
+use super::extract::{JsonBody, PathParams, QueryParams, RequestBody, RequestDeadline};
 use super::problem::{ApiError, method_not_allowed};
 
 /// The last path segment of the POST form. It shares its place with document ids, so the
@@ -60,6 +60,7 @@ async fn answer(state: &AppState, name: &str, query: QueryDocuments) -> Result<R
 
 async fn list(
     State(state): State<AppState>,
+    RequestDeadline(deadline): RequestDeadline,
     PathParams(name): PathParams<String>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Response, ApiError> {
@@ -76,12 +77,14 @@ async fn list(
         sort: params.sort,
         limit: params.limit,
         cursor: params.cursor,
+        deadline,
     };
     answer(&state, &name, query).await
 }
 
 async fn query(
     State(state): State<AppState>,
+    RequestDeadline(deadline): RequestDeadline,
     PathParams((name, segment)): PathParams<(String, String)>,
     body: Result<JsonBody<QueryBody>, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -94,6 +97,7 @@ async fn query(
         sort: body.sort,
         limit: body.limit,
         cursor: body.cursor,
+        deadline,
     };
     Ok(answer(&state, &name, query).await?.into_response())
 }
