@@ -82,7 +82,7 @@ async fn walk(store: &EmbeddedStore, collection: &Collection, sort: &Sort) -> Ve
             limit: PAGE_SIZE + 1,
         };
         let started = Instant::now();
-        let mut page = ok(reader.query_documents(collection.id(), query).await);
+        let mut page = ok(reader.query_documents(collection.id(), query, None).await);
         times.push(started.elapsed());
         let more = page.len() > PAGE_SIZE as usize;
         page.truncate(PAGE_SIZE as usize);

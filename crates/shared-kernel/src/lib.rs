@@ -2,16 +2,17 @@
 //!
 //! It holds what must mean the same thing everywhere: the error type and its stable codes
 //! ([`error`]), named constants ([`constants`]), the request context that travels with every
-//! change ([`context`]), typed UUIDv7 identifiers ([`id`]), time and the clock port ([`time`]),
-//! canonical JSON and SHA-256 digests ([`canonical`]), a strict JSON reader ([`json`]), the
-//! rule every client number obeys ([`number`]), page limits ([`pagination`]) and positions
-//! in the store's sequences ([`position`]).
+//! change ([`context`]), a request's [`deadline`], typed UUIDv7 identifiers ([`id`]), time
+//! and the clock port ([`time`]), canonical JSON and SHA-256 digests ([`canonical`]), a strict
+//! JSON reader ([`json`]), the rule every client number obeys ([`number`]), page limits
+//! ([`pagination`]) and positions in the store's sequences ([`position`]).
 //!
 //! It must stay tiny and free of I/O: no async runtime, no HTTP, no database driver.
 
 pub mod canonical;
 pub mod constants;
 pub mod context;
+pub mod deadline;
 pub mod error;
 pub mod id;
 mod jcs;
@@ -23,6 +24,7 @@ pub mod time;
 
 pub use canonical::{Sha256Digest, canonical_json};
 pub use context::{Actor, RequestContext, RequestId, TraceId};
+pub use deadline::Deadline;
 pub use error::{Error, ErrorCode, FieldError, Result};
 pub use id::{AuditId, CollectionId};
 pub use jcs::escape_json_string;

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use audit_domain::{AuditLogger, LoggedAuditEntry};
-use shared_kernel::{CollectionId, Error, Position};
+use shared_kernel::{CollectionId, Deadline, Error, Position};
 use storage_domain::query::DocumentQuery;
 use storage_domain::repository::{CollectionRepository, DocumentRepository};
 use storage_domain::{
@@ -185,25 +185,33 @@ pub trait StorageReader: Send + Sync {
     /// The live documents of `collection` that satisfy `query.filter`, in `query.sort` order,
     /// strictly after `query.after` when given, at most `query.limit` of them.
     ///
+    /// A query's cost is the client's choice, so an adapter should not let queries take every
+    /// resource point reads need, and should stop the work once `deadline` has passed (or the
+    /// returned future is dropped) rather than finish a page nobody waits for.
+    ///
     /// # Errors
     /// MUST return exactly the documents `Filter::is_satisfied_by` accepts (an adapter that
-    /// cannot express a construct natively filters the rest in memory); `UNAVAILABLE` or
-    /// `INTERNAL_ERROR` when storage fails.
+    /// cannot express a construct natively filters the rest in memory); `UNAVAILABLE` when
+    /// the work was stopped at `deadline` or storage fails; `INTERNAL_ERROR` when it breaks.
     async fn query_documents(
         &self,
         collection: CollectionId,
         query: DocumentQuery,
+        deadline: Option<Deadline>,
     ) -> Result<Vec<Document>, Error>;
 
     /// Audit entries across the store matching `filter`, after commit sequence `after_seq`,
-    /// in commit order, at most `limit`.
+    /// in commit order, at most `limit`. A filter may scan the whole log, so `deadline` is
+    /// honoured as for [`StorageReader::query_documents`].
     ///
     /// # Errors
-    /// `INTERNAL_ERROR` when a stored entry is damaged; `UNAVAILABLE` when storage fails.
+    /// `INTERNAL_ERROR` when a stored entry is damaged; `UNAVAILABLE` when the work was
+    /// stopped at `deadline` or storage fails.
     async fn audit_entries(
         &self,
         filter: AuditQuery,
         after_seq: Option<Position>,
         limit: u32,
+        deadline: Option<Deadline>,
     ) -> Result<Vec<LoggedAuditEntry>, Error>;
 }

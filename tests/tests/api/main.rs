@@ -17,4 +17,5 @@ mod log;
 mod persistence;
 mod proof;
 mod query;
+mod query_limits;
 mod serving;

@@ -9,7 +9,20 @@ use rusqlite::ffi;
 use shared_kernel::Error;
 
 /// Classifies a driver error raised while `action` (a gerund phrase: "reading a document").
+///
+/// An interrupted statement is `UNAVAILABLE`: only scans are interrupted, and only because
+/// their request reached its deadline or was abandoned (`reader_pool.rs`), so the request
+/// may well succeed with more time or a cheaper query.
 pub(super) fn storage_error(action: &str, error: rusqlite::Error) -> Error {
+    if error.sqlite_error_code() == Some(ffi::ErrorCode::OperationInterrupted) {
+        return Error::unavailable(
+            format!(
+                "stopped while {action}: the request reached its deadline (or its client went \
+                 away) before the query finished; narrow the filter or the page"
+            ),
+            error,
+        );
+    }
     let unavailable = error.sqlite_error_code().is_some_and(|code| {
         matches!(
             code,

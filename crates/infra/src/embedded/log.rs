@@ -24,7 +24,7 @@ use shared_kernel::{AuditId, Error, Timestamp};
 use super::error::{corrupt, is_unique_violation, storage_error};
 use super::hash_cache::HashCache;
 use super::newest::Newest;
-use super::reader::ReaderPool;
+use super::reader_pool::ReaderPool;
 use super::rows::{from_sql_integer, to_sql_integer};
 use super::writer::Writer;
 

@@ -38,6 +38,7 @@ mod migrations;
 mod newest;
 mod query;
 mod reader;
+mod reader_pool;
 mod repositories;
 mod rows;
 mod transaction;
@@ -64,7 +65,8 @@ use self::collection_cache::CollectionCache;
 use self::document_cache::DocumentCache;
 use self::lock::DirLock;
 use self::log::SqliteLogStore;
-use self::reader::{ReaderPool, SqliteReader};
+use self::reader::SqliteReader;
+use self::reader_pool::ReaderPool;
 use self::transaction::SqliteUnitOfWork;
 use self::writer::Writer;
 
@@ -81,8 +83,9 @@ pub const DATABASE_FILE_NAME: &str = "offchain.db";
 pub const LOCK_FILE_NAME: &str = "LOCK";
 
 /// How many reads run at once by default, each on its own thread and connection: one per
-/// core (at least two). More threads park and wake more often, fewer leave a core idle:
-/// on 2 cores, 2 threads served 31k reads/s, 1 thread 26k and 4 threads 25k.
+/// core (at least two: one of them serves only point reads, see `reader_pool.rs`). More
+/// threads park and wake more often, fewer leave a core idle: on 2 cores, 2 threads served
+/// 31k reads/s, 1 thread 26k and 4 threads 25k.
 pub fn default_readers() -> usize {
     std::thread::available_parallelism().map_or(2, |cores| cores.get().max(2))
 }
@@ -105,7 +108,8 @@ pub enum Durability {
 pub struct EmbeddedOptions {
     /// How hard a commit works to survive a crash.
     pub durability: Durability,
-    /// How many reads run at once (reader threads, each with its own connection).
+    /// How many reads run at once (reader threads, each with its own connection; at least 2,
+    /// of which query pages and other scans may use all but one).
     pub readers: usize,
     /// When a group of writes stops growing and commits.
     pub group_commit: GroupCommitOptions,

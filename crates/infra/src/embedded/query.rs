@@ -27,6 +27,7 @@ use audit_domain::merkle::Hash;
 use audit_domain::{AuditEntry, LoggedAuditEntry};
 
 use super::error::{corrupt, storage_error};
+use super::reader_pool::StopSignal;
 use super::rows::{DocumentRow, from_sql_integer, to_sql_integer};
 
 /// When rows may be dropped in memory, read at least this many per statement.
@@ -480,12 +481,17 @@ pub(super) enum Finish {
     SqlOnly,
 }
 
-/// The documents `query` asks for (see the module docs).
+/// What a stopped query was doing when it checked `stop` between rows.
+const FILTERING: &str = "filtering documents";
+
+/// The documents `query` asks for (see the module docs). SQLite's statements are stopped by
+/// the reader's progress handler; the rows judged in memory check `stop` as they go.
 pub(super) fn select_documents(
     connection: &Connection,
     collection: CollectionId,
     query: &DocumentQuery,
     finish: Finish,
+    stop: &StopSignal,
 ) -> Result<Vec<Document>, Error> {
     let collection_id = collection.to_string();
     // One snapshot for every statement of this page.
@@ -506,8 +512,13 @@ pub(super) fn select_documents(
             "SELECT {DOCUMENT_COLUMNS} FROM documents AS d WHERE d.collection_id = {collection_param} \
              AND d.data IS NOT NULL AND {condition}"
         );
-        let mut documents = read_rows(connection, &text, &sql.params, &collection_id)?;
-        documents.retain(|d| !rejected(d));
+        let mut documents = Vec::new();
+        for document in read_rows(connection, &text, &sql.params, &collection_id)? {
+            stop.check(FILTERING)?;
+            if !rejected(&document) {
+                documents.push(document);
+            }
+        }
         documents.sort_by(|a, b| query.sort.compare(a, b));
         if let Some(after) = &query.after {
             documents.retain(|d| {
@@ -551,6 +562,7 @@ pub(super) fn select_documents(
         let rows = read_rows(connection, &text, &page.params, &collection_id)?;
         let exhausted = rows.len() < batch as usize;
         for document in rows {
+            stop.check(FILTERING)?;
             after = Some(query.sort.key_of(&document));
             if rejected(&document) {
                 continue;

@@ -17,6 +17,7 @@ use storage_domain::{
 
 use super::{Finish, is_exact, select_documents};
 use crate::embedded::connection::open_reader;
+use crate::embedded::reader_pool::StopSignal;
 use crate::embedded::{Durability, EmbeddedOptions, EmbeddedStore};
 
 /// Times documents are created and updated at (few, so that sort keys tie).
@@ -328,7 +329,7 @@ fn property() {
         for page in 0.. {
             let limit = page_sizes[page % page_sizes.len()];
             let query = DocumentQuery { filter: filter.clone(), sort: sort.clone(), after, limit };
-            let found = ok(runtime.block_on(reader.query_documents(collection.id(), query)));
+            let found = ok(runtime.block_on(reader.query_documents(collection.id(), query, None)));
             prop_assert!(found.len() <= limit as usize);
             walked.extend(found.iter().map(|d| d.id().to_string()));
             after = found.last().map(|d| sort.key_of(d));
@@ -340,7 +341,7 @@ fn property() {
 
         if is_exact(&filter) {
             let query = DocumentQuery { filter: filter.clone(), sort: sort.clone(), after: None, limit: 100 };
-            let found = ok(select_documents(&sql_only, collection.id(), &query, Finish::SqlOnly));
+            let found = ok(select_documents(&sql_only, collection.id(), &query, Finish::SqlOnly, &StopSignal::never()));
             let ids: Vec<String> = found.iter().map(|d| d.id().to_string()).collect();
             prop_assert_eq!(&ids, &expected, "SQL alone, filter {} sort {}", filter_json, sort_text);
         }
@@ -358,6 +359,7 @@ async fn the_audit_listing_filters_across_the_store_in_commit_order() {
             storage_app::queries::list_audit::AuditQuery::default(),
             None,
             10,
+            None,
         )
         .await);
     assert!(all.is_empty(), "the seeds append no audit entries");

@@ -2,136 +2,28 @@
 //!
 //! WAL lets any number of readers run while the writer writes, each seeing the last commit
 //! before its statement began. The reads run on a few dedicated threads, each owning one
-//! read-only connection and taking reads from one shared queue.
+//! read-only connection.
 //!
-//! # Why dedicated threads
-//!
-//! SQLite must not run on the async workers, so every read is a hop to another thread and
-//! back. Through tokio's blocking pool, each hop woke a parked thread (about a quarter of a
-//! read's CPU went to context switches on 2 cores). A fixed set of threads that keep taking
-//! reads while the queue is not empty only park when there is nothing to do, so under load
-//! a read costs a queue push and a wake-up of the waiting task, not two thread switches.
-//! The price is a bound: at most [`EmbeddedOptions::readers`](super::EmbeddedOptions) reads
-//! run at once and the rest wait their turn in the queue.
-//!
-//! Running point reads (one index lookup) on the async worker itself was tried: it saved
-//! about 15% of the server's CPU under a steady rate of reads by id, but not latency (p99
-//! 2.5–5.3 ms against 2.9–3.4 ms at 18.5k/s), and a read that meets a cold page or a busy
-//! WAL index would hold a worker and every request queued on it. Reads stay on these threads.
+//! [`ReaderPool`] (`reader_pool.rs`) owns the threads and their two lanes: point reads here go
+//! through [`ReaderPool::read`], query pages and the store-wide audit listing, whose cost the
+//! client chooses, through [`ReaderPool::scan`] with the request's deadline, so they never take
+//! every thread and stop when their request is over.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use audit_domain::LoggedAuditEntry;
-use crossbeam_channel::{Receiver, Sender};
-use rusqlite::Connection;
-use shared_kernel::{CollectionId, Error, Position};
+use shared_kernel::{CollectionId, Deadline, Error, Position};
 use storage_app::StorageReader;
 use storage_app::idempotency::{IdempotencyRecord, IdempotencyScope};
 use storage_app::queries::list_audit::AuditQuery;
 use storage_domain::query::DocumentQuery;
 use storage_domain::{Collection, CollectionName, Document, DocumentId, Revision, Version};
-use tokio::sync::oneshot;
 
 use super::collection_cache::CollectionCache;
-use super::connection::open_reader;
 use super::document_cache::{DocumentCache, DocumentKey};
-use super::lock::DirLock;
+use super::reader_pool::ReaderPool;
 use super::{history, idempotency, query, rows};
-
-/// A read to run on one of the pool's connections; it answers through a channel it captured.
-type Job = Box<dyn FnOnce(&Connection) + Send>;
-
-/// Read-only connections to one database file, each owned by its own thread.
-pub(super) struct ReaderPool {
-    /// Taken (closed) on drop, which lets the threads finish the queue and stop.
-    jobs: Option<Sender<Job>>,
-    threads: Vec<JoinHandle<()>>,
-    /// Keeps the folder locked for as long as a reader's connection is open.
-    _lock: Arc<DirLock>,
-}
-
-impl ReaderPool {
-    /// Opens `threads` (at least one) read-only connections to `path`, which must exist, and
-    /// starts a thread for each. Every connection is opened here, so that a file readers cannot
-    /// open fails at start rather than at the first request.
-    ///
-    /// # Errors
-    /// As [`open_reader`]; `UNAVAILABLE` when a thread cannot be started.
-    pub(super) fn new(path: &Path, threads: usize, lock: Arc<DirLock>) -> Result<Self, Error> {
-        let connections = (0..threads.max(1))
-            .map(|_| open_reader(path))
-            .collect::<Result<Vec<_>, Error>>()?;
-        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
-        let mut pool = Self {
-            jobs: Some(jobs),
-            threads: Vec::with_capacity(connections.len()),
-            _lock: lock,
-        };
-        for (index, connection) in connections.into_iter().enumerate() {
-            let queue = queue.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("offchain-reader-{index}"))
-                .spawn(move || serve(&connection, &queue))
-                .map_err(|e| Error::unavailable("could not start a reader thread", e))?;
-            pool.threads.push(thread);
-        }
-        Ok(pool)
-    }
-
-    /// Runs `work` on one of the pool's connections, on its thread.
-    ///
-    /// # Errors
-    /// What `work` returns; `INTERNAL_ERROR` if it panicked.
-    pub(super) async fn read<T, F>(&self, work: F) -> Result<T, Error>
-    where
-        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |connection| {
-            // The request may have been cancelled meanwhile; nobody is left to tell.
-            let _ = answer.send(work(connection));
-        });
-        let queued = self
-            .jobs
-            .as_ref()
-            .is_some_and(|jobs| jobs.send(job).is_ok());
-        if !queued {
-            return Err(Error::internal(
-                "the reader threads have stopped",
-                "the read queue is closed",
-            ));
-        }
-        answered
-            .await
-            .map_err(|e| Error::internal("a read did not complete (its statement panicked)", e))?
-    }
-}
-
-impl Drop for ReaderPool {
-    fn drop(&mut self) {
-        drop(self.jobs.take());
-        for thread in self.threads.drain(..) {
-            // A reader thread catches the panics of its reads, so joining cannot fail on one.
-            let _ = thread.join();
-        }
-    }
-}
-
-/// A reader thread: runs reads from `queue` on `connection` until the queue is closed and empty.
-fn serve(connection: &Connection, queue: &Receiver<Job>) {
-    while let Ok(job) = queue.recv() {
-        // A panicking read drops its answer channel (its caller gets an error) and must not
-        // take the thread, and with it a connection, down.
-        if catch_unwind(AssertUnwindSafe(|| job(connection))).is_err() {
-            tracing::error!("a read panicked; its request was answered with an error");
-        }
-    }
-}
 
 /// The [`StorageReader`] of the embedded store.
 pub(super) struct SqliteReader {
@@ -287,10 +179,17 @@ impl StorageReader for SqliteReader {
         &self,
         collection: CollectionId,
         query: DocumentQuery,
+        deadline: Option<Deadline>,
     ) -> Result<Vec<Document>, Error> {
         self.pool
-            .read(move |connection| {
-                query::select_documents(connection, collection, &query, query::Finish::InMemory)
+            .scan(deadline, move |connection, stop| {
+                query::select_documents(
+                    connection,
+                    collection,
+                    &query,
+                    query::Finish::InMemory,
+                    stop,
+                )
             })
             .await
     }
@@ -301,10 +200,13 @@ impl StorageReader for SqliteReader {
         filter: AuditQuery,
         after_seq: Option<Position>,
         limit: u32,
+        deadline: Option<Deadline>,
     ) -> Result<Vec<LoggedAuditEntry>, Error> {
         let after = after_seq.map_or(0, Position::get);
         self.pool
-            .read(move |connection| query::select_audit_entries(connection, &filter, after, limit))
+            .scan(deadline, move |connection, _| {
+                query::select_audit_entries(connection, &filter, after, limit)
+            })
             .await
     }
 }

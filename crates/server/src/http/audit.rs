@@ -10,7 +10,7 @@ use storage_app::queries::list_audit::ListAudit;
 
 use super::AppState;
 use super::dto::{AuditEntryDto, ListDto};
-use super::extract::QueryParams;
+use super::extract::{QueryParams, RequestDeadline};
 use super::problem::ApiError;
 
 /// The audit routes.
@@ -34,6 +34,7 @@ struct AuditParams {
 
 async fn list(
     State(state): State<AppState>,
+    RequestDeadline(deadline): RequestDeadline,
     QueryParams(params): QueryParams<AuditParams>,
 ) -> Result<Json<ListDto<AuditEntryDto>>, ApiError> {
     let request = ListAudit {
@@ -45,6 +46,7 @@ async fn list(
         until: params.until,
         limit: params.limit,
         cursor: params.cursor,
+        deadline,
     };
     let page = state.storage().list_audit(request).await?;
     Ok(Json(ListDto::from_page(&page, AuditEntryDto::from)))

@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use shared_kernel::{Error, ErrorCode, FieldError, RequestContext};
+use shared_kernel::{Deadline, Error, ErrorCode, FieldError, RequestContext};
 
 use super::AppState;
 use super::problem::ApiError;
@@ -216,6 +216,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Context {
                     std::io::Error::other("missing RequestContext extension"),
                 ))
             })
+    }
+}
+
+/// The request's deadline, stored by the pipeline's timeout (`pipeline.rs`): handed to work
+/// that runs on other threads (query pages), which stops there. `None` outside the pipeline.
+pub struct RequestDeadline(pub Option<Deadline>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestDeadline {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<Deadline>().copied()))
     }
 }
 

@@ -20,7 +20,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use shared_kernel::constants::REQUEST_ID_HEADER;
-use shared_kernel::{Actor, Error, RequestContext, RequestId, TraceId};
+use shared_kernel::{Actor, Deadline, Error, RequestContext, RequestId, TraceId};
 use tower::Service;
 use tracing::Instrument;
 
@@ -104,9 +104,13 @@ impl Pipeline {
             .unwrap_or_else(problem::panic_response)
     }
 
-    /// Answers 503 when the request outlives the configured timeout.
-    async fn within_timeout(self, request: Request) -> Response {
+    /// Answers 503 when the request outlives the configured timeout. The deadline also goes
+    /// into the request's extensions ([`Deadline`]): dropping the route's future stops only
+    /// what runs on this task, so work the request started elsewhere (a query on a reader
+    /// thread) is handed the deadline and stops there too.
+    async fn within_timeout(self, mut request: Request) -> Response {
         let limit = self.state.request_timeout();
+        request.extensions_mut().insert(Deadline::after(limit));
         match tokio::time::timeout(limit, self.route(request)).await {
             Ok(response) => response,
             Err(_) => ApiError(Error::unavailable(

@@ -13,7 +13,7 @@ use storage_app::queries::query_documents::QueryDocuments;
 
 use super::AppState;
 use super::dto::{DocumentDto, ListDto};
-use super::extract::{JsonBody, PathParams, QueryParams, RequestBody};
+use super::extract::{JsonBody, PathParams, QueryParams, RequestBody, RequestDeadline};
 use super::idempotency::ReadAnswer;
 use super::problem::{ApiError, method_not_allowed};
 
@@ -61,6 +61,7 @@ async fn answer(state: &AppState, name: &str, query: QueryDocuments) -> Result<R
 
 async fn list(
     State(state): State<AppState>,
+    RequestDeadline(deadline): RequestDeadline,
     PathParams(name): PathParams<String>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Response, ApiError> {
@@ -85,12 +86,14 @@ async fn list(
         sort: params.sort,
         limit: params.limit,
         cursor: params.cursor,
+        deadline,
     };
     answer(&state, &name, query).await
 }
 
 async fn query(
     State(state): State<AppState>,
+    RequestDeadline(deadline): RequestDeadline,
     PathParams((name, segment)): PathParams<(String, String)>,
     body: Result<JsonBody<QueryBody>, ApiError>,
 ) -> Response {
@@ -104,6 +107,7 @@ async fn query(
                 sort: body.sort,
                 limit: body.limit,
                 cursor: body.cursor,
+                deadline,
             };
             answer(&state, &name, query).await
         }

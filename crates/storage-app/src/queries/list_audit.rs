@@ -2,7 +2,7 @@
 
 use audit_domain::{AuditOperation, LoggedAuditEntry};
 use shared_kernel::pagination::PageLimit;
-use shared_kernel::{Actor, Error, Timestamp};
+use shared_kernel::{Actor, Deadline, Error, Timestamp};
 use storage_domain::{CollectionName, DocumentId};
 
 use super::Page;
@@ -48,6 +48,9 @@ pub struct ListAudit {
     pub limit: Option<u32>,
     /// The previous page's `next_cursor`.
     pub cursor: Option<String>,
+    /// When the request's answer is no longer wanted: the reader stops the listing there
+    /// (`UNAVAILABLE`). `None`: no limit.
+    pub deadline: Option<Deadline>,
 }
 
 impl ListAudit {
@@ -95,7 +98,7 @@ impl StorageApp {
             .transpose()?;
         let mut items = self
             .reader
-            .audit_entries(filter, after, limit.get() + 1)
+            .audit_entries(filter, after, limit.get() + 1, request.deadline)
             .await?;
         let has_more = items.len() > limit.get() as usize;
         items.truncate(limit.get() as usize);
@@ -186,22 +189,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_filter_reaches_the_reader_parsed() {
+    async fn the_filter_and_the_deadline_reach_the_reader_parsed() {
+        let expected = Deadline::after(std::time::Duration::from_secs(5));
         let mut reader = MockStorageReader::new();
         reader
             .expect_audit_entries()
-            .withf(|filter, after, limit| {
+            .withf(move |filter, after, limit, deadline| {
                 filter.operation == Some(AuditOperation::DocumentPatch)
                     && filter.since == Some(Timestamp::from_millis(0))
                     && after.is_none()
                     && *limit == 51
+                    && *deadline == Some(expected)
             })
-            .returning(|_, _, _| Ok(Vec::new()));
+            .returning(|_, _, _, _| Ok(Vec::new()));
         let app = app_with_reader(reader);
         let page = app
             .list_audit(ListAudit {
                 operation: Some("document.patch".into()),
                 since: Some("1970-01-01T00:00:00Z".into()),
+                deadline: Some(expected),
                 ..ListAudit::default()
             })
             .await

@@ -11,7 +11,7 @@
 use serde_json::{Value, json};
 use shared_kernel::number;
 use shared_kernel::pagination::PageLimit;
-use shared_kernel::{CollectionId, Error, Sha256Digest, canonical_json};
+use shared_kernel::{CollectionId, Deadline, Error, Sha256Digest, canonical_json};
 use storage_domain::DocumentId;
 use storage_domain::query::{DocumentQuery, Filter, Sort, SortKey, SortValue};
 
@@ -35,6 +35,9 @@ pub struct QueryDocuments {
     pub limit: Option<u32>,
     /// The previous page's `next_cursor`.
     pub cursor: Option<String>,
+    /// When the request's answer is no longer wanted: the reader stops the query there
+    /// (`UNAVAILABLE`) instead of finishing it. `None`: no limit.
+    pub deadline: Option<Deadline>,
 }
 
 impl StorageApp {
@@ -78,7 +81,7 @@ impl StorageApp {
         };
         let mut documents = self
             .reader
-            .query_documents(collection.id(), request)
+            .query_documents(collection.id(), request, query.deadline)
             .await?;
         let has_more = documents.len() > limit.get() as usize;
         documents.truncate(limit.get() as usize);
@@ -241,28 +244,30 @@ mod tests {
             .expect_collection()
             .returning(move |_| Ok(Some(collection.clone())));
         let recorded = Arc::clone(&seen);
-        reader.expect_query_documents().returning(move |_, query| {
-            let mut found: Vec<Document> = documents
-                .iter()
-                .filter(|d| query.filter.is_satisfied_by(d))
-                .filter(|d| {
-                    query.after.as_ref().is_none_or(|after| {
-                        query
-                            .sort
-                            .compare_keys(&query.sort.key_of(d), after)
-                            .is_gt()
+        reader
+            .expect_query_documents()
+            .returning(move |_, query, _| {
+                let mut found: Vec<Document> = documents
+                    .iter()
+                    .filter(|d| query.filter.is_satisfied_by(d))
+                    .filter(|d| {
+                        query.after.as_ref().is_none_or(|after| {
+                            query
+                                .sort
+                                .compare_keys(&query.sort.key_of(d), after)
+                                .is_gt()
+                        })
                     })
-                })
-                .cloned()
-                .collect();
-            found.sort_by(|a, b| query.sort.compare(a, b));
-            found.truncate(query.limit as usize);
-            recorded
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(query);
-            Ok(found)
-        });
+                    .cloned()
+                    .collect();
+                found.sort_by(|a, b| query.sort.compare(a, b));
+                found.truncate(query.limit as usize);
+                recorded
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(query);
+                Ok(found)
+            });
         (reader, seen)
     }
 
@@ -368,6 +373,26 @@ mod tests {
         for beyond in [two_to_the_64, json!(u64::MAX), json!(-1e300)] {
             assert_eq!(value_from_json(&json!(["n", beyond])), None, "{beyond}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_request_deadline_reaches_the_reader_with_the_query() {
+        let deadline = Deadline::after(std::time::Duration::from_secs(5));
+        let mut reader = MockStorageReader::new();
+        reader
+            .expect_collection()
+            .returning(|name| Ok(Some(existing_collection(name))));
+        reader
+            .expect_query_documents()
+            .withf(move |_, _, given| *given == Some(deadline))
+            .times(1)
+            .returning(|_, _, _| Ok(Vec::new()));
+        let app = app_with_reader(reader);
+        let query = QueryDocuments {
+            deadline: Some(deadline),
+            ..QueryDocuments::default()
+        };
+        assert!(ok(app.query_documents("c", query).await).items.is_empty());
     }
 
     #[tokio::test]
