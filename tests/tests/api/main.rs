@@ -16,4 +16,5 @@ mod log;
 mod persistence;
 mod proof;
 mod query;
+mod schemas;
 mod serving;
