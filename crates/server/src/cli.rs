@@ -70,6 +70,14 @@ struct SettingsArgs {
     /// [env: OFFCHAIN_DOCUMENT_CACHE_MIB; default: 64].
     #[arg(long, value_name = "MIB")]
     document_cache_mib: Option<u64>,
+    /// Largest collection schema that may be set, in bytes of canonical JSON, at least 1024
+    /// [env: OFFCHAIN_MAX_SCHEMA_BYTES; default: 262144].
+    #[arg(long, value_name = "BYTES")]
+    max_schema_bytes: Option<usize>,
+    /// Memory for compiled collection schemas, in MiB (estimated); 0 compiles for each use
+    /// [env: OFFCHAIN_SCHEMA_CACHE_MIB; default: 32].
+    #[arg(long, value_name = "MIB")]
+    schema_cache_mib: Option<u64>,
     /// Longest a request may take, in seconds, at least 1
     /// [env: OFFCHAIN_REQUEST_TIMEOUT_SECS; default: 30].
     #[arg(long, value_name = "SECS")]
@@ -109,6 +117,8 @@ impl SettingsArgs {
             durability: self.durability,
             serving: self.serving,
             document_cache_mib: self.document_cache_mib,
+            max_schema_bytes: self.max_schema_bytes,
+            schema_cache_mib: self.schema_cache_mib,
             request_timeout_secs: self.request_timeout_secs,
             shutdown_timeout_secs: self.shutdown_timeout_secs,
             log_level: self.log_level,

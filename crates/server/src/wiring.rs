@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use infra::embedded::{EmbeddedOptions, EmbeddedStore};
-use infra::schema::JsonSchemaValidator;
+use infra::schema::{JsonSchemaValidator, SchemaLimits, SchemaOptions};
 use shared_kernel::{Error, SystemClock};
 use storage_app::StorageApp;
 use storage_domain::DocumentLimits;
@@ -36,7 +36,14 @@ pub fn embedded(config: &Config) -> Result<(AppState, LogWiring), Error> {
     let storage = StorageApp::new(
         store.unit_of_work(),
         store.reader(),
-        Arc::new(JsonSchemaValidator::new()),
+        Arc::new(JsonSchemaValidator::new(SchemaOptions {
+            limits: SchemaLimits {
+                max_schema_bytes: config.max_schema_bytes,
+            },
+            cache_bytes: config.schema_cache_bytes,
+            stall: config.schema_stall.clone(),
+            ..SchemaOptions::default()
+        })?),
         Arc::new(SystemClock),
         limits,
     );

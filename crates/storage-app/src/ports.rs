@@ -89,20 +89,31 @@ pub trait EventOutbox: Send {
 }
 
 /// Checks JSON Schemas and validates data against them.
+///
+/// Async because validating can be costly (a large schema or document, or a stored pattern
+/// that needs a backtracking engine): an adapter may run the work on threads of its own so
+/// that the caller's thread keeps serving other requests meanwhile.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
 pub trait SchemaValidator: Send + Sync {
-    /// Checks that `schema` is a valid JSON Schema of a supported draft.
+    /// Checks that `schema` may be set on a collection: a valid JSON Schema of a supported
+    /// draft, within the adapter's limits (size, compiled cost, what its patterns may use).
     ///
     /// # Errors
     /// MUST return `INVALID_INPUT` (with `/schema...` field paths) when it is not.
-    fn check_schema(&self, schema: &CollectionSchema) -> Result<(), Error>;
+    async fn check_schema(&self, schema: &CollectionSchema) -> Result<(), Error>;
 
     /// Validates `data` against `collection`'s current schema (a no-op without one).
     ///
     /// # Errors
     /// MUST return `SCHEMA_VIOLATION` listing every failing instance path (JSON pointers
-    /// into the data) when the data does not conform.
-    fn validate(&self, collection: &Collection, data: &DocumentData) -> Result<(), Error>;
+    /// into the data) when the data does not conform, or when the schema cannot decide
+    /// within the adapter's bounds (the path where it gave up).
+    async fn validate(&self, collection: &Collection, data: &DocumentData) -> Result<(), Error>;
+
+    /// Forgets whatever the adapter keeps for `collection` (compiled schemas): called once
+    /// its schema was replaced or it was deleted, so memory held for old versions is freed.
+    fn forget(&self, collection: CollectionId);
 }
 
 /// Reads committed state outside any write transaction.

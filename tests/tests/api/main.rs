@@ -18,4 +18,5 @@ mod persistence;
 mod proof;
 mod query;
 mod query_limits;
+mod schemas;
 mod serving;

@@ -25,7 +25,7 @@ use storage_app::commands::patch_document::PatchDocument;
 use storage_domain::{DocumentLimits, Precondition, Version};
 
 use super::{Durability, EmbeddedOptions, EmbeddedStore, GroupCommitOptions};
-use crate::schema::JsonSchemaValidator;
+use crate::schema::{JsonSchemaValidator, SchemaOptions};
 
 fn ok<T>(result: Result<T, shared_kernel::Error>) -> T {
     result.unwrap_or_else(|e| panic!("{}", e.chain()))
@@ -50,7 +50,9 @@ fn app(store: &EmbeddedStore) -> Arc<StorageApp> {
     Arc::new(StorageApp::new(
         store.unit_of_work(),
         store.reader(),
-        Arc::new(JsonSchemaValidator::new()),
+        Arc::new(
+            JsonSchemaValidator::new(SchemaOptions::default()).unwrap_or_else(|e| panic!("{e}")),
+        ),
         Arc::new(SystemClock),
         DocumentLimits::default(),
     ))

@@ -27,6 +27,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use infra::embedded::{DEFAULT_DOCUMENT_CACHE_BYTES, Durability};
+use infra::schema::ValidationStall;
+use infra::schema::cache::DEFAULT_SCHEMA_CACHE_BYTES;
+use infra::schema::limits::DEFAULT_MAX_SCHEMA_BYTES;
 
 use crate::log_worker::LogOptions;
 use crate::run::Serving;
@@ -63,6 +66,13 @@ pub struct Config {
     pub serving: Serving,
     /// Bytes of committed documents the embedded store keeps for reads by id.
     pub document_cache_bytes: usize,
+    /// Largest schema that may be set, in canonical bytes.
+    pub max_schema_bytes: usize,
+    /// Estimated bytes of compiled schemas kept.
+    pub schema_cache_bytes: usize,
+    /// Test seam: holds schema validation threads (see [`ValidationStall`]); never set by a
+    /// setting.
+    pub schema_stall: Option<ValidationStall>,
     /// Longest time a request may take.
     pub request_timeout: Duration,
     /// Longest time shutdown waits for in-flight requests.
@@ -81,6 +91,9 @@ impl Config {
             durability: Durability::Full,
             serving: Serving::one_thread_per_core(),
             document_cache_bytes: DEFAULT_DOCUMENT_CACHE_BYTES,
+            max_schema_bytes: DEFAULT_MAX_SCHEMA_BYTES,
+            schema_cache_bytes: DEFAULT_SCHEMA_CACHE_BYTES,
+            schema_stall: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             shutdown_timeout: WORKER_SHUTDOWN_TIMEOUT,
             tlog: LogOptions::default(),

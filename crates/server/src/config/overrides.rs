@@ -25,6 +25,10 @@ pub struct Overrides {
     pub serving: Option<ServingMode>,
     /// `--document-cache-mib`
     pub document_cache_mib: Option<u64>,
+    /// `--max-schema-bytes`
+    pub max_schema_bytes: Option<usize>,
+    /// `--schema-cache-mib`
+    pub schema_cache_mib: Option<u64>,
     /// `--request-timeout-secs`
     pub request_timeout_secs: Option<u64>,
     /// `--shutdown-timeout-secs`
@@ -50,6 +54,8 @@ impl Overrides {
             Key::Durability => self.durability.is_some(),
             Key::Serving => self.serving.is_some(),
             Key::DocumentCacheMib => self.document_cache_mib.is_some(),
+            Key::MaxSchemaBytes => self.max_schema_bytes.is_some(),
+            Key::SchemaCacheMib => self.schema_cache_mib.is_some(),
             Key::RequestTimeoutSecs => self.request_timeout_secs.is_some(),
             Key::ShutdownTimeoutSecs => self.shutdown_timeout_secs.is_some(),
             Key::LogLevel => self.log_level.is_some(),
@@ -78,6 +84,12 @@ impl Overrides {
         }
         if let Some(mib) = self.document_cache_mib {
             settings.document_cache_mib = mib;
+        }
+        if let Some(bytes) = self.max_schema_bytes {
+            settings.max_schema_bytes = bytes;
+        }
+        if let Some(mib) = self.schema_cache_mib {
+            settings.schema_cache_mib = mib;
         }
         if let Some(secs) = self.request_timeout_secs {
             settings.request_timeout_secs = secs;

@@ -42,6 +42,8 @@ impl Loaded {
                 Key::Durability => quoted(&value_name(&settings.durability)),
                 Key::Serving => quoted(&value_name(&settings.serving)),
                 Key::DocumentCacheMib => settings.document_cache_mib.to_string(),
+                Key::MaxSchemaBytes => settings.max_schema_bytes.to_string(),
+                Key::SchemaCacheMib => settings.schema_cache_mib.to_string(),
                 Key::RequestTimeoutSecs => settings.request_timeout_secs.to_string(),
                 Key::ShutdownTimeoutSecs => settings.shutdown_timeout_secs.to_string(),
                 Key::LogLevel => quoted(&settings.log.level),

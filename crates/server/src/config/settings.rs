@@ -12,6 +12,7 @@ use std::time::Duration;
 use audit_app::sequencer::CHECKPOINT_INTERVAL;
 use audit_domain::note::KeyName;
 use infra::embedded::Durability;
+use infra::schema::limits::DEFAULT_MAX_SCHEMA_BYTES;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, WORKER_SHUTDOWN_TIMEOUT};
@@ -25,6 +26,11 @@ use super::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_REQUEST_TIMEOUT};
 
 /// The default `document_cache_mib`: [`infra::embedded::DEFAULT_DOCUMENT_CACHE_BYTES`].
 pub const DEFAULT_DOCUMENT_CACHE_MIB: u64 = 64;
+
+/// The default `schema_cache_mib`: [`infra::schema::cache::DEFAULT_SCHEMA_CACHE_BYTES`].
+pub const DEFAULT_SCHEMA_CACHE_MIB: u64 = 32;
+/// The smallest accepted `max_schema_bytes`: below this even small schemas are refused.
+pub const MIN_MAX_SCHEMA_BYTES: usize = 1024;
 
 /// The smallest accepted `max_document_bytes`: below this even small documents are refused.
 pub const MIN_MAX_DOCUMENT_BYTES: usize = 1024;
@@ -54,6 +60,12 @@ pub struct Settings {
     /// Memory for committed documents answering reads by id, in MiB (0: none).
     #[serde(deserialize_with = "whole_number")]
     pub document_cache_mib: u64,
+    /// Largest collection schema that may be set, in bytes of canonical JSON.
+    #[serde(deserialize_with = "whole_number")]
+    pub max_schema_bytes: usize,
+    /// Memory for compiled collection schemas, in MiB (estimated; 0: compile for each use).
+    #[serde(deserialize_with = "whole_number")]
+    pub schema_cache_mib: u64,
     /// Longest a request may take, in seconds.
     #[serde(deserialize_with = "whole_number")]
     pub request_timeout_secs: u64,
@@ -135,6 +147,8 @@ impl Default for Settings {
             durability: DurabilityMode::Full,
             serving: ServingMode::PerThread,
             document_cache_mib: DEFAULT_DOCUMENT_CACHE_MIB,
+            max_schema_bytes: DEFAULT_MAX_SCHEMA_BYTES,
+            schema_cache_mib: DEFAULT_SCHEMA_CACHE_MIB,
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT.as_secs(),
             shutdown_timeout_secs: WORKER_SHUTDOWN_TIMEOUT.as_secs(),
             log: LogSettings::default(),
@@ -178,6 +192,15 @@ impl Settings {
                 format!(
                     "must be at least {MIN_MAX_DOCUMENT_BYTES}, got {}",
                     self.max_document_bytes
+                ),
+            ));
+        }
+        if self.max_schema_bytes < MIN_MAX_SCHEMA_BYTES {
+            return Err((
+                Key::MaxSchemaBytes,
+                format!(
+                    "must be at least {MIN_MAX_SCHEMA_BYTES}, got {}",
+                    self.max_schema_bytes
                 ),
             ));
         }
@@ -239,6 +262,11 @@ impl Settings {
             document_cache_bytes: usize::try_from(self.document_cache_mib)
                 .unwrap_or(usize::MAX)
                 .saturating_mul(1 << 20),
+            max_schema_bytes: self.max_schema_bytes,
+            schema_cache_bytes: usize::try_from(self.schema_cache_mib)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1 << 20),
+            schema_stall: None,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
             tlog: LogOptions {
@@ -268,6 +296,10 @@ pub enum Key {
     Serving,
     /// `document_cache_mib`
     DocumentCacheMib,
+    /// `max_schema_bytes`
+    MaxSchemaBytes,
+    /// `schema_cache_mib`
+    SchemaCacheMib,
     /// `request_timeout_secs`
     RequestTimeoutSecs,
     /// `shutdown_timeout_secs`
@@ -286,13 +318,15 @@ pub enum Key {
 
 impl Key {
     /// Every setting, in the order they are printed and checked.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 15] = [
         Self::Listen,
         Self::DataDir,
         Self::MaxDocumentBytes,
         Self::Durability,
         Self::Serving,
         Self::DocumentCacheMib,
+        Self::MaxSchemaBytes,
+        Self::SchemaCacheMib,
         Self::RequestTimeoutSecs,
         Self::ShutdownTimeoutSecs,
         Self::LogLevel,
@@ -311,6 +345,8 @@ impl Key {
             Self::Durability => "durability",
             Self::Serving => "serving",
             Self::DocumentCacheMib => "document_cache_mib",
+            Self::MaxSchemaBytes => "max_schema_bytes",
+            Self::SchemaCacheMib => "schema_cache_mib",
             Self::RequestTimeoutSecs => "request_timeout_secs",
             Self::ShutdownTimeoutSecs => "shutdown_timeout_secs",
             Self::LogLevel => "log.level",
@@ -330,6 +366,8 @@ impl Key {
             Self::Durability => "OFFCHAIN_DURABILITY",
             Self::Serving => "OFFCHAIN_SERVING",
             Self::DocumentCacheMib => "OFFCHAIN_DOCUMENT_CACHE_MIB",
+            Self::MaxSchemaBytes => "OFFCHAIN_MAX_SCHEMA_BYTES",
+            Self::SchemaCacheMib => "OFFCHAIN_SCHEMA_CACHE_MIB",
             Self::RequestTimeoutSecs => "OFFCHAIN_REQUEST_TIMEOUT_SECS",
             Self::ShutdownTimeoutSecs => "OFFCHAIN_SHUTDOWN_TIMEOUT_SECS",
             Self::LogLevel => "OFFCHAIN_LOG__LEVEL",
@@ -349,6 +387,8 @@ impl Key {
             Self::Durability => "--durability",
             Self::Serving => "--serving",
             Self::DocumentCacheMib => "--document-cache-mib",
+            Self::MaxSchemaBytes => "--max-schema-bytes",
+            Self::SchemaCacheMib => "--schema-cache-mib",
             Self::RequestTimeoutSecs => "--request-timeout-secs",
             Self::ShutdownTimeoutSecs => "--shutdown-timeout-secs",
             Self::LogLevel => "--log-level",

@@ -63,6 +63,12 @@ fn with_nothing_given_every_setting_is_its_default() {
         settings.to_config().document_cache_bytes,
         infra::embedded::DEFAULT_DOCUMENT_CACHE_BYTES
     );
+    assert_eq!(settings.max_schema_bytes, 256 * 1024);
+    assert_eq!(settings.schema_cache_mib, 32);
+    assert_eq!(
+        settings.to_config().schema_cache_bytes,
+        infra::schema::cache::DEFAULT_SCHEMA_CACHE_BYTES
+    );
     assert_eq!(settings.request_timeout_secs, 30);
     assert_eq!(settings.shutdown_timeout_secs, 30);
     assert_eq!(settings.log.level, "info");
@@ -130,6 +136,8 @@ fn every_setting_is_read_from_its_environment_variable() {
         ("OFFCHAIN_DURABILITY", "normal"),
         ("OFFCHAIN_SERVING", "shared"),
         ("OFFCHAIN_DOCUMENT_CACHE_MIB", "16"),
+        ("OFFCHAIN_MAX_SCHEMA_BYTES", "65536"),
+        ("OFFCHAIN_SCHEMA_CACHE_MIB", "8"),
         ("OFFCHAIN_REQUEST_TIMEOUT_SECS", "5"),
         ("OFFCHAIN_SHUTDOWN_TIMEOUT_SECS", "0"),
         ("OFFCHAIN_LOG__LEVEL", "server=debug,warn"),
@@ -146,6 +154,8 @@ fn every_setting_is_read_from_its_environment_variable() {
         durability: DurabilityMode::Normal,
         serving: ServingMode::Shared,
         document_cache_mib: 16,
+        max_schema_bytes: 65536,
+        schema_cache_mib: 8,
         request_timeout_secs: 5,
         shutdown_timeout_secs: 0,
         log: LogSettings {
@@ -160,6 +170,8 @@ fn every_setting_is_read_from_its_environment_variable() {
     };
     assert_eq!(loaded.settings(), &expected);
     assert_eq!(expected.to_config().document_cache_bytes, 16 << 20);
+    assert_eq!(expected.to_config().schema_cache_bytes, 8 << 20);
+    assert_eq!(expected.to_config().max_schema_bytes, 65536);
     for key in Key::ALL {
         assert_eq!(loaded.origin(key), &Origin::Env(key.env()), "{key}");
     }
@@ -175,6 +187,8 @@ max_document_bytes = 4096
 durability = "normal"
 serving = "shared"
 document_cache_mib = 0
+max_schema_bytes = 2048
+schema_cache_mib = 0
 request_timeout_secs = 7
 shutdown_timeout_secs = 8
 
@@ -196,6 +210,8 @@ checkpoint_interval_ms = 50
     assert_eq!(settings.durability, DurabilityMode::Normal);
     assert_eq!(settings.serving, ServingMode::Shared);
     assert_eq!(settings.document_cache_mib, 0, "0 turns the cache off");
+    assert_eq!(settings.max_schema_bytes, 2048);
+    assert_eq!(settings.schema_cache_mib, 0);
     assert_eq!(settings.request_timeout_secs, 7);
     assert_eq!(settings.shutdown_timeout_secs, 8);
     assert_eq!(settings.log.level, "debug");
@@ -539,6 +555,21 @@ fn a_set_tlog_origin_and_key_are_printed_and_read_back() {
         config.tlog.sequencer.checkpoint_interval,
         std::time::Duration::from_millis(25)
     );
+}
+
+#[test]
+fn a_schema_size_cap_below_one_kib_is_refused_naming_the_setting() {
+    let message = refused(
+        &Overrides::default(),
+        vec![("OFFCHAIN_MAX_SCHEMA_BYTES", "1023")],
+    );
+    assert!(message.contains("OFFCHAIN_MAX_SCHEMA_BYTES"), "{message}");
+    assert!(message.contains("at least 1024"), "{message}");
+    let flag = Overrides {
+        max_schema_bytes: Some(10),
+        ..Overrides::default()
+    };
+    assert!(refused(&flag, vec![]).contains("--max-schema-bytes"));
 }
 
 #[test]

@@ -31,7 +31,7 @@ impl StorageApp {
         let name = CollectionName::parse(&command.collection)?;
         let schema = command.schema.map(CollectionSchema::new).transpose()?;
         if let Some(schema) = &schema {
-            self.schemas.check_schema(schema)?;
+            self.schemas.check_schema(schema).await?;
         }
         let mut tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
         let mut collection = Self::live_collection(tx.as_mut(), &name).await?;
@@ -40,6 +40,8 @@ impl StorageApp {
         let changed = collection.clone();
         Self::record_collection_change(tx.as_mut(), &mut collection, context).await?;
         tx.commit().await?;
+        // The compiled form of the replaced schema is of no further use.
+        self.schemas.forget(changed.id());
         Ok(changed)
     }
 }
@@ -51,6 +53,7 @@ mod tests {
 
     use super::*;
     use crate::commands::test_support::*;
+    use crate::ports::MockSchemaValidator;
 
     #[tokio::test]
     async fn a_schema_change_moves_the_version_and_is_audited() {
@@ -70,6 +73,26 @@ mod tests {
         };
         let collection = app.change_schema(&context(), command).await;
         assert_eq!(collection.map(|c| c.version()).ok(), Some(2));
+        assert!(committed.was_committed());
+    }
+
+    #[tokio::test]
+    async fn the_replaced_schema_is_forgotten_by_the_validator_once_committed() {
+        let mut tx = MockTx::default();
+        tx.collections
+            .expect_find_by_name()
+            .returning(|name| Ok(Some(existing_collection(name))));
+        tx.collections.expect_update().returning(|_| Ok(()));
+        tx.expect_one_audit_entry("collection.schema_change");
+        let mut schemas = MockSchemaValidator::new();
+        schemas.expect_check_schema().returning(|_| Ok(()));
+        schemas.expect_forget().times(1).returning(|_| ());
+        let (app, committed) = app_with(tx, schemas);
+        let command = ChangeSchema {
+            collection: "orders".into(),
+            schema: Some(json!({"type": "object"})),
+        };
+        assert!(app.change_schema(&context(), command).await.is_ok());
         assert!(committed.was_committed());
     }
 

@@ -33,7 +33,7 @@ impl StorageApp {
         let name = CollectionName::parse(&command.name).map_err(|e| e.at("/name"))?;
         let schema = command.schema.map(CollectionSchema::new).transpose()?;
         if let Some(schema) = &schema {
-            self.schemas.check_schema(schema)?;
+            self.schemas.check_schema(schema).await?;
         }
         let mut tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
         if tx.collections().find_by_name(&name).await?.is_some() {

@@ -49,6 +49,7 @@ impl StorageApp {
             let collection = Self::live_collection(tx.as_mut(), name).await?;
             self.schemas
                 .validate(&collection, data)
+                .await
                 .map_err(|e| e.nested_under("/data"))?;
             let stamp = self.stamp(context);
             let existing = if generated {

@@ -35,7 +35,10 @@ impl StorageApp {
         collection.delete(live_documents, self.clock.now())?;
         tx.collections().update(&collection).await?;
         Self::record_collection_change(tx.as_mut(), &mut collection, context).await?;
-        tx.commit().await
+        tx.commit().await?;
+        // A deleted collection is never validated against again.
+        self.schemas.forget(collection.id());
+        Ok(())
     }
 }
 
@@ -45,9 +48,10 @@ mod tests {
 
     use super::*;
     use crate::commands::test_support::*;
+    use crate::ports::MockSchemaValidator;
 
     #[tokio::test]
-    async fn an_empty_collection_is_deleted_and_audited() {
+    async fn an_empty_collection_is_deleted_audited_and_forgotten_by_the_validator() {
         let mut tx = MockTx::default();
         tx.collections
             .expect_find_by_name()
@@ -60,7 +64,9 @@ mod tests {
             .times(1)
             .returning(|_| Ok(()));
         tx.expect_one_audit_entry("collection.delete");
-        let (app, committed) = app_with(tx, valid_schemas());
+        let mut schemas = MockSchemaValidator::new();
+        schemas.expect_forget().times(1).returning(|_| ());
+        let (app, committed) = app_with(tx, schemas);
         let result = app
             .delete_collection(
                 &context(),

@@ -46,7 +46,7 @@ impl StorageApp {
                 stamp,
             )?;
             if let Some(data) = document.data() {
-                self.schemas.validate(&collection, data)?;
+                self.schemas.validate(&collection, data).await?;
             }
             self.commit_document_change(tx, &collection, document, context, None)
                 .await

@@ -40,6 +40,7 @@ impl StorageApp {
             let (collection, mut document) = Self::load_document(tx.as_mut(), name, id).await?;
             self.schemas
                 .validate(&collection, data)
+                .await
                 .map_err(|e| e.nested_under("/data"))?;
             document.replace(data.clone(), precondition, self.stamp(context))?;
             self.commit_document_change(tx, &collection, document, context, None)

@@ -152,6 +152,7 @@ pub(crate) fn valid_schemas() -> MockSchemaValidator {
     let mut schemas = MockSchemaValidator::new();
     schemas.expect_check_schema().returning(|_| Ok(()));
     schemas.expect_validate().returning(|_, _| Ok(()));
+    schemas.expect_forget().returning(|_| ());
     schemas
 }
 
@@ -165,6 +166,7 @@ pub(crate) fn rejecting_schemas() -> MockSchemaValidator {
         Err(Error::new(ErrorCode::SchemaViolation, "schema violated")
             .with_field_error(FieldError::new("/a", "must be a string")))
     });
+    schemas.expect_forget().returning(|_| ());
     schemas
 }
 
