@@ -86,6 +86,19 @@ struct SettingsArgs {
     /// [env: OFFCHAIN_SHUTDOWN_TIMEOUT_SECS; default: 30].
     #[arg(long, value_name = "SECS")]
     shutdown_timeout_secs: Option<u64>,
+    /// Longest a request head may take to arrive once its first byte has, in seconds, 1..=3600
+    /// [env: OFFCHAIN_HEADER_READ_TIMEOUT_SECS; default: 10].
+    #[arg(long, value_name = "SECS")]
+    header_read_timeout_secs: Option<u64>,
+    /// Longest a connection stays open with no request running and nothing sent either way,
+    /// in seconds, 1..=3600 [env: OFFCHAIN_KEEP_ALIVE_TIMEOUT_SECS; default: 60].
+    #[arg(long, value_name = "SECS")]
+    keep_alive_timeout_secs: Option<u64>,
+    /// Open connections at most (lowered to what the open-file limit allows); past it the
+    /// oldest idle one is closed, or the new one answered 503 when none is idle
+    /// [env: OFFCHAIN_MAX_CONNECTIONS; default: 10000].
+    #[arg(long, value_name = "COUNT")]
+    max_connections: Option<usize>,
     /// Log filter in `tracing` syntax, e.g. `server=debug,info`
     /// [env: OFFCHAIN_LOG__LEVEL; default: info].
     #[arg(long, value_name = "FILTER")]
@@ -121,6 +134,9 @@ impl SettingsArgs {
             schema_cache_mib: self.schema_cache_mib,
             request_timeout_secs: self.request_timeout_secs,
             shutdown_timeout_secs: self.shutdown_timeout_secs,
+            header_read_timeout_secs: self.header_read_timeout_secs,
+            keep_alive_timeout_secs: self.keep_alive_timeout_secs,
+            max_connections: self.max_connections,
             log_level: self.log_level,
             log_format: self.log_format,
             tlog_signing_key: self.tlog_signing_key,

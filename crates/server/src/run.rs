@@ -2,28 +2,41 @@
 //!
 //! With [`Serving::PerThread`] the connections are dealt out to serving threads that each
 //! run a runtime of their own ([`spread`]); with [`Serving::Shared`] the caller's runtime
-//! serves them all.
+//! serves them all. Either way each connection is served by hand with hyper
+//! ([`connection`]) under the [`ConnectionLimits`]: timeouts for request heads and idle
+//! connections, and a cap on open connections kept on one table across threads ([`table`]).
+//! At shutdown the listening socket closes, idle and half-sent connections close at once,
+//! and requests in flight get the shutdown timeout to finish.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::ServiceExt;
-use axum::extract::Request;
-use axum::serve::Listener;
 use shared_kernel::{Error, SystemClock};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tower::util::BoxCloneSyncService;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::log_worker::SequencerTask;
 use crate::{wiring, workers};
 
+mod accept;
+mod connection;
+mod incoming;
+pub mod limits;
+mod refuse;
 mod spread;
+mod table;
+
+pub use limits::ConnectionLimits;
+
+use self::incoming::{Admitting, Incoming};
+use self::table::ConnectionTable;
 
 /// How connections are served on the machine's cores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +124,17 @@ impl RunningServer {
 /// # Errors
 /// `UNAVAILABLE` when the store cannot be opened or the address cannot be bound.
 pub async fn start(config: Config) -> Result<RunningServer, Error> {
+    let limits = match limits::raise_open_file_limit() {
+        Some(open_files) => config.connections.within_open_files(open_files),
+        None => config.connections,
+    };
+    if limits.max_connections < config.connections.max_connections {
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            configured = config.connections.max_connections,
+            "max_connections is above what the open-file limit allows; using the lower cap"
+        );
+    }
     let (state, log) = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || wiring::embedded(&config))
@@ -128,13 +152,14 @@ pub async fn start(config: Config) -> Result<RunningServer, Error> {
     let sequencer = SequencerTask::start(&log, Arc::new(SystemClock)).await?;
     drop(log);
     let (stop, stop_requested) = watch::channel(false);
-    let others = match start_serving_threads(
-        config.serving,
-        addr,
-        &state,
-        &stop_requested,
-        config.shutdown_timeout,
-    ) {
+    let context = ServingContext {
+        refusal: BoxCloneSyncService::new(http::over_capacity(state.clone())),
+        state,
+        table: ConnectionTable::new(limits.max_connections),
+        limits,
+        grace: config.shutdown_timeout,
+    };
+    let others = match start_serving_threads(config.serving, &context, &stop_requested) {
         Ok(others) => others,
         Err(error) => {
             // Dropping `stop` stops the threads already started.
@@ -142,16 +167,10 @@ pub async fn start(config: Config) -> Result<RunningServer, Error> {
             return Err(error);
         }
     };
-    let purge = workers::spawn_idempotency_purge(state.storage().clone(), workers::PURGE_INTERVAL);
+    let purge =
+        workers::spawn_idempotency_purge(context.state.storage().clone(), workers::PURGE_INTERVAL);
     let task = tokio::spawn(async move {
-        let served = serve_all(
-            listener,
-            others,
-            state,
-            stop_requested,
-            config.shutdown_timeout,
-        )
-        .await;
+        let served = serve_all(listener, others, context, stop_requested).await;
         // Requests are done: sequence what they committed, sign the final head, and let the
         // sequencer (which holds the store) go.
         sequencer.drain().await;
@@ -160,7 +179,12 @@ pub async fn start(config: Config) -> Result<RunningServer, Error> {
         let _cancelled = purge.await;
         served
     });
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "offchain-db is listening");
+    tracing::info!(
+        %addr,
+        data_dir = %config.data_dir.display(),
+        max_connections = limits.max_connections,
+        "offchain-db is listening"
+    );
     Ok(RunningServer {
         addr,
         stop: Some(stop),
@@ -175,6 +199,19 @@ async fn stopped(mut stop_requested: watch::Receiver<bool>) {
             return;
         }
     }
+}
+
+/// What every serving thread shares.
+#[derive(Clone)]
+struct ServingContext {
+    state: AppState,
+    /// Every open connection, on every thread.
+    table: Arc<ConnectionTable>,
+    limits: ConnectionLimits,
+    /// What a connection refused at the cap is answered.
+    refusal: refuse::RefusalService,
+    /// How long shutdown waits for requests in flight.
+    grace: Duration,
 }
 
 /// A serving thread beside the caller's, as the caller sees it.
@@ -194,24 +231,22 @@ struct ServingThread {
 /// sender of `stop_requested` is dropped.
 fn start_serving_threads(
     serving: Serving,
-    addr: SocketAddr,
-    state: &AppState,
+    context: &ServingContext,
     stop_requested: &watch::Receiver<bool>,
-    grace: Duration,
 ) -> Result<Vec<ServingThread>, Error> {
     (1..=serving.other_threads())
         .map(|index| {
             let (queue, queued) = mpsc::unbounded_channel();
             let (outcome, finished) = oneshot::channel();
-            let state = state.clone();
+            let context = context.clone();
             let stop_requested = stop_requested.clone();
             std::thread::Builder::new()
                 .name(format!("offchain-http-{index}"))
                 .spawn(move || {
                     let served = serving_runtime(serving).and_then(|runtime| {
-                        let connections = spread::QueuedConnections::new(queued, addr);
+                        let connections = spread::QueuedConnections::new(queued);
                         let shutdown = stopped(stop_requested);
-                        runtime.block_on(serve(connections, state, shutdown, grace))
+                        runtime.block_on(serve(connections, context, shutdown))
                     });
                     // Nobody listens any more only if the server's task was cancelled.
                     let _ = outcome.send(served);
@@ -230,26 +265,24 @@ fn start_serving_threads(
 async fn serve_all(
     listener: TcpListener,
     others: Vec<ServingThread>,
-    state: AppState,
+    context: ServingContext,
     stop_requested: watch::Receiver<bool>,
-    grace: Duration,
 ) -> std::io::Result<()> {
     let shutdown = stopped(stop_requested);
+    let listener = Admitting::new(
+        accept::Acceptor::new(listener),
+        Arc::clone(&context.table),
+        context.refusal.clone(),
+    );
     if others.is_empty() {
-        return serve(listener, state, shutdown, grace).await;
+        return serve(listener, context, shutdown).await;
     }
     let (queues, finished): (Vec<_>, Vec<_>) = others
         .into_iter()
         .map(|thread| (thread.queue, thread.finished))
         .unzip();
     // Returning drops the dispatcher and with it the queues: nothing more is handed over.
-    let mut served = serve(
-        spread::Dispatcher::new(listener, queues),
-        state,
-        shutdown,
-        grace,
-    )
-    .await;
+    let mut served = serve(spread::Dispatcher::new(listener, queues), context, shutdown).await;
     for thread in finished {
         let outcome = thread
             .await
@@ -261,40 +294,47 @@ async fn serve_all(
     served
 }
 
-/// Serves until `shutdown` completes, then lets in-flight requests finish for at most
-/// `grace` before giving up on them (their uncommitted transactions roll back).
+/// Serves `incoming`'s connections until `shutdown` completes; then stops accepting, asks
+/// every connection to close (idle and half-sent ones close at once) and lets requests in
+/// flight finish for at most the grace time before giving up on them (their uncommitted
+/// transactions roll back).
 async fn serve(
-    listener: impl Listener<Io = TcpStream, Addr = SocketAddr>,
-    state: AppState,
+    mut incoming: impl Incoming,
+    context: ServingContext,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
 ) -> std::io::Result<()> {
-    let app = http::router(state.clone());
-    let (begun, begun_rx) = oneshot::channel::<()>();
-    let signal = async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections, finishing in-flight requests");
-        state.begin_shutdown();
-        let _ = begun.send(());
-    };
-    let server = axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
-        .with_graceful_shutdown(signal)
-        .into_future();
-    tokio::pin!(server);
-    let deadline = async move {
-        if begun_rx.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        result = &mut server => result,
-        () = deadline => {
-            tracing::warn!(?grace, "shutdown timeout reached; abandoning in-flight requests");
-            Ok(())
+    let app = http::router(context.state.clone());
+    // Each connection's task holds a receiver: the sender sees them all gone.
+    let (all_closed, open) = watch::channel(());
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            (stream, _peer, admitted) = incoming.next() => {
+                let app = app.clone();
+                let open = open.clone();
+                let limits = context.limits;
+                tokio::spawn(async move {
+                    connection::serve(stream, admitted, app, limits).await;
+                    drop(open);
+                });
+            }
         }
     }
+    // Closes the listening socket (or this thread's queue): no new connections.
+    drop(incoming);
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    context.state.begin_shutdown();
+    context.table.begin_shutdown();
+    drop(open);
+    if tokio::time::timeout(context.grace, all_closed.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?context.grace, "shutdown timeout reached; abandoning in-flight requests");
+    }
+    Ok(())
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

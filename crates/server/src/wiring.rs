@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use infra::embedded::{EmbeddedOptions, EmbeddedStore};
+use infra::embedded::{CommitHealth, EmbeddedOptions, EmbeddedStore};
 use infra::schema::{JsonSchemaValidator, SchemaLimits, SchemaOptions};
 use shared_kernel::{Error, SystemClock};
 use storage_app::StorageApp;
 use storage_domain::DocumentLimits;
 
 use crate::config::Config;
-use crate::http::AppState;
+use crate::http::{AppState, CommitState};
 use crate::log_worker::{LogWiring, wire_log};
 
 /// Opens the embedded store and wires the application and the verifiable log to it (the log
@@ -27,6 +27,7 @@ pub fn embedded(config: &Config) -> Result<(AppState, LogWiring), Error> {
         EmbeddedOptions {
             durability: config.durability,
             document_cache_bytes: config.document_cache_bytes,
+            commit_faults: config.commit_faults.clone(),
             ..EmbeddedOptions::default()
         },
     )?;
@@ -48,11 +49,29 @@ pub fn embedded(config: &Config) -> Result<(AppState, LogWiring), Error> {
         limits,
     );
     let log = wire_log(&store, &config.data_dir, &config.tlog)?;
+    let commits = Arc::new(StoreCommits(store.commit_health()));
     let state = AppState::new(
         storage,
         log.queries.clone(),
         Arc::new(store),
+        commits,
         config.request_timeout,
     );
     Ok((state, log))
+}
+
+/// The embedded store's commit health, as `/readyz` reads it.
+struct StoreCommits(CommitHealth);
+
+impl CommitState for StoreCommits {
+    fn failing(&self) -> Option<String> {
+        self.0.last_failure().map(|failure| {
+            format!(
+                "{} ({} failed attempts over {} s)",
+                failure.reason,
+                failure.attempts,
+                failure.since.elapsed().as_secs()
+            )
+        })
+    }
 }

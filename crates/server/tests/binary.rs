@@ -5,7 +5,11 @@
 //! it builds everything before it runs any test. The end-to-end tests in `tests/tests/api/`
 //! (another package) start that same binary.
 
+mod support;
+
+use std::io::Write;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_offchain-db");
 
@@ -46,5 +50,28 @@ fn a_bad_flag_is_refused_with_exit_code_2() {
     assert!(
         stderr.contains("`max_document_bytes` from flag --max-document-bytes"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_with_a_half_sent_request_open_stops_well_within_the_shutdown_timeout() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let server = support::Server::start(dir.path());
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut half_sent =
+        std::net::TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    half_sent
+        .write_all(b"POST /v1/collections HTTP/1.1\r\nHost: test\r\nContent-Ty")
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let _silent =
+        std::net::TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    std::thread::sleep(Duration::from_millis(300));
+
+    let started = Instant::now();
+    server.stop();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "the shutdown timeout is 30 s; SIGTERM took {took:?}"
     );
 }

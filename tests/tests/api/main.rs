@@ -7,6 +7,7 @@ mod audit;
 mod collections;
 mod concurrency;
 mod configuration;
+mod connections;
 mod documents;
 mod errors;
 mod helpers;

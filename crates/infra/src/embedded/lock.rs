@@ -28,18 +28,19 @@ impl DirLock {
     /// be opened or locked.
     pub(super) fn acquire(data_dir: &Path) -> Result<Self, Error> {
         let path = data_dir.join(LOCK_FILE_NAME);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| {
-                Error::unavailable(
-                    format!("could not open the lock file `{}`", path.display()),
-                    e,
-                )
-            })?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(super::folder::FILE_MODE);
+        }
+        let mut file = options.open(&path).map_err(|e| {
+            Error::unavailable(
+                format!("could not open the lock file `{}`", path.display()),
+                e,
+            )
+        })?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

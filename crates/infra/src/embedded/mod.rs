@@ -25,9 +25,11 @@
 
 mod audit_reader;
 mod collection_cache;
+mod commit_health;
 mod connection;
 mod document_cache;
 mod error;
+mod folder;
 mod hash_cache;
 mod history;
 mod idempotency;
@@ -71,6 +73,7 @@ use self::transaction::SqliteUnitOfWork;
 use self::writer::Writer;
 
 pub use self::audit_reader::AuditReader;
+pub use self::commit_health::{CommitFailure, CommitFaults, CommitHealth, PROBE_INTERVAL};
 pub use self::document_cache::DEFAULT_DOCUMENT_CACHE_BYTES;
 pub use self::log_key::{SIGNING_KEY_FILE_NAME, load_or_create_signing_seed};
 pub use self::write_stats::WriteStats;
@@ -116,6 +119,8 @@ pub struct EmbeddedOptions {
     /// How many bytes of committed documents are kept in memory for reads by id (0 keeps
     /// none); see `document_cache.rs`.
     pub document_cache_bytes: usize,
+    /// The test seam that makes commits fail as on a full disk; off by default.
+    pub commit_faults: CommitFaults,
 }
 
 impl Default for EmbeddedOptions {
@@ -125,6 +130,7 @@ impl Default for EmbeddedOptions {
             readers: default_readers(),
             group_commit: GroupCommitOptions::default(),
             document_cache_bytes: DEFAULT_DOCUMENT_CACHE_BYTES,
+            commit_faults: CommitFaults::default(),
         }
     }
 }
@@ -143,6 +149,7 @@ struct Inner {
     unit_of_work: Arc<SqliteUnitOfWork>,
     reader: Arc<SqliteReader>,
     log: Arc<SqliteLogStore>,
+    commit_health: CommitHealth,
 }
 
 impl EmbeddedStore {
@@ -154,19 +161,23 @@ impl EmbeddedStore {
     /// the folder, or the folder or database cannot be created or opened; `INTERNAL_ERROR`
     /// when a migration fails or the database was written by a newer version.
     pub fn open(data_dir: &Path, options: EmbeddedOptions) -> Result<Self, Error> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            Error::unavailable(
-                format!("could not create the data folder `{}`", data_dir.display()),
-                e,
-            )
-        })?;
+        folder::create_private_folder(data_dir)?;
         let lock = Arc::new(DirLock::acquire(data_dir)?);
         let database_path = data_dir.join(DATABASE_FILE_NAME);
+        folder::create_private_file(&database_path)?;
+        folder::warn_if_others_can_read(data_dir, &database_path);
         let mut writer = connection::open_writer(&database_path, options.durability)?;
         migrations::apply(&mut writer)?;
         let readers = ReaderPool::new(&database_path, options.readers, Arc::clone(&lock))?;
         let documents = Arc::new(DocumentCache::new(options.document_cache_bytes));
-        let writer = Writer::start(writer, lock, options.group_commit, Arc::clone(&documents))?;
+        let commit_health = CommitHealth::default();
+        let writer = Writer::start(
+            writer,
+            lock,
+            options.group_commit,
+            Arc::clone(&documents),
+            (commit_health.clone(), options.commit_faults),
+        )?;
         let readers = Arc::new(readers);
         let log = Arc::new(SqliteLogStore::new(writer.clone(), Arc::clone(&readers)));
         let committed_collections = Arc::new(CollectionCache::default());
@@ -188,8 +199,15 @@ impl EmbeddedStore {
                 writer,
                 reader,
                 log,
+                commit_health,
             }),
         })
+    }
+
+    /// Whether commits succeed: the last failure, until a commit succeeds again (what
+    /// readiness reports; see `commit_health.rs`).
+    pub fn commit_health(&self) -> CommitHealth {
+        self.inner.commit_health.clone()
     }
 
     /// Write transactions on this store.

@@ -84,6 +84,7 @@ use rusqlite::Connection;
 use shared_kernel::{Error, ErrorCode};
 use tokio::sync::oneshot;
 
+use super::commit_health::{CommitFaults, CommitHealth, PROBE_INTERVAL};
 use super::document_cache::DocumentCache;
 use super::lock::DirLock;
 use super::write_stats::{GroupCounters, StatsLog, WriteStats};
@@ -183,7 +184,9 @@ impl Writer {
         lock: Arc<DirLock>,
         options: GroupCommitOptions,
         documents: Arc<DocumentCache>,
+        health: (CommitHealth, CommitFaults),
     ) -> Result<Self, Error> {
+        let (health, faults) = health;
         let (begins, receiver) = mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let counters = Arc::new(GroupCounters::default());
@@ -199,6 +202,9 @@ impl Writer {
             group: None,
             documents,
             log: StatsLog::new(),
+            health,
+            faults,
+            last_probe: Instant::now(),
             _lock: lock,
         };
         let handle = std::thread::Builder::new()
@@ -370,6 +376,12 @@ struct WriterThread {
     /// `document_cache.rs`).
     documents: Arc<DocumentCache>,
     log: StatsLog,
+    /// The last commit failure, for readiness (see `commit_health.rs`).
+    health: CommitHealth,
+    /// The test seam that makes commits fail.
+    faults: CommitFaults,
+    /// When the last probe commit ran.
+    last_probe: Instant,
     /// Declared after the connection, so it is released after the connection closes.
     _lock: Arc<DirLock>,
 }
@@ -403,13 +415,47 @@ impl WriterThread {
             self.commit_group();
         }
         loop {
-            if !self.log.has_news(&self.counters) {
+            let failing = self.health.is_failing();
+            if !failing && !self.log.has_news(&self.counters) {
                 return self.begins.recv().ok();
             }
-            match self.begins.recv_timeout(IDLE_LOG_DELAY) {
+            let wait = if failing {
+                PROBE_INTERVAL
+                    .saturating_sub(self.last_probe.elapsed())
+                    .min(IDLE_LOG_DELAY)
+            } else {
+                IDLE_LOG_DELAY
+            };
+            match self.begins.recv_timeout(wait) {
                 Ok(begin) => return Some(begin),
-                Err(RecvTimeoutError::Timeout) => self.log.maybe_log(&self.counters, true),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.log.maybe_log(&self.counters, true);
+                    if failing && self.last_probe.elapsed() >= PROBE_INTERVAL {
+                        self.probe();
+                    }
+                }
                 Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// While commits fail and no write comes: a commit that writes a page (the header's
+    /// `application_id`, set to the value it has), to learn whether commits succeed again.
+    fn probe(&mut self) {
+        self.last_probe = Instant::now();
+        let outcome = match self.faults.injected() {
+            Some(error) => Err(error),
+            None => probe_commit(&self.connection),
+        };
+        match outcome {
+            Ok(()) => self.health.succeeded(),
+            Err(error) => {
+                if !self.connection.is_autocommit()
+                    && let Err(e) = execute(&self.connection, "ROLLBACK")
+                {
+                    tracing::error!(error = %e, "could not roll back a probe commit");
+                }
+                self.health.failed(error.to_string());
             }
         }
     }
@@ -504,6 +550,10 @@ impl WriterThread {
             Err(error) => {
                 // It wrote rows, and without a savepoint they cannot be undone alone: the
                 // group starts over without it.
+                if error.code() == ErrorCode::Unavailable {
+                    // The storage failed under it (a full disk, an I/O error).
+                    self.health.failed(error.chain());
+                }
                 self.rebuild_group_or_abandon();
                 drop(ack.send(Err(error)));
             }
@@ -552,8 +602,10 @@ impl WriterThread {
     /// Opens the group transaction unless one is open.
     fn open_group(&mut self) -> Result<(), Error> {
         if self.group.is_none() {
-            execute(&self.connection, "BEGIN IMMEDIATE")
-                .map_err(|e| Error::unavailable("could not start a transaction", e))?;
+            execute(&self.connection, "BEGIN IMMEDIATE").map_err(|e| {
+                self.health.failed(e.to_string());
+                Error::unavailable("could not start a transaction", e)
+            })?;
             self.group = Some(Group {
                 members: Vec::new(),
                 replay: Some(Vec::new()),
@@ -648,6 +700,7 @@ impl WriterThread {
             tracing::error!(error = %e, "could not roll back a group transaction");
         }
         self.documents.group_ended();
+        self.health.failed(reason.to_owned());
         if let Some(group) = self.group.take() {
             tracing::error!(
                 members = group.members.len(),
@@ -668,7 +721,10 @@ impl WriterThread {
         let Some(group) = self.group.take() else {
             return;
         };
-        let committed = execute(&self.connection, "COMMIT");
+        let committed = match self.faults.injected() {
+            Some(error) => Err(error),
+            None => execute(&self.connection, "COMMIT"),
+        };
         if committed.is_err()
             && !self.connection.is_autocommit()
             && let Err(e) = execute(&self.connection, "ROLLBACK")
@@ -679,6 +735,7 @@ impl WriterThread {
         self.documents.group_ended();
         match committed {
             Ok(()) => {
+                self.health.succeeded();
                 if !group.members.is_empty() {
                     self.counters.committed(group.members.len() as u64);
                 }
@@ -688,6 +745,7 @@ impl WriterThread {
             }
             Err(e) => {
                 tracing::error!(error = %e, members = group.members.len(), "a group commit failed");
+                self.health.failed(e.to_string());
                 self.counters.failed();
                 let cause = e.to_string();
                 for member in group.members {
@@ -729,6 +787,15 @@ const ANSWER_SPIN: Duration = Duration::from_micros(30);
 
 /// How long the writer spins for a session's next message before it sleeps.
 const SPIN: Duration = Duration::from_micros(50);
+
+/// A commit that rewrites the database header's `application_id` with its own value: a page
+/// written and synced like any commit's, with nothing changed.
+fn probe_commit(connection: &Connection) -> rusqlite::Result<()> {
+    execute(connection, "BEGIN IMMEDIATE")?;
+    let id: i64 = connection.pragma_query_value(None, "application_id", |row| row.get(0))?;
+    connection.pragma_update(None, "application_id", id)?;
+    execute(connection, "COMMIT")
+}
 
 /// Runs one statement through the connection's prepared-statement cache.
 fn execute(connection: &Connection, sql: &str) -> rusqlite::Result<()> {

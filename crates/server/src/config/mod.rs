@@ -26,13 +26,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use infra::embedded::{DEFAULT_DOCUMENT_CACHE_BYTES, Durability};
+use infra::embedded::{CommitFaults, DEFAULT_DOCUMENT_CACHE_BYTES, Durability};
 use infra::schema::ValidationStall;
 use infra::schema::cache::DEFAULT_SCHEMA_CACHE_BYTES;
 use infra::schema::limits::DEFAULT_MAX_SCHEMA_BYTES;
 
 use crate::log_worker::LogOptions;
-use crate::run::Serving;
+use crate::run::{ConnectionLimits, Serving};
 use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, WORKER_SHUTDOWN_TIMEOUT};
 
 pub use error::SettingsError;
@@ -77,8 +77,13 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Longest time shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// Timeouts of request heads and idle connections, and the cap on open connections.
+    pub connections: ConnectionLimits,
     /// The verifiable log's key, origin and checkpoint rate.
     pub tlog: LogOptions,
+    /// A switch that makes the store's commits fail as on a full disk, for tests of what
+    /// clients and `/readyz` see then; it stays off unless a test turns it on.
+    pub commit_faults: CommitFaults,
 }
 
 impl Config {
@@ -96,7 +101,9 @@ impl Config {
             schema_stall: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             shutdown_timeout: WORKER_SHUTDOWN_TIMEOUT,
+            connections: ConnectionLimits::default(),
             tlog: LogOptions::default(),
+            commit_faults: CommitFaults::default(),
         }
     }
 }

@@ -33,6 +33,12 @@ pub struct Overrides {
     pub request_timeout_secs: Option<u64>,
     /// `--shutdown-timeout-secs`
     pub shutdown_timeout_secs: Option<u64>,
+    /// `--header-read-timeout-secs`
+    pub header_read_timeout_secs: Option<u64>,
+    /// `--keep-alive-timeout-secs`
+    pub keep_alive_timeout_secs: Option<u64>,
+    /// `--max-connections`
+    pub max_connections: Option<usize>,
     /// `--log-level`
     pub log_level: Option<String>,
     /// `--log-format`
@@ -58,6 +64,9 @@ impl Overrides {
             Key::SchemaCacheMib => self.schema_cache_mib.is_some(),
             Key::RequestTimeoutSecs => self.request_timeout_secs.is_some(),
             Key::ShutdownTimeoutSecs => self.shutdown_timeout_secs.is_some(),
+            Key::HeaderReadTimeoutSecs => self.header_read_timeout_secs.is_some(),
+            Key::KeepAliveTimeoutSecs => self.keep_alive_timeout_secs.is_some(),
+            Key::MaxConnections => self.max_connections.is_some(),
             Key::LogLevel => self.log_level.is_some(),
             Key::LogFormat => self.log_format.is_some(),
             Key::TlogSigningKey => self.tlog_signing_key.is_some(),
@@ -96,6 +105,15 @@ impl Overrides {
         }
         if let Some(secs) = self.shutdown_timeout_secs {
             settings.shutdown_timeout_secs = secs;
+        }
+        if let Some(secs) = self.header_read_timeout_secs {
+            settings.header_read_timeout_secs = secs;
+        }
+        if let Some(secs) = self.keep_alive_timeout_secs {
+            settings.keep_alive_timeout_secs = secs;
+        }
+        if let Some(count) = self.max_connections {
+            settings.max_connections = count;
         }
         if let Some(level) = &self.log_level {
             settings.log.level.clone_from(level);

@@ -19,7 +19,10 @@ use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, WORKER_SHUTDOWN_TIMEO
 use tracing_subscriber::EnvFilter;
 
 use crate::log_worker::LogOptions;
-use crate::run::Serving;
+use crate::run::limits::{
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+};
+use crate::run::{ConnectionLimits, Serving};
 use audit_app::SequencerOptions;
 
 use super::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_REQUEST_TIMEOUT};
@@ -36,6 +39,8 @@ pub const MIN_MAX_SCHEMA_BYTES: usize = 1024;
 pub const MIN_MAX_DOCUMENT_BYTES: usize = 1024;
 /// The default log filter.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// The longest accepted header read and keep-alive timeouts (an hour).
+pub const MAX_CONNECTION_TIMEOUT_SECS: u64 = 3600;
 /// The longest accepted checkpoint interval: clients wait this long for a proof.
 pub const MAX_CHECKPOINT_INTERVAL_MS: u64 = 60_000;
 
@@ -72,6 +77,15 @@ pub struct Settings {
     /// Longest shutdown waits for in-flight requests, in seconds.
     #[serde(deserialize_with = "whole_number")]
     pub shutdown_timeout_secs: u64,
+    /// Longest a request head may take to arrive once its first byte has, in seconds.
+    #[serde(deserialize_with = "whole_number")]
+    pub header_read_timeout_secs: u64,
+    /// Longest a connection may stay open with nothing to do, in seconds.
+    #[serde(deserialize_with = "whole_number")]
+    pub keep_alive_timeout_secs: u64,
+    /// Open connections at most.
+    #[serde(deserialize_with = "whole_number")]
+    pub max_connections: usize,
     /// Logging.
     pub log: LogSettings,
     /// The verifiable log (the transparency log over audit entries).
@@ -151,6 +165,9 @@ impl Default for Settings {
             schema_cache_mib: DEFAULT_SCHEMA_CACHE_MIB,
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT.as_secs(),
             shutdown_timeout_secs: WORKER_SHUTDOWN_TIMEOUT.as_secs(),
+            header_read_timeout_secs: DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
+            keep_alive_timeout_secs: DEFAULT_KEEP_ALIVE_TIMEOUT.as_secs(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             log: LogSettings::default(),
             tlog: TlogSettings::default(),
         }
@@ -209,6 +226,20 @@ impl Settings {
                 Key::RequestTimeoutSecs,
                 "must be at least 1, got 0".to_owned(),
             ));
+        }
+        for (key, secs) in [
+            (Key::HeaderReadTimeoutSecs, self.header_read_timeout_secs),
+            (Key::KeepAliveTimeoutSecs, self.keep_alive_timeout_secs),
+        ] {
+            if !(1..=MAX_CONNECTION_TIMEOUT_SECS).contains(&secs) {
+                return Err((
+                    key,
+                    format!("must be between 1 and {MAX_CONNECTION_TIMEOUT_SECS}, got {secs}"),
+                ));
+            }
+        }
+        if self.max_connections < 1 {
+            return Err((Key::MaxConnections, "must be at least 1, got 0".to_owned()));
         }
         if self.log.level.trim().is_empty() {
             return Err((Key::LogLevel, "must not be empty".to_owned()));
@@ -269,6 +300,11 @@ impl Settings {
             schema_stall: None,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            connections: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+                keep_alive_timeout: Duration::from_secs(self.keep_alive_timeout_secs),
+                max_connections: self.max_connections,
+            },
             tlog: LogOptions {
                 signing_key: self.tlog.signing_key.clone(),
                 origin: self.tlog.origin.clone(),
@@ -277,6 +313,7 @@ impl Settings {
                     ..SequencerOptions::default()
                 },
             },
+            commit_faults: infra::embedded::CommitFaults::default(),
         }
     }
 }
@@ -304,6 +341,12 @@ pub enum Key {
     RequestTimeoutSecs,
     /// `shutdown_timeout_secs`
     ShutdownTimeoutSecs,
+    /// `header_read_timeout_secs`
+    HeaderReadTimeoutSecs,
+    /// `keep_alive_timeout_secs`
+    KeepAliveTimeoutSecs,
+    /// `max_connections`
+    MaxConnections,
     /// `log.level`
     LogLevel,
     /// `log.format`
@@ -318,7 +361,7 @@ pub enum Key {
 
 impl Key {
     /// Every setting, in the order they are printed and checked.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 18] = [
         Self::Listen,
         Self::DataDir,
         Self::MaxDocumentBytes,
@@ -329,6 +372,9 @@ impl Key {
         Self::SchemaCacheMib,
         Self::RequestTimeoutSecs,
         Self::ShutdownTimeoutSecs,
+        Self::HeaderReadTimeoutSecs,
+        Self::KeepAliveTimeoutSecs,
+        Self::MaxConnections,
         Self::LogLevel,
         Self::LogFormat,
         Self::TlogSigningKey,
@@ -349,6 +395,9 @@ impl Key {
             Self::SchemaCacheMib => "schema_cache_mib",
             Self::RequestTimeoutSecs => "request_timeout_secs",
             Self::ShutdownTimeoutSecs => "shutdown_timeout_secs",
+            Self::HeaderReadTimeoutSecs => "header_read_timeout_secs",
+            Self::KeepAliveTimeoutSecs => "keep_alive_timeout_secs",
+            Self::MaxConnections => "max_connections",
             Self::LogLevel => "log.level",
             Self::LogFormat => "log.format",
             Self::TlogSigningKey => "tlog.signing_key",
@@ -370,6 +419,9 @@ impl Key {
             Self::SchemaCacheMib => "OFFCHAIN_SCHEMA_CACHE_MIB",
             Self::RequestTimeoutSecs => "OFFCHAIN_REQUEST_TIMEOUT_SECS",
             Self::ShutdownTimeoutSecs => "OFFCHAIN_SHUTDOWN_TIMEOUT_SECS",
+            Self::HeaderReadTimeoutSecs => "OFFCHAIN_HEADER_READ_TIMEOUT_SECS",
+            Self::KeepAliveTimeoutSecs => "OFFCHAIN_KEEP_ALIVE_TIMEOUT_SECS",
+            Self::MaxConnections => "OFFCHAIN_MAX_CONNECTIONS",
             Self::LogLevel => "OFFCHAIN_LOG__LEVEL",
             Self::LogFormat => "OFFCHAIN_LOG__FORMAT",
             Self::TlogSigningKey => "OFFCHAIN_TLOG__SIGNING_KEY",
@@ -391,6 +443,9 @@ impl Key {
             Self::SchemaCacheMib => "--schema-cache-mib",
             Self::RequestTimeoutSecs => "--request-timeout-secs",
             Self::ShutdownTimeoutSecs => "--shutdown-timeout-secs",
+            Self::HeaderReadTimeoutSecs => "--header-read-timeout-secs",
+            Self::KeepAliveTimeoutSecs => "--keep-alive-timeout-secs",
+            Self::MaxConnections => "--max-connections",
             Self::LogLevel => "--log-level",
             Self::LogFormat => "--log-format",
             Self::TlogSigningKey => "--tlog-signing-key",

@@ -71,6 +71,13 @@ fn with_nothing_given_every_setting_is_its_default() {
     );
     assert_eq!(settings.request_timeout_secs, 30);
     assert_eq!(settings.shutdown_timeout_secs, 30);
+    assert_eq!(settings.header_read_timeout_secs, 10);
+    assert_eq!(settings.keep_alive_timeout_secs, 60);
+    assert_eq!(settings.max_connections, 10_000);
+    assert_eq!(
+        settings.to_config().connections,
+        crate::run::ConnectionLimits::default()
+    );
     assert_eq!(settings.log.level, "info");
     assert_eq!(settings.log.format, LogFormat::Json);
     assert_eq!(settings.tlog.signing_key, None);
@@ -140,6 +147,9 @@ fn every_setting_is_read_from_its_environment_variable() {
         ("OFFCHAIN_SCHEMA_CACHE_MIB", "8"),
         ("OFFCHAIN_REQUEST_TIMEOUT_SECS", "5"),
         ("OFFCHAIN_SHUTDOWN_TIMEOUT_SECS", "0"),
+        ("OFFCHAIN_HEADER_READ_TIMEOUT_SECS", "3"),
+        ("OFFCHAIN_KEEP_ALIVE_TIMEOUT_SECS", "4"),
+        ("OFFCHAIN_MAX_CONNECTIONS", "500"),
         ("OFFCHAIN_LOG__LEVEL", "server=debug,warn"),
         ("OFFCHAIN_LOG__FORMAT", "text"),
         ("OFFCHAIN_TLOG__SIGNING_KEY", "/etc/offchain/log.key"),
@@ -158,6 +168,9 @@ fn every_setting_is_read_from_its_environment_variable() {
         schema_cache_mib: 8,
         request_timeout_secs: 5,
         shutdown_timeout_secs: 0,
+        header_read_timeout_secs: 3,
+        keep_alive_timeout_secs: 4,
+        max_connections: 500,
         log: LogSettings {
             level: "server=debug,warn".to_owned(),
             format: LogFormat::Text,
@@ -191,6 +204,9 @@ max_schema_bytes = 2048
 schema_cache_mib = 0
 request_timeout_secs = 7
 shutdown_timeout_secs = 8
+header_read_timeout_secs = 5
+keep_alive_timeout_secs = 6
+max_connections = 70
 
 [log]
 level = "debug"
@@ -214,6 +230,9 @@ checkpoint_interval_ms = 50
     assert_eq!(settings.schema_cache_mib, 0);
     assert_eq!(settings.request_timeout_secs, 7);
     assert_eq!(settings.shutdown_timeout_secs, 8);
+    assert_eq!(settings.header_read_timeout_secs, 5);
+    assert_eq!(settings.keep_alive_timeout_secs, 6);
+    assert_eq!(settings.max_connections, 70);
     assert_eq!(settings.log.level, "debug");
     assert_eq!(settings.log.format, LogFormat::Text);
     assert_eq!(
@@ -286,7 +305,7 @@ fn strings_from_the_environment_are_kept_as_written() {
 
 #[test]
 fn a_bad_environment_value_is_refused_naming_the_setting_and_the_variable() {
-    let cases: [(&str, &str, &str); 7] = [
+    let cases: [(&str, &str, &str); 10] = [
         (
             "OFFCHAIN_REQUEST_TIMEOUT_SECS",
             "abc",
@@ -306,6 +325,17 @@ fn a_bad_environment_value_is_refused_naming_the_setting_and_the_variable() {
             "expected `full` or `normal`, got \"fast\"",
         ),
         ("OFFCHAIN_LOG__LEVEL", "server=loud", "`log.level`"),
+        (
+            "OFFCHAIN_HEADER_READ_TIMEOUT_SECS",
+            "0",
+            "must be between 1 and 3600, got 0",
+        ),
+        (
+            "OFFCHAIN_KEEP_ALIVE_TIMEOUT_SECS",
+            "soon",
+            "`keep_alive_timeout_secs`",
+        ),
+        ("OFFCHAIN_MAX_CONNECTIONS", "0", "must be at least 1, got 0"),
     ];
     for (name, value, expected) in cases {
         let message = refused(&Overrides::default(), vec![(name, value)]);
@@ -337,6 +367,16 @@ fn a_bad_file_value_is_refused_naming_the_setting_and_the_file() {
         ("request_timeout_secs = 1.5", "floating point `1.5`"),
         ("request_timeout_secs = true", "boolean `true`"),
         ("max_document_bytes = 100", "must be at least 1024, got 100"),
+        (
+            "header_read_timeout_secs = 0",
+            "`header_read_timeout_secs` from configuration file",
+        ),
+        (
+            "keep_alive_timeout_secs = 3601",
+            "must be between 1 and 3600, got 3601",
+        ),
+        ("max_connections = 0", "`max_connections`"),
+        ("max_connections = -1", "`max_connections`"),
         ("durability = \"fast\"", "`durability`"),
         ("serving = \"per-core\"", "`serving`"),
         ("listen = 8080", "`listen`"),
@@ -605,9 +645,20 @@ fn settings_become_the_server_configuration() {
         serving: ServingMode::Shared,
         request_timeout_secs: 3,
         shutdown_timeout_secs: 4,
+        header_read_timeout_secs: 2,
+        keep_alive_timeout_secs: 9,
+        max_connections: 12,
         ..Settings::default()
     };
     let config = settings.to_config();
+    assert_eq!(
+        config.connections,
+        crate::run::ConnectionLimits {
+            header_read_timeout: std::time::Duration::from_secs(2),
+            keep_alive_timeout: std::time::Duration::from_secs(9),
+            max_connections: 12,
+        }
+    );
     assert_eq!(config.listen, addr("127.0.0.1:8080"));
     assert_eq!(config.data_dir, PathBuf::from("./data"));
     assert_eq!(config.durability, infra::embedded::Durability::Normal);

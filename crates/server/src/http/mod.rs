@@ -8,6 +8,7 @@ mod dto;
 mod extract;
 mod health;
 mod history;
+mod host;
 mod idempotency;
 mod log;
 mod pipeline;
@@ -24,10 +25,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use storage_app::StorageApp;
 use tower::Service;
 
+pub use health::CommitState;
 pub use problem::ApiError;
 
 /// What every handler can reach: the application and the process's lifecycle flags.
@@ -47,14 +49,18 @@ struct Parts {
     in_flight: Arc<idempotency::InFlightKeys>,
     /// The verifiable log's read side.
     log: audit_app::LogQueries,
+    /// Whether the store's commits fail, for `/readyz`.
+    commits: Arc<dyn CommitState>,
 }
 
 impl AppState {
-    /// State over a wired application and its log; `store` is kept alive with it.
+    /// State over a wired application and its log; `store` is kept alive with it, and
+    /// `commits` tells `/readyz` whether its commits fail.
     pub fn new(
         storage: StorageApp,
         log: audit_app::LogQueries,
         store: Arc<dyn Any + Send + Sync>,
+        commits: Arc<dyn CommitState>,
         request_timeout: Duration,
     ) -> Self {
         Self(Arc::new(Parts {
@@ -64,6 +70,7 @@ impl AppState {
             request_timeout,
             in_flight: Arc::default(),
             log,
+            commits,
         }))
     }
 
@@ -90,6 +97,10 @@ impl AppState {
     fn is_shutting_down(&self) -> bool {
         self.0.shutting_down.load(Ordering::SeqCst)
     }
+
+    fn commits(&self) -> &dyn CommitState {
+        &*self.0.commits
+    }
 }
 
 /// The whole application: the routes inside their middleware ([`pipeline`]), from outside
@@ -103,7 +114,7 @@ impl AppState {
 /// Every request still passes the whole middleware, fallbacks (404, 405) included.
 pub fn router(
     state: AppState,
-) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send + Unpin + 'static>
 + Clone
 + Send
 + Sync
@@ -122,5 +133,29 @@ pub fn router(
         // Bodies are read by our extractors, which enforce the configured limit themselves.
         .layer(DefaultBodyLimit::disable())
         .with_state(state.clone());
+    pipeline::Pipeline::new(state, routes)
+}
+
+/// What every request on a connection refused at the connection cap is answered: 503
+/// `UNAVAILABLE` with `Retry-After`, through the same middleware (request id, problem body).
+pub fn over_capacity(
+    state: AppState,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static {
+    let routes = Router::new().fallback(|| async {
+        let mut response = ApiError(shared_kernel::Error::unavailable(
+            "the server is at its connection limit and no connection is idle; try again shortly",
+            std::io::Error::other("max_connections reached"),
+        ))
+        .into_response();
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+        response
+    });
     pipeline::Pipeline::new(state, routes)
 }

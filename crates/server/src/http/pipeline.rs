@@ -25,6 +25,7 @@ use tower::Service;
 use tracing::Instrument;
 
 use super::AppState;
+use super::host;
 use super::idempotency;
 use super::problem::{self, ApiError};
 
@@ -121,9 +122,12 @@ impl Pipeline {
         }
     }
 
-    /// A POST with an `Idempotency-Key` goes through the key's handling; anything else
-    /// straight to its route.
+    /// A request without a valid `Host` is refused; a POST with an `Idempotency-Key` goes
+    /// through the key's handling; anything else straight to its route.
     async fn route(self, request: Request) -> Response {
+        if let Err(error) = host::check(&request) {
+            return ApiError(error).into_response();
+        }
         if idempotency::applies_to(&request) {
             idempotency::with_key(self.state, request, self.routes).await
         } else {
@@ -196,7 +200,7 @@ mod tests {
     }
 
     async fn send(pipeline: Pipeline, path: &str, request_id: Option<&str>) -> (Response, Value) {
-        let mut request = Request::builder().uri(path);
+        let mut request = Request::builder().uri(path).header(header::HOST, "test");
         if let Some(id) = request_id {
             request = request.header(REQUEST_ID_HEADER, id);
         }
@@ -271,5 +275,32 @@ mod tests {
             "UNAVAILABLE",
             "slow-request-1",
         );
+    }
+
+    #[tokio::test]
+    async fn an_http_1_1_request_without_host_answers_400_naming_the_header() {
+        let dir = tempfile::tempdir().expect("dir");
+        let request = Request::builder()
+            .uri("/ok")
+            .header(REQUEST_ID_HEADER, "no-host-1")
+            .body(Body::empty())
+            .expect("request");
+        let response = pipeline(&dir)
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let (parts, body) = response.into_parts();
+        let bytes = to_bytes(body, usize::MAX).await.expect("body");
+        let problem: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_problem(
+            (
+                Response::from_parts(parts, Body::from(bytes)),
+                problem.clone(),
+            ),
+            StatusCode::BAD_REQUEST,
+            "INVALID_INPUT",
+            "no-host-1",
+        );
+        assert_eq!(problem["errors"][0]["path"], "/Host");
     }
 }

@@ -25,29 +25,28 @@
 
 use std::net::SocketAddr;
 
-use axum::serve::Listener;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-/// A connection accepted by the dispatcher, on its way to another serving thread. It
-/// travels as a standard stream because a tokio stream belongs to the runtime it was
-/// registered with.
-pub(super) type HandedOver = (std::net::TcpStream, SocketAddr);
+use super::incoming::{Admitting, Incoming};
+use super::table::Admitted;
+
+/// A connection accepted (and admitted on the connection table) by the dispatcher, on its
+/// way to another serving thread. It travels as a standard stream because a tokio stream
+/// belongs to the runtime it was registered with.
+pub(super) type HandedOver = (std::net::TcpStream, SocketAddr, Admitted);
 
 /// The listening socket, on the first serving thread: serves every `n`-th connection and
 /// hands the others, in turn, to the other threads.
 pub(super) struct Dispatcher {
-    listener: TcpListener,
+    listener: Admitting,
     others: Vec<mpsc::UnboundedSender<HandedOver>>,
     /// Whose turn the next connection is: 0 is this thread, `i` is `others[i - 1]`.
     turn: usize,
 }
 
 impl Dispatcher {
-    pub(super) fn new(
-        listener: TcpListener,
-        others: Vec<mpsc::UnboundedSender<HandedOver>>,
-    ) -> Self {
+    pub(super) fn new(listener: Admitting, others: Vec<mpsc::UnboundedSender<HandedOver>>) -> Self {
         Self {
             listener,
             others,
@@ -57,7 +56,13 @@ impl Dispatcher {
 
     /// Passes `stream` to thread `turn` (1-based into `others`); gives it back when that
     /// thread is gone (it stopped or failed), so that it is served here rather than dropped.
-    fn hand_over(&self, turn: usize, stream: TcpStream, peer: SocketAddr) -> Option<TcpStream> {
+    fn hand_over(
+        &self,
+        turn: usize,
+        stream: TcpStream,
+        peer: SocketAddr,
+        admitted: Admitted,
+    ) -> Option<(TcpStream, Admitted)> {
         let standard = match stream.into_std() {
             Ok(standard) => standard,
             Err(error) => {
@@ -65,78 +70,65 @@ impl Dispatcher {
                 return None;
             }
         };
-        match self.others[turn - 1].send((standard, peer)) {
+        match self.others[turn - 1].send((standard, peer, admitted)) {
             Ok(()) => None,
-            Err(mpsc::error::SendError((standard, _))) => {
+            Err(mpsc::error::SendError((standard, _, admitted))) => {
                 tracing::warn!(
                     thread = turn,
                     "a serving thread is gone; serving its connection here"
                 );
-                TcpStream::from_std(standard).ok()
+                TcpStream::from_std(standard)
+                    .ok()
+                    .map(|stream| (stream, admitted))
             }
         }
     }
 }
 
-impl Listener for Dispatcher {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+impl Incoming for Dispatcher {
+    async fn next(&mut self) -> (TcpStream, SocketAddr, Admitted) {
         loop {
-            // The listener's own `accept` logs and backs off on errors (out of descriptors).
-            let (stream, peer) = Listener::accept(&mut self.listener).await;
+            // Accept errors are backed off and refusals answered inside (`Admitting`).
+            let (stream, peer, admitted) = self.listener.next().await;
             let turn = self.turn;
             self.turn = (self.turn + 1) % (self.others.len() + 1);
             if turn == 0 {
-                return (stream, peer);
+                return (stream, peer, admitted);
             }
-            if let Some(stream) = self.hand_over(turn, stream, peer) {
-                return (stream, peer);
+            if let Some((stream, admitted)) = self.hand_over(turn, stream, peer, admitted) {
+                return (stream, peer, admitted);
             }
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
     }
 }
 
 /// The connections handed to one of the other serving threads.
 pub(super) struct QueuedConnections {
     queue: mpsc::UnboundedReceiver<HandedOver>,
-    local: SocketAddr,
 }
 
 impl QueuedConnections {
-    pub(super) fn new(queue: mpsc::UnboundedReceiver<HandedOver>, local: SocketAddr) -> Self {
-        Self { queue, local }
+    pub(super) fn new(queue: mpsc::UnboundedReceiver<HandedOver>) -> Self {
+        Self { queue }
     }
 }
 
-impl Listener for QueuedConnections {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+impl Incoming for QueuedConnections {
+    async fn next(&mut self) -> (TcpStream, SocketAddr, Admitted) {
         loop {
-            let Some((standard, peer)) = self.queue.recv().await else {
+            let Some((standard, peer, admitted)) = self.queue.recv().await else {
                 // The dispatcher stopped accepting (shutdown): nothing more will come, and
                 // the serving loop ends on its shutdown signal.
                 return std::future::pending().await;
             };
             // Registers the stream with this thread's runtime (this runs on it).
             match TcpStream::from_std(standard) {
-                Ok(stream) => return (stream, peer),
+                Ok(stream) => return (stream, peer, admitted),
                 Err(error) => {
                     tracing::warn!(%peer, %error, "cannot take a handed-over connection; dropping it");
                 }
             }
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.local)
     }
 }
 
@@ -144,9 +136,31 @@ impl Listener for QueuedConnections {
 mod tests {
     use std::io::Write;
 
+    use axum::body::Body;
+    use axum::response::Response;
     use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+    use tower::util::BoxCloneSyncService;
 
+    use super::super::accept::Acceptor;
+    use super::super::table::{Admission, ConnectionTable};
     use super::*;
+
+    /// The listener, admitting on a roomy table.
+    fn admitting(listener: TcpListener) -> Admitting {
+        let refusal =
+            BoxCloneSyncService::new(tower::service_fn(|_: axum::extract::Request| async {
+                Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+            }));
+        Admitting::new(Acceptor::new(listener), ConnectionTable::new(100), refusal)
+    }
+
+    fn admitted() -> Admitted {
+        match ConnectionTable::new(1).admit() {
+            Admission::Admitted(admitted) => admitted,
+            Admission::Refused => panic!("refused"),
+        }
+    }
 
     /// A listener on a free loopback port.
     async fn loopback_listener() -> TcpListener {
@@ -180,7 +194,7 @@ mod tests {
 
     fn drain(queue: &mut mpsc::UnboundedReceiver<HandedOver>) -> Vec<SocketAddr> {
         std::iter::from_fn(|| queue.try_recv().ok())
-            .map(|(_, peer)| peer)
+            .map(|(_, peer, _)| peer)
             .collect()
     }
 
@@ -190,11 +204,11 @@ mod tests {
         let (_clients, peers) = connect(&listener, 7);
         let (second, mut second_queue) = mpsc::unbounded_channel();
         let (third, mut third_queue) = mpsc::unbounded_channel();
-        let mut dispatcher = Dispatcher::new(listener, vec![second, third]);
+        let mut dispatcher = Dispatcher::new(admitting(listener), vec![second, third]);
 
         let mut kept = Vec::new();
         for _ in 0..3 {
-            kept.push(Listener::accept(&mut dispatcher).await.1);
+            kept.push(dispatcher.next().await.1);
         }
 
         assert_eq!(kept, [peers[0], peers[3], peers[6]]);
@@ -208,11 +222,11 @@ mod tests {
         let (_clients, peers) = connect(&listener, 3);
         let (gone, gone_queue) = mpsc::unbounded_channel();
         drop(gone_queue);
-        let mut dispatcher = Dispatcher::new(listener, vec![gone]);
+        let mut dispatcher = Dispatcher::new(admitting(listener), vec![gone]);
 
         let mut served_here = Vec::new();
         for _ in 0..3 {
-            served_here.push(Listener::accept(&mut dispatcher).await.1);
+            served_here.push(dispatcher.next().await.1);
         }
 
         assert_eq!(served_here, peers, "none dropped, none out of order");
@@ -221,9 +235,6 @@ mod tests {
     #[tokio::test]
     async fn a_handed_over_connection_carries_what_its_client_sent() {
         let listener = loopback_listener().await;
-        let local = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("addr: {e}"));
         let (mut clients, peers) = connect(&listener, 1);
         let (accepted, _) = listener
             .accept()
@@ -234,14 +245,14 @@ mod tests {
             .unwrap_or_else(|e| panic!("into_std: {e}"));
         let (queue, queued) = mpsc::unbounded_channel();
         queue
-            .send((standard, peers[0]))
+            .send((standard, peers[0], admitted()))
             .unwrap_or_else(|_| panic!("queue closed"));
-        let mut connections = QueuedConnections::new(queued, local);
+        let mut connections = QueuedConnections::new(queued);
         clients[0]
             .write_all(b"ping")
             .unwrap_or_else(|e| panic!("write: {e}"));
 
-        let (mut stream, peer) = Listener::accept(&mut connections).await;
+        let (mut stream, peer, _admitted) = connections.next().await;
         let mut received = [0_u8; 4];
         stream
             .read_exact(&mut received)
@@ -250,9 +261,5 @@ mod tests {
 
         assert_eq!(peer, peers[0]);
         assert_eq!(&received, b"ping");
-        assert_eq!(
-            Listener::local_addr(&connections).unwrap_or_else(|e| panic!("addr: {e}")),
-            local
-        );
     }
 }
