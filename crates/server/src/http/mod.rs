@@ -15,6 +15,7 @@ mod precondition;
 mod problem;
 mod proof;
 mod query;
+mod write_gate;
 
 use std::any::Any;
 use std::convert::Infallible;
@@ -29,6 +30,7 @@ use storage_app::StorageApp;
 use tower::Service;
 
 pub use problem::ApiError;
+pub use write_gate::WriteGate;
 
 /// What every handler can reach: the application and the process's lifecycle flags.
 ///
@@ -47,6 +49,8 @@ struct Parts {
     in_flight: Arc<idempotency::InFlightKeys>,
     /// The verifiable log's read side.
     log: audit_app::LogQueries,
+    /// Closed when the log cannot sign what writes would add (see [`WriteGate`]).
+    writes: WriteGate,
 }
 
 impl AppState {
@@ -64,6 +68,7 @@ impl AppState {
             request_timeout,
             in_flight: Arc::default(),
             log,
+            writes: WriteGate::default(),
         }))
     }
 
@@ -80,6 +85,11 @@ impl AppState {
     /// The verifiable log's read side.
     pub fn log(&self) -> &audit_app::LogQueries {
         &self.0.log
+    }
+
+    /// The gate the log closes when writes must stop (see [`WriteGate`]).
+    pub fn write_gate(&self) -> &WriteGate {
+        &self.0.writes
     }
 
     /// Marks the process as shutting down: `/readyz` answers 503 from now on.
