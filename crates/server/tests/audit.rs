@@ -430,6 +430,12 @@ fn rewrite_and_resign(data: &Path) {
         "UPDATE revisions SET actor = 'system' WHERE document_id = 'bob' AND version = 1",
         &[],
     );
+    // The outbox witnesses the entry too: a thorough forger rewrites its event.
+    sql(
+        "UPDATE outbox SET payload = replace(payload, '\"actor\":\"anonymous\"', '\"actor\":\"system\"') \
+         WHERE audit_id = (SELECT id FROM audit_entries WHERE seq = ?1)",
+        &[&seq],
+    );
     let mut statement = connection
         .prepare("SELECT leaf_hash FROM audit_entries ORDER BY leaf_index")
         .unwrap_or_else(|e| panic!("{e}"));
