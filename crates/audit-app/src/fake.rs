@@ -102,7 +102,7 @@ impl LogStore for FakeLogStore {
             .take(limit)
             .map(|(seq, entry)| PendingLeaf {
                 seq,
-                leaf_hash: leaf_hash(&entry.leaf),
+                leaf: entry.leaf.clone(),
             })
             .collect())
     }

@@ -3,6 +3,8 @@
 //!
 //! - [`ports`]: what the application needs from storage ([`LogStore`]) and from a key
 //!   ([`LogSigner`]).
+//! - [`signer`]: the key that remembers the last checkpoint it signed, outside the
+//!   database, and refuses to contradict it.
 //! - [`sequencer`]: gives pending entries consecutive leaf indexes in commit order, appends
 //!   their stored hashes in batches, and signs checkpoints at a bounded rate.
 //! - [`origin`]: the default origin, derived from the public key.
@@ -17,6 +19,7 @@ pub mod origin;
 pub mod ports;
 pub mod queries;
 pub mod sequencer;
+pub mod signer;
 mod stored;
 
 #[cfg(test)]
@@ -27,3 +30,4 @@ pub use ports::{
 };
 pub use queries::LogQueries;
 pub use sequencer::{Sequencer, SequencerOptions};
+pub use signer::{RememberingSigner, SignedTree, SignerMemory};

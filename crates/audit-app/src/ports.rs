@@ -7,8 +7,10 @@
 use async_trait::async_trait;
 use audit_domain::checkpoint::Checkpoint;
 use audit_domain::merkle::Hash;
-use audit_domain::note::NoteSigner;
+use audit_domain::note::NoteVerifier;
 use shared_kernel::{AuditId, Error, Timestamp};
+
+pub use crate::signer::SignedTree;
 
 /// The state of the tree as last committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,12 +25,13 @@ pub struct TreeHead {
 }
 
 /// A committed audit entry that has no leaf index yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingLeaf {
     /// Its commit sequence.
     pub seq: u64,
-    /// SHA-256(0x00 ‖ leaf bytes), as stored with the entry.
-    pub leaf_hash: Hash,
+    /// Its exact leaf bytes: the sequencer hashes them itself rather than trust a stored
+    /// leaf hash.
+    pub leaf: Vec<u8>,
 }
 
 /// One batch for the log, to be written in one transaction.
@@ -146,26 +149,34 @@ pub trait LogStore: Send + Sync {
     async fn leaf_by_audit_id(&self, id: AuditId) -> Result<Option<AuditLeaf>, Error>;
 }
 
-/// The log's signing key.
+/// The log's signing key, which remembers the last checkpoint it signed (see
+/// [`crate::signer`]) and refuses to contradict it.
 pub trait LogSigner: Send + Sync {
     /// The log's origin, also the key name on its signatures.
     fn origin(&self) -> &str;
 
-    /// Signs a checkpoint and returns the C2SP signed note.
+    /// The verifier of this key under the origin.
+    fn verifier(&self) -> NoteVerifier;
+
+    /// The last tree this key signed, as far as it remembers; `None` when it never signed
+    /// (or its memory was lost: see [`Self::adopt`]).
+    fn last_signed(&self) -> Option<SignedTree>;
+
+    /// Signs a checkpoint and returns the C2SP signed note, once it is remembered durably.
+    /// `proof` is the consistency proof from the last signed tree to this one (empty when
+    /// the last one is empty or of the same size).
     ///
     /// # Errors
-    /// `INTERNAL_ERROR` when the checkpoint's origin is not this key's.
-    fn sign_checkpoint(&self, checkpoint: &Checkpoint) -> Result<String, Error>;
-}
+    /// `LOG_ROLLED_BACK` when the checkpoint is smaller than, another root than, or not shown
+    /// to extend the last signed tree (nothing is signed then); `INTERNAL_ERROR` when the
+    /// checkpoint's origin is not this key's; `UNAVAILABLE` when the memory cannot be written.
+    fn sign_checkpoint(&self, checkpoint: &Checkpoint, proof: &[Hash]) -> Result<String, Error>;
 
-impl LogSigner for NoteSigner {
-    fn origin(&self) -> &str {
-        self.name().as_str()
-    }
-
-    fn sign_checkpoint(&self, checkpoint: &Checkpoint) -> Result<String, Error> {
-        checkpoint
-            .sign(self)
-            .map_err(|e| Error::internal("could not sign a checkpoint", e))
-    }
+    /// Takes `note`, a checkpoint this key signed earlier (found in the store), as the last
+    /// one it signed: for a signer whose memory is empty but whose log is not.
+    ///
+    /// # Errors
+    /// `INVALID_INPUT` when the note does not verify under the key and origin; `CONFLICT`
+    /// when the signer already remembers one; `UNAVAILABLE` when it cannot be remembered.
+    fn adopt(&self, note: &str) -> Result<SignedTree, Error>;
 }

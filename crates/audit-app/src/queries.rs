@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use audit_domain::AuditEntry;
 use audit_domain::merkle::{Hash, prove_consistency, prove_inclusion};
 use audit_domain::note::NoteVerifier;
+use audit_domain::succession::LogEntry;
 use shared_kernel::constants::MAX_PAGE_SIZE;
 use shared_kernel::{AuditId, Error, ErrorCode};
 
@@ -24,8 +24,9 @@ pub struct LogEntryView {
     pub leaf: Vec<u8>,
     /// SHA-256(0x00 ‖ leaf).
     pub leaf_hash: Hash,
-    /// The entry, parsed from (and checked against) the leaf bytes.
-    pub entry: AuditEntry,
+    /// The entry, parsed from (and checked against) the leaf bytes: a data entry, or the
+    /// `log.succession` entry of a successor log.
+    pub entry: LogEntry,
 }
 
 /// The log's read side.
@@ -93,7 +94,7 @@ impl LogQueries {
         leaves
             .into_iter()
             .map(|leaf| {
-                let entry = AuditEntry::from_leaf_bytes(&leaf.leaf)
+                let entry = LogEntry::from_leaf_bytes(&leaf.leaf)
                     .map_err(|e| Error::internal("a stored log leaf is malformed", e))?;
                 Ok(LogEntryView {
                     index: leaf.index,
@@ -122,7 +123,7 @@ impl LogQueries {
             )
             .with_detail("tree_size", size));
         };
-        let entry = AuditEntry::from_leaf_bytes(&found.leaf)
+        let entry = LogEntry::from_leaf_bytes(&found.leaf)
             .map_err(|e| Error::internal("a stored log leaf is malformed", e))?;
         Ok(LogEntryView {
             index,

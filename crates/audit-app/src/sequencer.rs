@@ -22,13 +22,16 @@ use std::time::Duration;
 
 use audit_domain::checkpoint::Checkpoint;
 use audit_domain::merkle::{
-    Hash, MissingStoredHash, TreeError, stored_hash_count, stored_hash_index,
-    stored_hashes_for_leaf, tree_hash,
+    Hash, MissingStoredHash, TreeError, leaf_hash, prove_consistency, stored_hash_count,
+    stored_hash_index, stored_hashes_for_leaf, tree_hash,
 };
-use shared_kernel::{Clock, Error};
+use shared_kernel::{Clock, Error, ErrorCode};
 
 use crate::ports::{LogAppend, LogSigner, LogStore, StoredCheckpoint, TreeHead};
+use crate::signer::{forked, rolled_back};
 use crate::stored::{MapReader, internal_tree_error, with_stored_hashes};
+
+mod start_checks;
 
 /// How many entries one batch sequences at most.
 pub const SEQUENCER_BATCH_SIZE: usize = 10_000;
@@ -93,18 +96,14 @@ impl Sequencer {
         clock: Arc<dyn Clock>,
         options: SequencerOptions,
     ) -> Result<Self, Error> {
-        let head = store.head().await?;
-        let positions = frontier_positions(head.size)?;
-        let hashes = store.read_hashes(&positions).await?;
-        let frontier: HashMap<u64, Hash> = positions.into_iter().zip(hashes).collect();
-        let root = tree_hash(head.size, &MapReader(&frontier)).map_err(internal_tree_error)?;
-        if root != head.root {
-            return Err(corrupt(format!(
-                "the stored log tree of size {} does not match its recorded root",
-                head.size
-            )));
-        }
+        let (head, frontier) = load_tree(store.as_ref()).await?;
         let latest = store.latest_checkpoint().await?;
+        if let Some(checkpoint) = &latest {
+            start_checks::signed_by_this_key(checkpoint, signer.as_ref())?;
+            if signer.last_signed().is_none() {
+                start_checks::adopt(checkpoint, signer.as_ref())?;
+            }
+        }
         let mut sequencer = Self {
             store,
             signer,
@@ -115,11 +114,12 @@ impl Sequencer {
             // Replaced below when a checkpoint exists; otherwise signed now.
             last_checkpoint: StoredCheckpoint {
                 tree_size: 0,
-                root_hash: root,
+                root_hash: head.root,
                 note: String::new(),
                 signed_at: shared_kernel::Timestamp::from_millis(i64::MIN),
             },
         };
+        sequencer.check_signer_memory().await?;
         match latest {
             Some(checkpoint) => {
                 sequencer.check_prefix(&checkpoint).await?;
@@ -141,6 +141,27 @@ impl Sequencer {
         Ok(sequencer)
     }
 
+    /// Refuses to go on when the store's tree does not extend the last tree the signer
+    /// signed: the database is older than what was signed (see [`crate::signer`]).
+    ///
+    /// # Errors
+    /// `LOG_ROLLED_BACK` naming the signed size; storage errors.
+    pub async fn check_signer_memory(&self) -> Result<(), Error> {
+        let Some(last) = self.signer.last_signed() else {
+            return Ok(());
+        };
+        if last.size > self.head.size {
+            return Err(rolled_back(last.size, self.head.size));
+        }
+        let size = last.size;
+        let root =
+            with_stored_hashes(self.store.as_ref(), |reader| tree_hash(size, reader)).await?;
+        if root != last.root {
+            return Err(forked(last.size, self.head.size));
+        }
+        Ok(())
+    }
+
     /// The committed head.
     pub fn head(&self) -> TreeHead {
         self.head
@@ -156,8 +177,30 @@ impl Sequencer {
     ///
     /// # Errors
     /// Storage errors (nothing is written then, and the next call retries the same batch);
-    /// `CONFLICT` when another sequencer moved the head.
+    /// `CONFLICT` when another sequencer moved the head (the head and right edge are then
+    /// reloaded from storage, so the next call works from the stored tree, not a stale one).
     pub async fn sequence_batch(&mut self) -> Result<usize, Error> {
+        match self.try_sequence_batch().await {
+            Err(error) if error.code() == ErrorCode::Conflict => {
+                let (head, frontier) = load_tree(self.store.as_ref()).await?;
+                tracing::warn!(
+                    error = %error.chain(),
+                    stale_size = self.head.size,
+                    tree_size = head.size,
+                    "the log head moved under the sequencer; reloaded it from storage"
+                );
+                self.head = head;
+                self.frontier = frontier;
+                if let Some(latest) = self.store.latest_checkpoint().await? {
+                    self.last_checkpoint = latest;
+                }
+                Err(error)
+            }
+            other => other,
+        }
+    }
+
+    async fn try_sequence_batch(&mut self) -> Result<usize, Error> {
         let pending = self
             .store
             .pending(self.head.last_seq, self.options.batch_size)
@@ -179,7 +222,8 @@ impl Sequencer {
                 frontier: &self.frontier,
                 appended: &appended,
             };
-            let hashes = stored_hashes_for_leaf(index, leaf.leaf_hash, &overlay)
+            // Hashed here from the leaf bytes: a stored leaf hash is not trusted.
+            let hashes = stored_hashes_for_leaf(index, leaf_hash(&leaf.leaf), &overlay)
                 .map_err(internal_tree_error)?;
             appended.extend(hashes);
         }
@@ -196,6 +240,7 @@ impl Sequencer {
             root,
             last_seq: last.seq,
         };
+        self.check_signer_allows(size)?;
         self.store
             .append(LogAppend {
                 from,
@@ -253,7 +298,8 @@ impl Sequencer {
     async fn sign_head_unchecked(&mut self) -> Result<StoredCheckpoint, Error> {
         let checkpoint = Checkpoint::new(self.signer.origin(), self.head.size, self.head.root)
             .map_err(|e| Error::internal("the log origin is not a valid key name", e))?;
-        let note = self.signer.sign_checkpoint(&checkpoint)?;
+        let proof = self.proof_from_last_signed().await?;
+        let note = self.signer.sign_checkpoint(&checkpoint, &proof)?;
         let stored = StoredCheckpoint {
             tree_size: self.head.size,
             root_hash: self.head.root,
@@ -264,6 +310,30 @@ impl Sequencer {
         tracing::debug!(tree_size = stored.tree_size, "signed a log checkpoint");
         self.last_checkpoint = stored.clone();
         Ok(stored)
+    }
+
+    /// The consistency proof from the last tree the signer signed to the head, from the
+    /// stored hashes; the signer checks it against the root it remembers.
+    async fn proof_from_last_signed(&self) -> Result<Vec<Hash>, Error> {
+        let (old, new) = match self.signer.last_signed() {
+            Some(last) if last.size > 0 && last.size < self.head.size => {
+                (last.size, self.head.size)
+            }
+            Some(_) | None => return Ok(Vec::new()),
+        };
+        with_stored_hashes(self.store.as_ref(), |reader| {
+            prove_consistency(old, new, reader)
+        })
+        .await
+    }
+
+    /// The log must not grow past a tree the signer refuses: a store older than what was
+    /// signed stops growing (its entries wait) until the operator resolves it.
+    fn check_signer_allows(&self, size: u64) -> Result<(), Error> {
+        match self.signer.last_signed() {
+            Some(last) if last.size > size => Err(rolled_back(last.size, size)),
+            Some(_) | None => Ok(()),
+        }
     }
 
     /// Refuses to go on when `checkpoint` is not a prefix of the current tree: a published
@@ -285,6 +355,22 @@ impl Sequencer {
         }
         Ok(())
     }
+}
+
+/// The committed head and the stored hashes of its right edge, checked against each other.
+async fn load_tree(store: &dyn LogStore) -> Result<(TreeHead, HashMap<u64, Hash>), Error> {
+    let head = store.head_from_storage().await?;
+    let positions = frontier_positions(head.size)?;
+    let hashes = store.read_hashes(&positions).await?;
+    let frontier: HashMap<u64, Hash> = positions.into_iter().zip(hashes).collect();
+    let root = tree_hash(head.size, &MapReader(&frontier)).map_err(internal_tree_error)?;
+    if root != head.root {
+        return Err(corrupt(format!(
+            "the stored log tree of size {} does not match its recorded root",
+            head.size
+        )));
+    }
+    Ok((head, frontier))
 }
 
 /// Stored hashes of the tree before the batch (only its right edge is needed) plus those the

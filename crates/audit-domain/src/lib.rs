@@ -8,6 +8,7 @@
 //! - [`checkpoint`]: C2SP checkpoints, the signed heads of the log.
 //! - [`receipt`]: verified read bundles (JSON and C2SP `tlog-proof`) and their verifier.
 //! - [`consistency`]: offline check that one signed checkpoint extends another.
+//! - [`succession`]: the `log.succession` entry that links a successor log to its predecessor.
 //!
 //! Pure and fast, with no I/O of any kind: the offline verifier links this crate alone (with
 //! the shared kernel), so it must not depend on a runtime, HTTP, or a database driver.
@@ -20,6 +21,7 @@ pub mod logger;
 pub mod merkle;
 pub mod note;
 pub mod receipt;
+pub mod succession;
 
 pub use entry::{AuditEntry, AuditOperation, AuditRecord, AuditSubject, LoggedAuditEntry};
 pub use logger::AuditLogger;

@@ -109,7 +109,7 @@ async fn run(size: u64) {
     ));
     let mut sequencer = ok(Sequencer::start(
         store.log(),
-        signer.clone(),
+        Arc::new(audit_app::RememberingSigner::in_memory((*signer).clone())),
         Arc::new(SystemClock),
         SequencerOptions::default(),
     )

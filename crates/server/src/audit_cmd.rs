@@ -111,6 +111,11 @@ fn summary_text(path: &Path, summary: &Summary) -> String {
         summary.checkpoints,
         summary.anchors
     );
+    text.push_str(&format!(
+        "checked against their entries: {} collections, {} outbox events, {} idempotency \
+         records, and the commit sequence\n",
+        summary.collections, summary.events, summary.idempotency_records
+    ));
     if summary.anchors == 0 {
         text.push_str(
             "warning: no outside checkpoint was given: the signing key sits in the data \

@@ -16,7 +16,7 @@ use crate::config::{
     self, CONFIG_ERROR_EXIT_CODE, DurabilityMode, Loaded, LogFormat, Overrides, ServingMode,
     SettingsError,
 };
-use crate::{audit_cmd, run, telemetry, verify_cmd};
+use crate::{audit_cmd, log_cmd, run, telemetry, verify_cmd};
 
 /// Offchain DB: a verifiable JSON document store.
 #[derive(Debug, Parser)]
@@ -38,6 +38,27 @@ enum Command {
     /// Audit a whole embedded store (read only) against the log's key and outside
     /// checkpoints; exit 0 valid, 1 a finding, 2 usage or I/O error.
     Audit(audit_cmd::AuditArgs),
+    /// The verifiable log's maintenance (server stopped).
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// End a log whose database is older than what its key signed, and start a successor
+    /// with a new key and origin whose first entry (`log.succession`) names where the old
+    /// log ended. Exit 0 done, 2 refused or failed. See docs/operations-log.md.
+    Succeed(SucceedArgs),
+}
+
+#[derive(Debug, Args)]
+struct SucceedArgs {
+    #[command(flatten)]
+    settings: SettingsArgs,
+    /// The successor's origin [default: offchain-db/<16 hex of the new key's hash>];
+    /// required when `tlog.origin` is configured.
+    #[arg(long, value_name = "ORIGIN")]
+    new_origin: Option<String>,
 }
 
 /// The settings flags, shared by `serve` and `config`. Defaults are not clap's: they belong to
@@ -114,6 +135,11 @@ struct SettingsArgs {
     /// [env: OFFCHAIN_TLOG__ORIGIN; default: offchain-db/<16 hex of the key's hash>].
     #[arg(long, value_name = "ORIGIN")]
     tlog_origin: Option<String>,
+    /// The file where the log's signer keeps the last checkpoint it signed, outside the
+    /// database, so a restored database can never make it sign a fork
+    /// [env: OFFCHAIN_TLOG__SIGNER_STATE; default: <key file>.signer-state].
+    #[arg(long, value_name = "FILE")]
+    tlog_signer_state: Option<PathBuf>,
     /// Shortest time between two checkpoints, in milliseconds, 1..=60000
     /// [env: OFFCHAIN_TLOG__CHECKPOINT_INTERVAL_MS; default: 200].
     #[arg(long, value_name = "MS")]
@@ -141,6 +167,7 @@ impl SettingsArgs {
             log_format: self.log_format,
             tlog_signing_key: self.tlog_signing_key,
             tlog_origin: self.tlog_origin,
+            tlog_signer_state: self.tlog_signer_state,
             tlog_checkpoint_interval_ms: self.tlog_checkpoint_interval_ms,
         }
     }
@@ -148,8 +175,8 @@ impl SettingsArgs {
 
 /// Runs the chosen subcommand with the process environment.
 ///
-/// The exit code is 0 on success, 2 when the configuration is refused (as for a bad flag),
-/// 1 when serving fails; `verify` and `audit` have their own (0 valid, 1 a finding, 2 usage or
+/// The exit code is 0 on success, 2 when the configuration is refused (as for a bad flag, or
+/// a signing key or origin that is not the store's log's), 1 when serving fails; `verify` and `audit` have their own (0 valid, 1 a finding, 2 usage or
 /// I/O error).
 pub fn run(cli: Cli) -> ExitCode {
     run_with_env(cli, std::env::vars_os())
@@ -174,6 +201,16 @@ pub fn run_with_env(cli: Cli, env: impl IntoIterator<Item = (OsString, OsString)
             Err(error) => refuse(&error),
         },
         Command::Verify(args) => verify_cmd::run(args),
+        Command::Log(LogCommand::Succeed(args)) => {
+            match config::load(&args.settings.into_overrides(), env) {
+                Ok(loaded) => {
+                    telemetry::init(&loaded.settings().log);
+                    let config = loaded.settings().to_config();
+                    log_cmd::succeed(&config, args.new_origin.as_deref())
+                }
+                Err(error) => refuse(&error),
+            }
+        }
     }
 }
 
@@ -199,6 +236,11 @@ fn serve(loaded: &Loaded) -> ExitCode {
     };
     match runtime.block_on(run::run_until_signal(config)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<run::StartRefused>() => {
+            tracing::error!(error = %error, "offchain-db refused to start");
+            eprintln!("offchain-db: refused to start: {error:#}");
+            ExitCode::from(CONFIG_ERROR_EXIT_CODE)
+        }
         Err(error) => {
             tracing::error!(error = %error, "offchain-db failed");
             eprintln!("offchain-db: {error:#}");

@@ -8,6 +8,7 @@
 //! - [`http`]: axum routes, middleware, extractors and the one mapping of errors to HTTP.
 //! - [`run`]: binds, serves, and shuts down within the shutdown timeout.
 //! - [`log_worker`]: the verifiable log's key, wiring and sequencer task.
+//! - [`log_cmd`]: `offchain-db log succeed`, which starts a successor log.
 //! - [`workers`]: background tasks (the purge of expired idempotency keys).
 //! - [`verify_cmd`]: `offchain-db verify`, the offline verifier of receipts and checkpoints.
 //!
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod cli_input;
 pub mod config;
 pub mod http;
+pub mod log_cmd;
 pub mod log_worker;
 pub mod run;
 pub mod telemetry;

@@ -1,12 +1,19 @@
 //! The verifiable log in the server process: its key, its wiring, and the background task
 //! that runs the sequencer.
 //!
-//! [`wire_log`] loads the signing key (generating `<data_dir>/log-signing.key`, mode 0600, on
-//! first start when no path is configured), derives the origin and logs the verifier key.
+//! [`wire_log`] loads the signing key (generating `<data_dir>/log-signing.key`, mode 0600, only
+//! when no path is configured and the log is empty: one key per log), derives the origin,
+//! opens the signer's memory of the last checkpoint it signed (`tlog.signer_state`, by default
+//! beside the key) and logs the verifier key.
 //! [`SequencerTask`] owns the [`Sequencer`]: it sequences batch after batch while a backlog
 //! remains, otherwise polls every [`SEQUENCER_POLL_INTERVAL`] and signs checkpoints when due.
 //! Asked to stop, it drains what is pending and signs the final head before it returns, so a
 //! graceful shutdown leaves nothing waiting and nothing unsigned.
+//!
+//! When the database is older than what the signer signed (`LOG_ROLLED_BACK`: restored from
+//! a copy, or writes lost), the task does not sequence: it closes the [`WriteGate`] so writes
+//! are refused, tells the operator the two ways out, and the server goes on serving reads and
+//! the proofs the store can give.
 //!
 //! The sequencer runs on a thread of its own: a batch hashes thousands of leaves (a few
 //! milliseconds of CPU under a steady write load), and on a serving thread every request of
@@ -18,11 +25,16 @@ use std::time::Duration;
 
 use audit_app::origin::default_origin;
 use audit_app::sequencer::SEQUENCER_POLL_INTERVAL;
-use audit_app::{LogQueries, LogStore, Sequencer, SequencerOptions};
+use audit_app::{LogQueries, LogSigner, LogStore, RememberingSigner, Sequencer, SequencerOptions};
 use audit_domain::note::{KeyName, NoteSigner};
-use infra::embedded::{EmbeddedStore, SIGNING_KEY_FILE_NAME, load_or_create_signing_seed};
+use infra::embedded::{
+    EmbeddedStore, FileSignerMemory, SIGNING_KEY_FILE_NAME, default_signer_state_path,
+    load_or_create_signing_seed,
+};
 use shared_kernel::{Clock, Error, ErrorCode};
 use tokio::sync::{oneshot, watch};
+
+use crate::http::WriteGate;
 
 /// How long the task waits before retrying after a storage failure.
 const RETRY_DELAY: Duration = Duration::from_millis(500);
@@ -34,6 +46,9 @@ pub struct LogOptions {
     pub signing_key: Option<PathBuf>,
     /// The origin; `None` means `offchain-db/` + 16 hex characters of the key's hash.
     pub origin: Option<String>,
+    /// The signer's memory of the last checkpoint it signed; `None` means beside the key
+    /// file, `<key file>.signer-state`.
+    pub signer_state: Option<PathBuf>,
     /// Batch size and checkpoint interval.
     pub sequencer: SequencerOptions,
 }
@@ -43,19 +58,22 @@ pub struct LogOptions {
 pub struct LogWiring {
     /// The log's storage.
     pub store: Arc<dyn LogStore>,
-    /// The signing key.
-    pub signer: Arc<NoteSigner>,
+    /// The signing key, with its memory of the last checkpoint it signed.
+    pub signer: Arc<RememberingSigner>,
     /// The read side for the API.
     pub queries: LogQueries,
     /// The sequencer's settings.
     pub sequencer: SequencerOptions,
 }
 
-/// Loads (or creates) the key and wires the log over `store`. Blocking: file I/O.
+/// Loads (or, for an empty log, creates) the key and wires the log over `store`. Blocking:
+/// file I/O.
 ///
 /// # Errors
 /// `UNAVAILABLE` when the key file cannot be read or written; `INTERNAL_ERROR` when it is
-/// malformed; `INVALID_INPUT` when the configured origin is not a valid key name.
+/// malformed; `INVALID_INPUT` when the configured origin is not a valid key name, when the
+/// default key file is missing although the log is not empty, or when the signer state
+/// belongs to another key or origin.
 pub fn wire_log(
     store: &EmbeddedStore,
     data_dir: &std::path::Path,
@@ -65,6 +83,15 @@ pub fn wire_log(
         Some(path) => (path.clone(), false),
         None => (data_dir.join(SIGNING_KEY_FILE_NAME), true),
     };
+    if create && !path.exists() && !store.log_is_empty()? {
+        return Err(Error::invalid_input(format!(
+            "the log signing key `{}` is missing, but this store's log is not empty: its \
+             checkpoints were signed with that key, and a new one would make them all look \
+             forged. Put the key file back (or set `tlog.signing_key` to it), or start a \
+             successor log with `offchain-db log succeed`",
+            path.display()
+        )));
+    }
     let seed = load_or_create_signing_seed(&path, create)?;
     // The public key does not depend on the name, so derive the default origin from a
     // provisional signer.
@@ -82,12 +109,22 @@ pub fn wire_log(
             format!("the log origin `{origin}` must be non-empty, without spaces or `+`"),
         )
     })?;
-    let signer = Arc::new(NoteSigner::from_seed(name, &seed));
+    let state_path = options
+        .signer_state
+        .clone()
+        .unwrap_or_else(|| default_signer_state_path(&path));
+    let memory = Arc::new(FileSignerMemory::new(state_path.clone()));
+    let signer = Arc::new(RememberingSigner::open(
+        NoteSigner::from_seed(name, &seed),
+        memory,
+    )?);
     let verifier = signer.verifier();
     tracing::info!(
         origin = %origin,
         vkey = %verifier.to_vkey(),
         key_file = %path.display(),
+        signer_state = %state_path.display(),
+        last_signed_size = signer.last_signed().map(|tree| tree.size),
         "log signing key loaded"
     );
     let log_store = store.log();
@@ -108,13 +145,19 @@ pub struct SequencerTask {
 
 impl SequencerTask {
     /// Starts the sequencer (which signs a checkpoint if the head has none, e.g. the size-0
-    /// one at first start) on a new thread, and runs its loop there.
+    /// one at first start) on a new thread, and runs its loop there. When the store is older
+    /// than what the signer signed, closes `gate` instead and sequences nothing.
     ///
     /// # Errors
-    /// As [`Sequencer::start`]; `UNAVAILABLE` when the thread or its runtime cannot start.
-    pub async fn start(wiring: &LogWiring, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+    /// As [`Sequencer::start`] (but `LOG_ROLLED_BACK`, which closes the gate); `UNAVAILABLE`
+    /// when the thread or its runtime cannot start.
+    pub async fn start(
+        wiring: &LogWiring,
+        clock: Arc<dyn Clock>,
+        gate: WriteGate,
+    ) -> Result<Self, Error> {
         let store = Arc::clone(&wiring.store);
-        let signer = Arc::clone(&wiring.signer) as Arc<dyn audit_app::LogSigner>;
+        let signer = Arc::clone(&wiring.signer) as Arc<dyn LogSigner>;
         let options = wiring.sequencer;
         let (stop, stopped) = watch::channel(false);
         let (started, start_outcome) = oneshot::channel::<Result<(), Error>>();
@@ -138,7 +181,11 @@ impl SequencerTask {
                     match Sequencer::start(store, signer, clock, options).await {
                         Ok(sequencer) => {
                             let _ = started.send(Ok(()));
-                            run(sequencer, options.batch_size, stopped).await;
+                            run(sequencer, options.batch_size, stopped, &gate).await;
+                        }
+                        Err(error) if error.code() == ErrorCode::LogRolledBack => {
+                            refuse_writes(&gate, &error);
+                            let _ = started.send(Ok(()));
                         }
                         Err(error) => {
                             let _ = started.send(Err(error));
@@ -163,14 +210,37 @@ impl SequencerTask {
     }
 }
 
+/// Closes the gate and tells the operator why and what to do: the log must not grow.
+fn refuse_writes(gate: &WriteGate, error: &Error) {
+    gate.close(error);
+    tracing::error!(
+        error = %error.chain(),
+        "THE LOG REFUSES TO SIGN: this store's database is older than the last checkpoint the \
+         log signed. Writes are refused (503 LOG_ROLLED_BACK); reads and proofs are served. \
+         Two ways out: put back the missing data (the newer database files) and restart, or \
+         stop the server and start a successor log with `offchain-db log succeed` (a new key \
+         and origin whose first entry records where this log ended). See \
+         docs/operations-log.md"
+    );
+}
+
 /// The loop: batches back to back while a backlog remains, else a short poll; checkpoints
-/// when due; on stop, drain and sign.
-async fn run(mut sequencer: Sequencer, batch_size: usize, mut stopped: watch::Receiver<bool>) {
+/// when due; on stop, drain and sign. A refusal of the signer stops it and closes the gate.
+async fn run(
+    mut sequencer: Sequencer,
+    batch_size: usize,
+    mut stopped: watch::Receiver<bool>,
+    gate: &WriteGate,
+) {
     loop {
         // A dropped handle counts as a stop request, so the loop can never spin.
         let stopping = *stopped.borrow() || stopped.has_changed().is_err();
         let backlog = match sequencer.sequence_batch().await {
             Ok(added) => added >= batch_size,
+            Err(error) if error.code() == ErrorCode::LogRolledBack => {
+                refuse_writes(gate, &error);
+                return;
+            }
             Err(error) => {
                 tracing::warn!(error = %error.chain(), "sequencing failed; retrying");
                 if stopping {
@@ -180,8 +250,13 @@ async fn run(mut sequencer: Sequencer, batch_size: usize, mut stopped: watch::Re
                 continue;
             }
         };
-        if let Err(error) = sequencer.checkpoint_if_due().await {
-            tracing::error!(error = %error.chain(), "signing a checkpoint failed");
+        match sequencer.checkpoint_if_due().await {
+            Err(error) if error.code() == ErrorCode::LogRolledBack => {
+                refuse_writes(gate, &error);
+                return;
+            }
+            Err(error) => tracing::error!(error = %error.chain(), "signing a checkpoint failed"),
+            Ok(_) => {}
         }
         if backlog {
             continue;

@@ -149,7 +149,8 @@ pub async fn start(config: Config) -> Result<RunningServer, Error> {
         .map_err(|e| Error::unavailable("cannot read the bound address", e))?;
     // Started after the bind, so a failed start leaves no task holding the store; it signs
     // the first checkpoint (size 0 on a new store) before the first request is served.
-    let sequencer = SequencerTask::start(&log, Arc::new(SystemClock)).await?;
+    let sequencer =
+        SequencerTask::start(&log, Arc::new(SystemClock), state.write_gate().clone()).await?;
     drop(log);
     let (stop, stop_requested) = watch::channel(false);
     let context = ServingContext {
@@ -361,14 +362,26 @@ pub async fn termination_signal() {
     }
 }
 
+/// The server refused to start because what it was given does not fit the store: the key
+/// or origin is not the log's, or the signer state is another log's (`INVALID_INPUT` from
+/// [`start`]). The command exits with the configuration error's code, 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartRefused(pub String);
+
 /// Runs the server until a termination signal.
 ///
 /// # Errors
-/// When the server cannot start or fails while serving.
+/// When the server cannot start ([`StartRefused`] when the configuration does not fit the
+/// store) or fails while serving.
 pub async fn run_until_signal(config: Config) -> anyhow::Result<()> {
-    let server = start(config)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.chain()))?;
+    let server = start(config).await.map_err(|e| {
+        if e.code() == shared_kernel::ErrorCode::InvalidInput {
+            anyhow::Error::new(StartRefused(e.chain()))
+        } else {
+            anyhow::anyhow!(e.chain())
+        }
+    })?;
     termination_signal().await;
     server.stop().await?;
     tracing::info!("stopped");

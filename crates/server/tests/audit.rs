@@ -430,6 +430,12 @@ fn rewrite_and_resign(data: &Path) {
         "UPDATE revisions SET actor = 'system' WHERE document_id = 'bob' AND version = 1",
         &[],
     );
+    // The outbox witnesses the entry too: a thorough forger rewrites its event.
+    sql(
+        "UPDATE outbox SET payload = replace(payload, '\"actor\":\"anonymous\"', '\"actor\":\"system\"') \
+         WHERE audit_id = (SELECT id FROM audit_entries WHERE seq = ?1)",
+        &[&seq],
+    );
     let mut statement = connection
         .prepare("SELECT leaf_hash FROM audit_entries ORDER BY leaf_index")
         .unwrap_or_else(|e| panic!("{e}"));
@@ -527,4 +533,113 @@ async fn bad_input_is_a_usage_error_with_exit_code_2() {
         unverifiable.stderr.contains("stranger.note"),
         "{unverifiable}"
     );
+}
+
+/// The written store, grown by a second collection `orders` (created with an
+/// `Idempotency-Key`, holding one document created with one too) and a collection `gone`
+/// that was deleted.
+async fn store_with_more_tables() -> Store {
+    let store = written_store().await;
+    let server = Server::start(&store.data);
+    let http = client();
+    let base = server.base.clone();
+    for (name, key) in [("orders", Some("orders-key")), ("gone", None)] {
+        let mut request = http
+            .post(format!("{base}/v1/collections"))
+            .json(&json!({"name": name}));
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        send(request, 201).await;
+    }
+    send(
+        http.post(format!("{base}/v1/collections/orders/documents"))
+            .header("idempotency-key", "order-1")
+            .json(&json!({"id": "o-1", "data": {"total": 5}})),
+        201,
+    )
+    .await;
+    send(http.delete(format!("{base}/v1/collections/gone")), 204).await;
+    checkpoint_at(&http, &base, 12).await;
+    server.stop();
+    store
+}
+
+#[tokio::test]
+async fn edits_to_the_collections_table_are_named_against_the_collection_entries() {
+    let store = store_with_more_tables().await;
+    let clean = audit(&store.data, &store.vkey, &[]);
+    assert_eq!(clean.code, Some(0), "{clean}");
+    assert!(
+        clean
+            .stdout
+            .contains("3 collections, 12 outbox events, 2 idempotency records"),
+        "{clean}"
+    );
+
+    let swapped = store.copy("swapped-names");
+    tamper(
+        &swapped,
+        "UPDATE collections SET name = 'tmp' WHERE name = 'people';
+         UPDATE collections SET name = 'people' WHERE name = 'orders';
+         UPDATE collections SET name = 'orders' WHERE name = 'tmp';",
+    );
+    let run = audit(&swapped, &store.vkey, &[]);
+    assert_finding(&run, "edited-collection", "`people`");
+    assert_finding(&run, "edited-collection", "`orders`");
+
+    let revived = store.copy("revived");
+    tamper(
+        &revived,
+        "UPDATE collections SET deleted_at = NULL WHERE name = 'gone'",
+    );
+    let run = audit(&revived, &store.vkey, &[]);
+    assert_finding(&run, "edited-collection", "`gone`");
+    assert!(run.stdout.contains("it was revived"), "{run}");
+
+    let schema = store.copy("schema-outside-the-api");
+    tamper(
+        &schema,
+        r#"UPDATE collections SET schema = '{"type":"object"}', version = version + 1
+           WHERE name = 'people'"#,
+    );
+    let run = audit(&schema, &store.vkey, &[]);
+    assert_finding(&run, "edited-collection", "`people`");
+    assert!(run.stdout.contains("schema change"), "{run}");
+}
+
+#[tokio::test]
+async fn edits_to_the_outbox_idempotency_records_and_commit_sequence_are_named() {
+    let store = store_with_more_tables().await;
+
+    let outbox = store.copy("outbox");
+    tamper(
+        &outbox,
+        "DELETE FROM outbox WHERE seq = 2;
+         UPDATE outbox SET payload = replace(payload, '\"version\":1', '\"version\":9')
+         WHERE event_type = 'document.created' AND seq = 3;",
+    );
+    let run = audit(&outbox, &store.vkey, &[]);
+    assert_finding(&run, "removed-event", "seq=2 ");
+    assert_finding(&run, "edited-event", "outbox event seq=3 ");
+
+    let record = store.copy("idempotency");
+    tamper(
+        &record,
+        "UPDATE idempotency_keys SET body = replace(CAST(body AS TEXT), '\"version\":1', '\"version\":7')
+         WHERE key = 'order-1'",
+    );
+    let run = audit(&record, &store.vkey, &[]);
+    assert_finding(&run, "edited-idempotency-record", "key=\"order-1\"");
+
+    // The newest entry deleted with everything that names it: only the commit sequence
+    // (and the log, which had sequenced it) still tell.
+    let deleted = store.copy("deleted-entry");
+    tamper(
+        &deleted,
+        "DELETE FROM outbox WHERE audit_id = (SELECT id FROM audit_entries ORDER BY seq DESC LIMIT 1);
+         DELETE FROM audit_entries WHERE seq = (SELECT MAX(seq) FROM audit_entries);",
+    );
+    let run = audit(&deleted, &store.vkey, &[]);
+    assert_finding(&run, "removed-entry", "commit sequence 12..13");
 }

@@ -1,5 +1,5 @@
 //! Crash safety through the real binary: `offchain-db serve` is killed with SIGKILL in the
-//! middle of a concurrent write burst, twenty times on the same data folder. After every
+//! middle of a concurrent write burst, twenty times (`CRASH_ROUNDS`) on the same data folder. After every
 //! restart, every write that was acknowledged (201) is there, its audit entry is in the log
 //! exactly once, the stopped store audits clean, and the new checkpoint is consistent with
 //! every checkpoint served before the kill.
@@ -21,8 +21,17 @@ use serde_json::{Value, json};
 
 use support::{Server, audit, client};
 
-/// Kill-and-restart rounds on one data folder.
-const ROUNDS: u64 = 20;
+/// Kill-and-restart rounds on one data folder, by default: enough for CI. Set `CRASH_ROUNDS`
+/// for a longer run (`CRASH_ROUNDS=100 cargo test -p server --test crash`).
+const DEFAULT_ROUNDS: u64 = 20;
+
+/// The rounds to run: `CRASH_ROUNDS` when set, else [`DEFAULT_ROUNDS`].
+fn rounds() -> u64 {
+    std::env::var("CRASH_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(DEFAULT_ROUNDS)
+}
 /// Concurrent writers in each burst.
 const WRITERS: usize = 12;
 /// The log's page size (API.md: at most 1000 entries per call).
@@ -277,7 +286,8 @@ async fn acknowledged_writes_survive_sigkill_and_the_log_stays_consistent() {
     let mut earlier: BTreeMap<u64, Hash> = BTreeMap::new();
     let mut key: Option<(String, NoteVerifier)> = None;
     let mut pending_after_kills = 0;
-    for round in 0..=ROUNDS {
+    let rounds = rounds();
+    for round in 0..=rounds {
         let server = Server::start(&data);
         let base = server.base.clone();
         let (vkey, verifier) = match &key {
@@ -300,7 +310,7 @@ async fn acknowledged_writes_survive_sigkill_and_the_log_stays_consistent() {
             }
         };
         check_after_restart(&http, &base, &verifier, &acks, &recent, &earlier).await;
-        if round == ROUNDS {
+        if round == rounds {
             server.stop();
             break;
         }
@@ -349,11 +359,11 @@ async fn acknowledged_writes_survive_sigkill_and_the_log_stays_consistent() {
         pending_after_kills += audit_stopped(&data, &vkey, notes.last(), round);
     }
     assert!(
-        acks.len() as u64 >= ROUNDS,
+        acks.len() as u64 >= rounds,
         "too few writes to mean anything"
     );
     eprintln!(
-        "{ROUNDS} kills, {} acknowledged writes, {} distinct checkpoints, \
+        "{rounds} kills, {} acknowledged writes, {} distinct checkpoints, \
          {pending_after_kills} entries left unsequenced by the kills, {:?}",
         acks.len(),
         earlier.len(),

@@ -42,11 +42,15 @@ pub enum ErrorCode {
     Internal,
     /// Storage unavailable, shutting down, disk full.
     Unavailable,
+    /// The log's signer has signed a larger tree (or another root) than the store holds: the
+    /// database is older than what was signed (restored from a copy, or lost writes). Writes
+    /// are refused so the log never signs a fork; reads and proofs go on.
+    LogRolledBack,
 }
 
 impl ErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidInput,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -62,6 +66,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
+        ErrorCode::LogRolledBack,
     ];
 
     /// The code as it appears on the wire (`"INVALID_INPUT"`).
@@ -82,6 +87,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Internal => "INTERNAL_ERROR",
             ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::LogRolledBack => "LOG_ROLLED_BACK",
         }
     }
 

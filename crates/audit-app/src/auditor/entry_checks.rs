@@ -3,6 +3,7 @@
 //! the entry's `patch_sha256`, and a document entry's revision names it back.
 
 use audit_domain::merkle::{Hash, leaf_hash};
+use audit_domain::succession::{SUCCESSION_OPERATION, SuccessionEntry};
 use audit_domain::{AuditEntry, AuditSubject};
 use serde_json::Value;
 use shared_kernel::Sha256Digest;
@@ -34,10 +35,13 @@ pub(crate) fn check_entry(row: &EntryRow, findings: &mut Findings<'_>) -> Hash {
             problems.extend(patch_problem(row, &entry));
             check_revision_link(row, &entry, findings);
         }
-        Err(e) => problems.push(format!(
-            "the leaf bytes are not a canonical audit entry ({})",
-            e.detail()
-        )),
+        Err(e) => match SuccessionEntry::from_leaf_bytes(&row.leaf) {
+            Ok(entry) => problems.extend(succession_column_mismatches(row, &entry)),
+            Err(_) => problems.push(format!(
+                "the leaf bytes are not a canonical audit entry ({})",
+                e.detail()
+            )),
+        },
     }
     if !problems.is_empty() {
         findings.report(Finding::new(
@@ -71,6 +75,31 @@ fn column_mismatches(row: &EntryRow, entry: &AuditEntry) -> Vec<String> {
         ),
         ("document_id", row.document_id.as_deref() == document_id),
         ("version", row.version == version),
+    ];
+    checks
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(column, _)| format!("the `{column}` column disagrees with the leaf"))
+        .collect()
+}
+
+/// A `log.succession` entry's columns: its id, time, actor and operation; no collection,
+/// document or patch.
+fn succession_column_mismatches(row: &EntryRow, entry: &SuccessionEntry) -> Vec<String> {
+    let checks = [
+        ("id", row.id == entry.id.to_string()),
+        ("at", row.at_millis == entry.at.as_millis()),
+        ("actor", row.actor == entry.actor.to_string()),
+        ("operation", row.operation == SUCCESSION_OPERATION),
+        (
+            "collection",
+            row.collection.is_empty() && row.collection_id.is_empty(),
+        ),
+        (
+            "document_id",
+            row.document_id.is_none() && row.version.is_none(),
+        ),
+        ("patch", row.patch.is_none()),
     ];
     checks
         .into_iter()

@@ -35,6 +35,10 @@ pub(super) struct FakeStore {
     pub(super) revisions: Vec<RevisionRow>,
     pub(super) documents: BTreeMap<String, DocumentRow>,
     pub(super) clock: i64,
+    /// The last commit sequence handed out (a removed entry leaves its number behind).
+    pub(super) allocated: u64,
+    /// The outbox: one event per entry, written with it.
+    pub(super) events: Vec<OutboxRow>,
 }
 
 impl FakeStore {
@@ -54,6 +58,8 @@ impl FakeStore {
             revisions: Vec::new(),
             documents: BTreeMap::new(),
             clock: 1_764_000_000_000,
+            allocated: 0,
+            events: Vec::new(),
         };
         store.append(
             AuditOperation::CollectionCreate,
@@ -87,8 +93,9 @@ impl FakeStore {
                 ..
             } => (Some(document_id.clone()), Some(*version)),
         };
+        self.allocated += 1;
         self.entries.push(EntryRow {
-            seq: self.entries.len() as u64 + 1,
+            seq: self.allocated,
             id: entry.id.to_string(),
             at_millis: self.clock,
             actor: "anonymous".into(),
@@ -103,6 +110,10 @@ impl FakeStore {
             leaf_index: None,
             revision_audit_id: None,
         });
+        if let Some(entry) = self.entries.last() {
+            let event = event_of(entry);
+            self.events.push(event);
+        }
     }
 
     /// Creates, replaces (`Some`) or deletes (`None`) a document.
@@ -354,5 +365,163 @@ impl FakeStore {
             revision_audit_id: revision.map(|r| r.audit_id.clone()),
             ..entry.clone()
         }
+    }
+}
+
+/// The tables beside the log, as the real write path keeps them: derived from the entries
+/// (one collection, one outbox event per entry, no idempotency record), so only what a test
+/// removes from the entries can disagree.
+impl TableSource for FakeStore {
+    fn collections(&self, after: Option<&str>, _limit: usize) -> Result<Vec<CollectionRow>, Error> {
+        let id = self.collection_id.to_string();
+        if after.is_some_and(|a| a >= id.as_str()) {
+            return Ok(Vec::new());
+        }
+        let entries: Vec<CollectionEntryRow> = self
+            .entries
+            .iter()
+            .filter(|e| e.operation.starts_with("collection."))
+            .map(collection_entry)
+            .collect();
+        let at = |operation: AuditOperation| {
+            entries
+                .iter()
+                .find(|e| e.operation == operation.as_str())
+                .map(|e| e.at_millis)
+        };
+        let changes = entries
+            .iter()
+            .filter(|e| e.operation == AuditOperation::CollectionSchemaChange.as_str())
+            .count() as u64;
+        Ok(vec![CollectionRow {
+            id,
+            name: "people".into(),
+            version: 1 + changes,
+            created_at: at(AuditOperation::CollectionCreate).unwrap_or(self.clock),
+            deleted_at: at(AuditOperation::CollectionDelete),
+            entries,
+        }])
+    }
+
+    fn orphan_collection_entries(
+        &self,
+        _after_seq: u64,
+        _limit: usize,
+    ) -> Result<Vec<CollectionEntryRow>, Error> {
+        Ok(Vec::new())
+    }
+
+    fn commit_seqs(&self, after_seq: u64, limit: usize) -> Result<Vec<u64>, Error> {
+        let mut seqs: Vec<u64> = self.entries.iter().map(|e| e.seq).collect();
+        seqs.sort_unstable();
+        Ok(page(seqs.into_iter().filter(|&s| s > after_seq), limit))
+    }
+
+    fn allocated_seq(&self) -> Result<Option<u64>, Error> {
+        Ok(Some(self.allocated))
+    }
+
+    fn outbox(&self, after_seq: u64, limit: usize) -> Result<Vec<OutboxRow>, Error> {
+        let rows = self
+            .events
+            .iter()
+            .filter(|e| e.seq > after_seq)
+            .map(|event| OutboxRow {
+                entry_leaf: self
+                    .entries
+                    .iter()
+                    .find(|e| e.id == event.audit_id)
+                    .map(|e| e.leaf.clone()),
+                ..event.clone()
+            });
+        Ok(page(rows, limit))
+    }
+
+    fn entries_without_event(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, Error> {
+        let rows = self
+            .entries
+            .iter()
+            .filter(|e| e.seq > after_seq && !self.events.iter().any(|v| v.audit_id == e.id))
+            .map(|e| (e.seq, e.id.clone()));
+        Ok(page(rows, limit))
+    }
+
+    fn idempotency_records(
+        &self,
+        _after: Option<&IdempotencyRecordKey>,
+        _limit: usize,
+    ) -> Result<Vec<IdempotencyRow>, Error> {
+        Ok(Vec::new())
+    }
+
+    fn entry_leaf(&self, id: &str) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self
+            .entries
+            .iter()
+            .find(|e| e.id == id)
+            .map(|e| e.leaf.clone()))
+    }
+}
+
+fn collection_entry(entry: &EntryRow) -> CollectionEntryRow {
+    CollectionEntryRow {
+        seq: entry.seq,
+        id: entry.id.clone(),
+        collection_id: entry.collection_id.clone(),
+        operation: entry.operation.clone(),
+        collection: entry.collection.clone(),
+        at_millis: entry.at_millis,
+    }
+}
+
+/// The outbox event the write path writes for an entry.
+fn event_of(entry: &EntryRow) -> OutboxRow {
+    let parsed = AuditEntry::from_leaf_bytes(&entry.leaf).ok();
+    let (event_type, payload) = parsed.map_or_else(
+        || ("unknown", json!({})),
+        |parsed| {
+            let mut payload = json!({
+                "audit_id": parsed.id.to_string(),
+                "collection": parsed.collection,
+                "collection_id": parsed.collection_id.to_string(),
+                "context": {"actor": parsed.actor.to_string(), "request_id": parsed.request_id.as_str(), "trace_id": null},
+            });
+            if let AuditSubject::Document {
+                document_id,
+                version,
+                hash_before,
+                hash_after,
+                ..
+            } = &parsed.subject
+            {
+                payload["document_id"] = json!(document_id);
+                payload["version"] = json!(version);
+                payload["hash_before"] = json!(hash_before.map(|h| h.to_hex()));
+                payload["hash_after"] = json!(hash_after.map(|h| h.to_hex()));
+            }
+            let event_type = match parsed.operation {
+                AuditOperation::CollectionCreate => "collection.created",
+                AuditOperation::CollectionSchemaChange => "collection.schema_changed",
+                AuditOperation::CollectionDelete => "collection.deleted",
+                AuditOperation::DocumentCreate => "document.created",
+                AuditOperation::DocumentReplace => "document.replaced",
+                AuditOperation::DocumentPatch => "document.patched",
+                AuditOperation::DocumentDelete => "document.deleted",
+            };
+            (event_type, payload)
+        },
+    );
+    OutboxRow {
+        seq: entry.seq,
+        id: format!("event-{}", entry.seq),
+        event_type: event_type.into(),
+        audit_id: entry.id.clone(),
+        occurred_at: entry.at_millis,
+        payload: payload.to_string(),
+        entry_leaf: Some(entry.leaf.clone()),
     }
 }

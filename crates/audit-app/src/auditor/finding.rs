@@ -32,11 +32,23 @@ pub enum FindingKind {
     Rollback,
     /// An outside checkpoint names another root than the store's tree at its size.
     Fork,
+    /// A stored collection disagrees with the entries that explain it (a name, a version,
+    /// a deletion that no entry records, or one that was undone).
+    EditedCollection,
+    /// Collection entries name a collection that is not stored.
+    RemovedCollection,
+    /// An outbox event disagrees with the audit entry it names, or names none.
+    EditedEvent,
+    /// An audit entry has no outbox event.
+    RemovedEvent,
+    /// An idempotency record is malformed, or its answer disagrees with the audit entry it
+    /// names.
+    EditedIdempotencyRecord,
 }
 
 impl FindingKind {
     /// Every kind, in report order.
-    pub const ALL: [FindingKind; 11] = [
+    pub const ALL: [FindingKind; 16] = [
         FindingKind::EditedDocument,
         FindingKind::EditedRevision,
         FindingKind::RemovedRevision,
@@ -48,6 +60,11 @@ impl FindingKind {
         FindingKind::InconsistentCheckpoint,
         FindingKind::Rollback,
         FindingKind::Fork,
+        FindingKind::EditedCollection,
+        FindingKind::RemovedCollection,
+        FindingKind::EditedEvent,
+        FindingKind::RemovedEvent,
+        FindingKind::EditedIdempotencyRecord,
     ];
 
     /// The stable name (`edited-entry`).
@@ -64,6 +81,11 @@ impl FindingKind {
             FindingKind::InconsistentCheckpoint => "inconsistent-checkpoint",
             FindingKind::Rollback => "rollback",
             FindingKind::Fork => "fork",
+            FindingKind::EditedCollection => "edited-collection",
+            FindingKind::RemovedCollection => "removed-collection",
+            FindingKind::EditedEvent => "edited-event",
+            FindingKind::RemovedEvent => "removed-event",
+            FindingKind::EditedIdempotencyRecord => "edited-idempotency-record",
         }
     }
 }
@@ -121,6 +143,38 @@ pub enum Location {
         /// Its tree size column.
         tree_size: u64,
     },
+    /// A stored collection.
+    Collection {
+        /// Its immutable id.
+        id: String,
+        /// Its stored name.
+        name: String,
+    },
+    /// Commit sequences `start..end`.
+    CommitSequence {
+        /// First sequence.
+        start: u64,
+        /// One past the last.
+        end: u64,
+    },
+    /// One outbox event.
+    Event {
+        /// Its sequence in the outbox.
+        seq: u64,
+        /// Its id.
+        id: String,
+    },
+    /// One idempotency record.
+    IdempotencyRecord {
+        /// The actor of its scope.
+        actor: String,
+        /// The method.
+        method: String,
+        /// The path.
+        path: String,
+        /// The client's key.
+        key: String,
+    },
     /// A checkpoint given from outside the store.
     Anchor {
         /// Where it came from (a file name).
@@ -157,6 +211,17 @@ impl fmt::Display for Location {
             Location::StoredHash { position } => write!(f, "stored tree hash #{position}"),
             Location::LogState => f.write_str("log head"),
             Location::Checkpoint { tree_size } => write!(f, "stored checkpoint size={tree_size}"),
+            Location::Collection { id, name } => write!(f, "collection {id} `{name}`"),
+            Location::CommitSequence { start, end } => {
+                write!(f, "commit sequence {start}..{end}")
+            }
+            Location::Event { seq, id } => write!(f, "outbox event seq={seq} id={id}"),
+            Location::IdempotencyRecord {
+                actor,
+                method,
+                path,
+                key,
+            } => write!(f, "idempotency record {actor} {method} {path} key={key:?}"),
             Location::Anchor { label, tree_size } => {
                 write!(f, "outside checkpoint {label} size={tree_size}")
             }

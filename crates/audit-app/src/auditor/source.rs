@@ -149,13 +149,14 @@ pub struct DocumentRow {
     pub latest: Option<LatestRevision>,
 }
 
-/// Pages through a store's facts. Every method returns at most `limit` rows, strictly after
+/// Pages through a store's facts (the tables beside the log through [`super::TableSource`]).
+/// Every method returns at most `limit` rows, strictly after
 /// the given key, in the order the method names; fewer than `limit` means the end.
 ///
 /// # Errors
 /// Every method: `UNAVAILABLE` when the store cannot be read, `INTERNAL_ERROR` when a row
 /// cannot even be decoded into these types (a column of the wrong type).
-pub trait AuditSource {
+pub trait AuditSource: super::table_source::TableSource {
     /// The stored tree head, `None` when the store has none.
     fn log_state(&self) -> Result<Option<LogStateRow>, Error>;
 

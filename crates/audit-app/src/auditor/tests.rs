@@ -105,8 +105,10 @@ fn a_truncated_log_under_a_stored_checkpoint_is_inconsistent() {
     store.write("a", Some(json!({"n": 1})));
     store.sequence();
     store.checkpoint();
-    // Cut the log back to one leaf, head and stored hashes included.
+    // Cut the log back to one leaf, head, stored hashes, outbox and sequence included.
     store.entries.retain(|e| e.leaf_index != Some(1));
+    store.events.truncate(1);
+    store.allocated = 1;
     store.revisions.clear();
     store.documents.clear();
     let one = MemoryTree::from_leaf_hashes([
@@ -216,4 +218,110 @@ fn a_revision_rewritten_with_its_own_hash_is_named_once_not_again_at_the_next_ve
         "{findings:#?}"
     );
     assert!(findings[0].detail.contains("hash_after"), "{findings:#?}");
+}
+
+#[test]
+fn a_deleted_pending_entry_leaves_a_gap_in_the_commit_sequence_that_is_named() {
+    let mut store = FakeStore::written();
+    let last = store.entries.last().map(|e| e.seq).unwrap_or_default();
+    // The pending entry and its revision go: nothing else points at it any more.
+    let removed = store.entries.pop().map(|e| e.id).unwrap_or_default();
+    store.revisions.retain(|r| r.audit_id != removed);
+    store.documents.remove("carol");
+    let (findings, _) = store.run(&[]);
+    let gap = findings.iter().find(|f| {
+        f.location
+            == Location::CommitSequence {
+                start: last,
+                end: last + 1,
+            }
+    });
+    assert_eq!(
+        gap.map(|f| f.kind),
+        Some(FindingKind::RemovedEntry),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn a_collection_whose_name_version_or_deletion_disagrees_with_its_entries_is_named() {
+    let store = FakeStore::written();
+    let mut rows = store
+        .collections(None, 10)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let intact = rows.pop().unwrap_or_else(|| panic!("one collection"));
+    let cases = [
+        (
+            "renamed",
+            CollectionRow {
+                name: "orders".into(),
+                ..intact.clone()
+            },
+            "names it `people`",
+        ),
+        (
+            "schema changed outside the API",
+            CollectionRow {
+                version: 2,
+                ..intact.clone()
+            },
+            "schema change",
+        ),
+        (
+            "deleted without an entry",
+            CollectionRow {
+                deleted_at: Some(1),
+                ..intact.clone()
+            },
+            "no deletion is logged",
+        ),
+    ];
+    for (case, row, said) in cases {
+        let mut found = Vec::new();
+        let mut sink = |f: &Finding| found.push(f.clone());
+        let mut findings = Findings::new(&mut sink);
+        tables::check_collection(&row, &mut findings);
+        drop(findings);
+        assert_eq!(kinds(&found), [FindingKind::EditedCollection], "{case}");
+        assert!(found[0].detail.contains(said), "{case}: {found:#?}");
+    }
+}
+
+#[test]
+fn a_pending_entry_rewritten_whole_is_named_by_its_outbox_event() {
+    let mut store = FakeStore::written();
+    let pending = store
+        .entries
+        .last_mut()
+        .unwrap_or_else(|| panic!("an entry"));
+    assert_eq!(
+        pending.leaf_index, None,
+        "the last entry waits for the sequencer"
+    );
+    let forged = String::from_utf8_lossy(&pending.leaf).replace("\"anonymous\"", "\"system\"");
+    pending.leaf = forged.into_bytes();
+    pending.leaf_hash = audit_domain::merkle::leaf_hash(&pending.leaf)
+        .as_bytes()
+        .to_vec();
+    pending.actor = "system".into();
+    let (findings, _) = store.run(&[]);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.kind == FindingKind::EditedEvent && f.detail.contains("context's `actor`")),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn an_entry_without_its_outbox_event_is_named() {
+    let mut store = FakeStore::written();
+    let removed = store.events.remove(2);
+    let (findings, _) = store.run(&[]);
+    let named: Vec<_> = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::RemovedEvent)
+        .collect();
+    assert_eq!(named.len(), 1, "{findings:#?}");
+    assert!(named[0].location.to_string().contains(&removed.audit_id));
 }

@@ -20,7 +20,9 @@ async fn log_of(size: usize, pending: usize) -> (Arc<FakeLogStore>, LogQueries) 
     let clock = Arc::new(ManualClock::new(Timestamp::from_millis(0)));
     let mut sequencer = Sequencer::start(
         store.clone(),
-        signer.clone(),
+        Arc::new(crate::signer::RememberingSigner::in_memory(
+            (*signer).clone(),
+        )),
         clock,
         SequencerOptions::default(),
     )
@@ -217,7 +219,9 @@ async fn a_proven_entry_verifies_against_the_latest_checkpoint_and_waits_for_one
     let clock = Arc::new(ManualClock::new(Timestamp::from_millis(0)));
     let mut sequencer = Sequencer::start(
         store.clone(),
-        signer.clone(),
+        Arc::new(crate::signer::RememberingSigner::in_memory(
+            (*signer).clone(),
+        )),
         clock.clone(),
         SequencerOptions::default(),
     )

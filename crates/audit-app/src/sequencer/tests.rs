@@ -10,29 +10,49 @@ use audit_domain::note::{KeyName, NoteSigner};
 use shared_kernel::time::ManualClock;
 use shared_kernel::{ErrorCode, Timestamp};
 
+use crate::signer::SignerMemory;
+
 use super::*;
 use crate::fake::FakeLogStore;
+use crate::signer::{InMemorySignerMemory, RememberingSigner};
 
 struct World {
     store: Arc<FakeLogStore>,
     signer: Arc<NoteSigner>,
+    /// What the signer remembers, kept across restarts like the file beside the key.
+    memory: Arc<InMemorySignerMemory>,
     clock: Arc<ManualClock>,
+}
+
+fn key(seed: u8) -> NoteSigner {
+    let name = KeyName::new("test.example/log").unwrap_or_else(|e| panic!("{e}"));
+    NoteSigner::from_seed(name, &[seed; 32])
 }
 
 impl World {
     fn new() -> Self {
-        let name = KeyName::new("test.example/log").unwrap_or_else(|e| panic!("{e}"));
         Self {
             store: Arc::new(FakeLogStore::new()),
-            signer: Arc::new(NoteSigner::from_seed(name, &[42; 32])),
+            signer: Arc::new(key(42)),
+            memory: Arc::new(InMemorySignerMemory::new()),
             clock: Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000))),
         }
     }
 
+    /// The signer of a (re)started process: the key and what its memory holds.
+    fn remembering_signer(&self, key: NoteSigner) -> Result<Arc<RememberingSigner>, Error> {
+        RememberingSigner::open(key, self.memory.clone()).map(Arc::new)
+    }
+
     async fn start(&self, batch_size: usize) -> Result<Sequencer, Error> {
+        self.start_with_key((*self.signer).clone(), batch_size)
+            .await
+    }
+
+    async fn start_with_key(&self, key: NoteSigner, batch_size: usize) -> Result<Sequencer, Error> {
         Sequencer::start(
             self.store.clone(),
-            self.signer.clone(),
+            self.remembering_signer(key)?,
             self.clock.clone(),
             SequencerOptions {
                 batch_size,
@@ -201,5 +221,142 @@ async fn a_published_checkpoint_the_tree_contradicts_stops_the_sequencer() {
         },
     );
     let refused = world.start(100).await;
-    assert_eq!(refused.err().map(|e| e.code()), Some(ErrorCode::Internal));
+    assert!(
+        refused.is_err(),
+        "a checkpoint the tree contradicts is refused"
+    );
+}
+
+#[tokio::test]
+async fn a_sequencer_signs_only_trees_extending_the_last_one_signed_and_remembers_it() {
+    let world = World::new();
+    let mut sequencer = started(world.start(100).await);
+    world.store.commit(3);
+    assert_eq!(sequencer.sequence_batch().await.ok(), Some(3));
+    world.clock.advance(1_000);
+    let signed = sequencer.checkpoint_if_due().await.ok().flatten();
+    assert_eq!(signed.map(|c| c.tree_size), Some(3));
+    let remembered = world.memory.load().ok().flatten().unwrap_or_default();
+    let opened = Checkpoint::open(&remembered, &world.signer.verifier());
+    assert_eq!(opened.map(|c| c.tree_size()), Ok(3));
+}
+
+/// The store as it was at some moment, to put back later (a restored copy).
+fn snapshot(world: &World) -> crate::fake::FakeState {
+    let state = world.store.lock();
+    crate::fake::FakeState {
+        entries: state.entries.clone(),
+        hashes: state.hashes.clone(),
+        head: state.head,
+        checkpoints: state.checkpoints.clone(),
+        appends: Vec::new(),
+        fail_next_append: false,
+        lagging_head: None,
+    }
+}
+
+#[tokio::test]
+async fn a_store_older_than_what_the_signer_signed_is_refused_with_the_signed_size() {
+    let world = World::new();
+    let mut sequencer = started(world.start(100).await);
+    world.store.commit(2);
+    assert_eq!(sequencer.sequence_batch().await.ok(), Some(2));
+    world.clock.advance(1_000);
+    assert!(sequencer.checkpoint_if_due().await.is_ok());
+    let older = snapshot(&world);
+    world.store.commit(3);
+    assert_eq!(sequencer.sequence_batch().await.ok(), Some(3));
+    world.clock.advance(1_000);
+    assert!(sequencer.checkpoint_if_due().await.is_ok());
+    drop(sequencer);
+
+    // The database goes back to size 2; the signer remembers size 5.
+    *world.store.lock() = older;
+    let refused = world.start(100).await.err();
+    assert_eq!(
+        refused.as_ref().map(Error::code),
+        Some(ErrorCode::LogRolledBack)
+    );
+    let detail = refused.map(|e| e.detail().to_owned()).unwrap_or_default();
+    assert!(detail.contains("size 5"), "{detail}");
+
+    // Written on again by a process that lost the signer's memory, past size 5 with other
+    // entries: a fork. The signer that remembers still refuses it.
+    world.store.commit(4);
+    for (i, entry) in world.store.lock().entries.iter_mut().enumerate().skip(2) {
+        entry.leaf = format!("other {i}").into_bytes();
+    }
+    let amnesiac = World {
+        store: world.store.clone(),
+        signer: world.signer.clone(),
+        memory: Arc::new(InMemorySignerMemory::new()),
+        clock: world.clock.clone(),
+    };
+    let mut forker = started(amnesiac.start(100).await);
+    assert_eq!(forker.sequence_batch().await.ok(), Some(4));
+    world.clock.advance(1_000);
+    assert!(forker.checkpoint_if_due().await.is_ok());
+    drop(forker);
+    let refused = world.start(100).await.err();
+    assert_eq!(refused.map(|e| e.code()), Some(ErrorCode::LogRolledBack));
+}
+
+#[tokio::test]
+async fn a_signer_without_memory_adopts_the_newest_stored_checkpoint() {
+    let world = World::new();
+    let mut sequencer = started(world.start(100).await);
+    world.store.commit(2);
+    assert_eq!(sequencer.sequence_batch().await.ok(), Some(2));
+    world.clock.advance(1_000);
+    assert!(sequencer.checkpoint_if_due().await.is_ok());
+    drop(sequencer);
+    // The memory is lost (a store written before the signer kept one).
+    let fresh = World {
+        store: world.store.clone(),
+        signer: world.signer.clone(),
+        memory: Arc::new(InMemorySignerMemory::new()),
+        clock: world.clock.clone(),
+    };
+    let restarted = started(fresh.start(100).await);
+    assert_eq!(restarted.last_checkpoint().tree_size, 2);
+    let adopted = fresh.memory.load().ok().flatten().unwrap_or_default();
+    assert_eq!(
+        Checkpoint::open(&adopted, &fresh.signer.verifier()).map(|c| c.tree_size()),
+        Ok(2)
+    );
+}
+
+#[tokio::test]
+async fn a_key_that_did_not_sign_the_stores_checkpoints_is_refused_at_start() {
+    let world = World::new();
+    drop(started(world.start(100).await));
+    let fresh = World {
+        store: world.store.clone(),
+        signer: Arc::new(key(43)),
+        memory: Arc::new(InMemorySignerMemory::new()),
+        clock: world.clock.clone(),
+    };
+    let refused = fresh.start(100).await.err();
+    assert_eq!(
+        refused.as_ref().map(Error::code),
+        Some(ErrorCode::InvalidInput)
+    );
+    let detail = refused.map(|e| e.detail().to_owned()).unwrap_or_default();
+    assert!(detail.contains("test.example/log"), "{detail}");
+}
+
+#[tokio::test]
+async fn after_a_conflict_the_sequencer_reloads_the_head_instead_of_retrying_a_stale_batch() {
+    let world = World::new();
+    let mut first = started(world.start(100).await);
+    let mut second = started(world.start(100).await);
+    world.store.commit(2);
+    assert_eq!(first.sequence_batch().await.ok(), Some(2));
+    let stale = second.sequence_batch().await;
+    assert_eq!(stale.err().map(|e| e.code()), Some(ErrorCode::Conflict));
+    assert_eq!(second.head().size, 2, "the head was reloaded from storage");
+    world.store.commit(1);
+    assert_eq!(second.sequence_batch().await.ok(), Some(1));
+    let expected = world.expected_tree(3);
+    assert_eq!(world.store.lock().hashes, expected.stored_hashes());
 }

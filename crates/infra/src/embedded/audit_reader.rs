@@ -71,7 +71,12 @@ impl AuditReader {
         &self.path
     }
 
-    fn query<T>(
+    /// The connection holding the snapshot, for the table queries (`audit_tables.rs`).
+    pub(super) fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    pub(super) fn query<T>(
         &self,
         action: &str,
         sql: &str,
@@ -94,12 +99,12 @@ impl AuditReader {
 }
 
 /// A column read failure: the row is not even of the declared types.
-fn column<T: rusqlite::types::FromSql>(row: &Row<'_>, index: usize) -> Result<T, Error> {
+pub(super) fn column<T: rusqlite::types::FromSql>(row: &Row<'_>, index: usize) -> Result<T, Error> {
     row.get(index)
         .map_err(|e| storage_error("reading a column", e))
 }
 
-fn unsigned(row: &Row<'_>, index: usize, what: &str) -> Result<u64, Error> {
+pub(super) fn unsigned(row: &Row<'_>, index: usize, what: &str) -> Result<u64, Error> {
     from_sql_integer(column(row, index)?, what)
 }
 
@@ -110,7 +115,7 @@ fn optional_unsigned(row: &Row<'_>, index: usize, what: &str) -> Result<Option<u
 }
 
 /// Bytes of a BLOB or TEXT column (a tamperer may have stored either); empty for NULL.
-fn bytes(row: &Row<'_>, index: usize) -> Result<Vec<u8>, Error> {
+pub(super) fn bytes(row: &Row<'_>, index: usize) -> Result<Vec<u8>, Error> {
     match row
         .get_ref(index)
         .map_err(|e| storage_error("reading a column", e))?
@@ -124,7 +129,7 @@ fn after_or_start(after: Option<u64>) -> Result<i64, Error> {
     after.map_or(Ok(-1), |a| to_sql_integer(a, "position"))
 }
 
-fn limit(limit: usize) -> i64 {
+pub(super) fn limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 

@@ -7,9 +7,10 @@
 //!
 //! A batch is written on the store's one writer, as a write like any other (a savepoint in a
 //! group transaction, see `writer.rs`), so it serialises with document writes: `seq` order is
-//! commit order, and indexes, hashes and head move together atomically. `append` returns only
-//! once the group holding the batch has committed, so the sequencer never signs a checkpoint
-//! of a tree state that could still be lost. Everything else reads from the read-only pool,
+//! commit order, and indexes, hashes and head move together atomically. `append` and
+//! `save_checkpoint` return only once the group holding them has committed with an fsync
+//! (`synchronous=FULL` for that group even under `durability = normal`), so the sequencer
+//! never signs a checkpoint of a tree state that a power loss could still take back. Everything else reads from the read-only pool,
 //! except the head and the latest checkpoint, which are kept in memory once committed
 //! (`newest.rs`): every proof and verified read needs them.
 
@@ -54,12 +55,14 @@ impl SqliteLogStore {
 
     /// Runs `work` as one whole write on the writer (in a group transaction, on the writer
     /// thread, in the same hand-off as its commit); returns once that write has committed
-    /// durably. When `work` fails nothing of it is stored (see `writer.rs`).
+    /// and been fsynced, whatever the durability of document writes: a checkpoint is signed
+    /// only for a tree state a power loss cannot take back. When `work` fails nothing of it is
+    /// stored (see `writer.rs`).
     async fn write<F>(&self, work: F) -> Result<(), Error>
     where
         F: Fn(&Connection) -> Result<(), Error> + Send + 'static,
     {
-        self.writer.write_whole(Box::new(work)).await
+        self.writer.write_whole_synced(Box::new(work)).await
     }
 }
 
@@ -204,7 +207,7 @@ impl LogStore for SqliteLogStore {
             .read(move |connection| {
                 let rows = connection
                     .prepare_cached(
-                        "SELECT seq, leaf_hash FROM audit_entries WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                        "SELECT seq, leaf FROM audit_entries WHERE seq > ?1 ORDER BY seq LIMIT ?2",
                     )
                     .and_then(|mut s| {
                         s.query_map(params![after, limit], |row| {
@@ -214,10 +217,10 @@ impl LogStore for SqliteLogStore {
                     })
                     .map_err(|e| storage_error("reading pending audit entries", e))?;
                 rows.into_iter()
-                    .map(|(seq, hash)| {
+                    .map(|(seq, leaf)| {
                         Ok(PendingLeaf {
                             seq: from_sql_integer(seq, "audit sequence")?,
-                            leaf_hash: hash_from(&hash, "audit leaf hash")?,
+                            leaf,
                         })
                     })
                     .collect()

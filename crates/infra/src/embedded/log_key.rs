@@ -2,8 +2,10 @@
 //!
 //! The file holds the 32-byte Ed25519 seed (RFC 8032 private key) in standard base64 on one
 //! line. In the embedded default it is `<data_dir>/log-signing.key`, generated from the
-//! operating system's random source on first start and written with mode 0600; a key path
-//! given in the configuration must already exist.
+//! operating system's random source on the first start of an empty log (never for a log that
+//! has checkpoints: their key is that log's, see `server::log_worker`) and written with mode
+//! 0600, fsynced with its folder before first use; a key path given in the configuration must
+//! already exist.
 
 use std::io::Write;
 use std::path::Path;
@@ -48,6 +50,25 @@ pub fn load_or_create_signing_seed(
     }
 }
 
+/// Generates a new seed and writes it at `path`, which must not exist (mode 0600, fsynced with
+/// its folder); for `offchain-db log succeed`, which retires the old key first.
+///
+/// # Errors
+/// `UNAVAILABLE` when the file exists or cannot be written; `INTERNAL_ERROR` when no random
+/// bytes could be drawn.
+pub fn create_signing_seed(path: &Path) -> Result<[u8; ED25519_KEY_LEN], Error> {
+    let mut seed = [0_u8; ED25519_KEY_LEN];
+    getrandom::fill(&mut seed).map_err(|e| {
+        Error::internal(
+            "could not draw random bytes for the log signing key",
+            std::io::Error::other(e.to_string()),
+        )
+    })?;
+    write_new(path, &seed)?;
+    tracing::info!(path = %path.display(), "generated a new log signing key");
+    Ok(seed)
+}
+
 fn parse_seed(text: &str, path: &Path) -> Result<[u8; ED25519_KEY_LEN], Error> {
     let malformed = || {
         Error::new(
@@ -78,7 +99,10 @@ fn write_new(path: &Path, seed: &[u8; ED25519_KEY_LEN]) -> Result<(), Error> {
     }
     let mut file = options.open(path).map_err(failed)?;
     writeln!(file, "{}", STANDARD.encode(seed)).map_err(failed)?;
-    file.sync_all().map_err(failed)
+    file.sync_all().map_err(failed)?;
+    // The file's name is in its folder: without this a power loss could keep the signatures
+    // made with the key and lose the key.
+    super::signer_state::sync_parent(path).map_err(failed)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use storage_app::ReadMode;
 
-use audit_app::{LogQueries, Sequencer, SequencerOptions};
+use audit_app::{LogQueries, RememberingSigner, Sequencer, SequencerOptions};
 use audit_domain::merkle::{MemoryTree, verify_consistency, verify_inclusion};
 use audit_domain::note::{KeyName, NoteSigner};
 use audit_domain::{AuditEntry, AuditOperation, AuditRecord, AuditSubject};
@@ -32,7 +32,7 @@ fn signer() -> Arc<NoteSigner> {
 async fn sequencer(store: &EmbeddedStore) -> Sequencer {
     ok(Sequencer::start(
         store.log(),
-        signer(),
+        Arc::new(RememberingSigner::in_memory((*signer()).clone())),
         Arc::new(SystemClock),
         SequencerOptions {
             batch_size: 7,
@@ -176,4 +176,44 @@ async fn a_batch_from_a_stale_head_is_refused_and_writes_nothing() {
     assert_eq!(stale.err().map(|e| e.code()), Some(ErrorCode::Conflict));
     let indexes: Vec<Option<i64>> = rows(&store).iter().map(|r| r.1).collect();
     assert_eq!(indexes, [Some(0), Some(1), Some(2), None, None]);
+}
+
+/// The `synchronous` level a write's statements run under (2 = FULL, 1 = NORMAL), sent back
+/// through `seen`.
+fn synchronous_probe(seen: Arc<std::sync::Mutex<Vec<i64>>>) -> super::writer::Statements {
+    Box::new(move |connection: &Connection| {
+        let level: i64 = connection
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .map_err(|e| super::error::storage_error("reading synchronous", e))?;
+        seen.lock().unwrap_or_else(|e| e.into_inner()).push(level);
+        Ok(())
+    })
+}
+
+#[tokio::test]
+async fn under_normal_durability_the_logs_writes_still_commit_with_an_fsync() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = ok(EmbeddedStore::open(
+        dir.path(),
+        EmbeddedOptions {
+            durability: super::Durability::Normal,
+            ..EmbeddedOptions::default()
+        },
+    ));
+    let writer = store.writer();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    ok(writer
+        .write_whole(synchronous_probe(Arc::clone(&seen)))
+        .await);
+    ok(writer
+        .write_whole_synced(synchronous_probe(Arc::clone(&seen)))
+        .await);
+    ok(writer
+        .write_whole(synchronous_probe(Arc::clone(&seen)))
+        .await);
+    assert_eq!(
+        *seen.lock().unwrap_or_else(|e| e.into_inner()),
+        [1, 2, 1],
+        "document writes stay NORMAL, a synced write's group is FULL, and NORMAL comes back"
+    );
 }

@@ -174,6 +174,18 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE idempotency_keys ADD COLUMN answer_kept INTEGER NOT NULL DEFAULT 1;
     ",
+    // 7: the checkpoints of the logs this one succeeded (`offchain-db log succeed`), kept
+    // apart: `checkpoints` holds only the current log's, all signed by its key.
+    "
+    CREATE TABLE predecessor_checkpoints (
+        origin TEXT NOT NULL,
+        tree_size INTEGER NOT NULL,
+        root BLOB NOT NULL,
+        note TEXT NOT NULL,
+        signed_at INTEGER NOT NULL,
+        PRIMARY KEY (origin, tree_size)
+    );
+    ",
 ];
 
 /// The schema version this build writes.

@@ -24,6 +24,7 @@
 //! error kept as its source.
 
 mod audit_reader;
+mod audit_tables;
 mod collection_cache;
 mod commit_health;
 mod connection;
@@ -43,6 +44,8 @@ mod reader;
 mod reader_pool;
 mod repositories;
 mod rows;
+mod signer_state;
+mod succession;
 mod transaction;
 mod write_stats;
 mod writer;
@@ -75,7 +78,10 @@ use self::writer::Writer;
 pub use self::audit_reader::AuditReader;
 pub use self::commit_health::{CommitFailure, CommitFaults, CommitHealth, PROBE_INTERVAL};
 pub use self::document_cache::DEFAULT_DOCUMENT_CACHE_BYTES;
-pub use self::log_key::{SIGNING_KEY_FILE_NAME, load_or_create_signing_seed};
+pub use self::log_key::{SIGNING_KEY_FILE_NAME, create_signing_seed, load_or_create_signing_seed};
+pub use self::signer_state::{
+    FileSignerMemory, SIGNER_STATE_SUFFIX, default_signer_state_path, sync_parent,
+};
 pub use self::write_stats::WriteStats;
 pub use self::writer::GroupCommitOptions;
 
@@ -177,6 +183,7 @@ impl EmbeddedStore {
             options.group_commit,
             Arc::clone(&documents),
             (commit_health.clone(), options.commit_faults),
+            options.durability,
         )?;
         let readers = Arc::new(readers);
         let log = Arc::new(SqliteLogStore::new(writer.clone(), Arc::clone(&readers)));
@@ -228,6 +235,24 @@ impl EmbeddedStore {
     /// The SQLite file (`<data_dir>/offchain.db`).
     pub fn database_path(&self) -> PathBuf {
         self.inner.database_path.clone()
+    }
+
+    /// Whether the log is empty: no checkpoint, no leaf, no audit entry. Only an empty log
+    /// may be given a new signing key. Blocking: one read on a connection of its own.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when the database cannot be read.
+    pub fn log_is_empty(&self) -> Result<bool, Error> {
+        let connection = connection::open_reader(&self.inner.database_path)?;
+        connection
+            .query_row(
+                "SELECT NOT EXISTS (SELECT 1 FROM checkpoints) \
+                    AND NOT EXISTS (SELECT 1 FROM audit_entries) \
+                    AND (SELECT tree_size FROM log_state WHERE id = 1) = 0",
+                [],
+                |row| row.get::<_, bool>(0),
+            )
+            .map_err(|e| error::storage_error("reading whether the log is empty", e))
     }
 
     /// How many groups the writer committed and how many writes they carried, since the

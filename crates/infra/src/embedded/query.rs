@@ -580,7 +580,9 @@ pub(super) fn select_documents(
     Ok(found)
 }
 
-/// Audit entries matching `filter` after `after`, in commit order.
+/// Audit entries matching `filter` after `after`, in commit order. The data entries only:
+/// a successor log's `log.succession` entry is an operator entry, listed with its leaf by
+/// `/v1/log/entries`.
 pub(super) fn select_audit_entries(
     connection: &Connection,
     filter: &AuditQuery,
@@ -591,7 +593,7 @@ pub(super) fn select_audit_entries(
     let rows = connection
         .prepare_cached(
             "SELECT seq, leaf, leaf_hash, leaf_index, patch FROM audit_entries WHERE seq > ?1 \
-             AND (?2 IS NULL OR collection = ?2) AND (?3 IS NULL OR document_id = ?3) \
+             AND operation != 'log.succession' AND (?2 IS NULL OR collection = ?2) AND (?3 IS NULL OR document_id = ?3) \
              AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR operation = ?5) \
              AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7) ORDER BY seq LIMIT ?8",
         )

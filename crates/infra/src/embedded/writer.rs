@@ -72,6 +72,9 @@
 //!   the connection, and a session whose handle disappears is rolled back by the thread.
 //! - The Merkle log's batches and checkpoints are whole writes like any other (see `log.rs`),
 //!   so a checkpoint is signed only after the group holding its tree state has committed.
+//!   They are *synced* writes ([`Writer::write_whole_synced`]): under `durability = normal`
+//!   the open group commits first and theirs runs with `synchronous=FULL`, so its `COMMIT`
+//!   fsyncs the WAL (and with it every commit before it) whatever the store's mode.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -84,6 +87,7 @@ use rusqlite::Connection;
 use shared_kernel::{Error, ErrorCode};
 use tokio::sync::oneshot;
 
+use super::Durability;
 use super::commit_health::{CommitFaults, CommitHealth, PROBE_INTERVAL};
 use super::document_cache::DocumentCache;
 use super::lock::DirLock;
@@ -139,10 +143,12 @@ enum Begin {
         ready: oneshot::Sender<Result<(), Error>>,
     },
     /// A whole write ([`Writer::write_whole`]): every statement at once, and where to answer
-    /// once its group has committed.
+    /// once its group has committed; `synced` when that commit must be fsynced whatever the
+    /// store's durability ([`Writer::write_whole_synced`]).
     Whole {
         statements: Statements,
         ack: oneshot::Sender<Result<(), Error>>,
+        synced: bool,
     },
 }
 
@@ -185,6 +191,7 @@ impl Writer {
         options: GroupCommitOptions,
         documents: Arc<DocumentCache>,
         health: (CommitHealth, CommitFaults),
+        durability: Durability,
     ) -> Result<Self, Error> {
         let (health, faults) = health;
         let (begins, receiver) = mpsc::channel();
@@ -201,6 +208,7 @@ impl Writer {
             },
             group: None,
             documents,
+            durability,
             log: StatsLog::new(),
             health,
             faults,
@@ -250,8 +258,27 @@ impl Writer {
     /// # Errors
     /// What `statements` returns; `UNAVAILABLE` as [`Session::commit_after`].
     pub(super) async fn write_whole(&self, statements: Statements) -> Result<(), Error> {
+        self.whole(statements, false).await
+    }
+
+    /// [`Self::write_whole`], but the group holding it commits with `synchronous=FULL` (an
+    /// fsync of the WAL, which also makes every earlier commit durable) even when the store's
+    /// durability is `normal`: for the log's batches and checkpoints, which must never be
+    /// signed and then lost.
+    ///
+    /// # Errors
+    /// As [`Self::write_whole`].
+    pub(super) async fn write_whole_synced(&self, statements: Statements) -> Result<(), Error> {
+        self.whole(statements, true).await
+    }
+
+    async fn whole(&self, statements: Statements, synced: bool) -> Result<(), Error> {
         let (ack, acknowledged) = oneshot::channel();
-        self.queue(Begin::Whole { statements, ack })?;
+        self.queue(Begin::Whole {
+            statements,
+            ack,
+            synced,
+        })?;
         acknowledged.await.map_err(|_| stopped())?
     }
 
@@ -362,6 +389,9 @@ struct Group {
     /// Writes served (committed or rolled back), for the size bound.
     served: usize,
     started: Instant,
+    /// Opened with `synchronous=FULL` over a `normal` store, for a synced write: the setting
+    /// goes back to `NORMAL` once the group has ended.
+    synced: bool,
 }
 
 /// The state of the writer thread.
@@ -375,6 +405,8 @@ struct WriterThread {
     /// The readers' cache of committed documents, told when a group ends (see
     /// `document_cache.rs`).
     documents: Arc<DocumentCache>,
+    /// The store's `synchronous` mode, which synced writes raise for their group.
+    durability: Durability,
     log: StatsLog,
     /// The last commit failure, for readiness (see `commit_health.rs`).
     health: CommitHealth,
@@ -393,7 +425,11 @@ impl WriterThread {
             self.queued.fetch_sub(1, Ordering::Relaxed);
             match begin {
                 Begin::Session { ops, ready } => self.serve_session(&ops, ready),
-                Begin::Whole { statements, ack } => self.serve_whole(statements, ack),
+                Begin::Whole {
+                    statements,
+                    ack,
+                    synced,
+                } => self.serve_whole(statements, ack, synced),
             }
         }
         self.commit_group();
@@ -514,8 +550,24 @@ impl WriterThread {
 
     /// Serves a whole write ([`Writer::write_whole`]): its statements run straight in the
     /// group transaction, with no savepoint of their own (see the module's doc).
-    fn serve_whole(&mut self, statements: Statements, ack: oneshot::Sender<Result<(), Error>>) {
-        if let Err(e) = self.open_group() {
+    fn serve_whole(
+        &mut self,
+        statements: Statements,
+        ack: oneshot::Sender<Result<(), Error>>,
+        synced: bool,
+    ) {
+        let raise = synced && self.durability == Durability::Normal;
+        if raise && self.group.as_ref().is_some_and(|group| !group.synced) {
+            // `synchronous` cannot change inside a transaction: the open group commits as it
+            // is (its members lose nothing), and the synced write opens the next one.
+            self.commit_group();
+        }
+        let opened = if raise && self.group.is_none() {
+            self.open_synced_group()
+        } else {
+            self.open_group()
+        };
+        if let Err(e) = opened {
             drop(ack.send(Err(e)));
             return;
         }
@@ -611,9 +663,33 @@ impl WriterThread {
                 replay: Some(Vec::new()),
                 served: 0,
                 started: Instant::now(),
+                synced: false,
             });
         }
         Ok(())
+    }
+
+    /// Opens a group whose `COMMIT` is fsynced: `synchronous=FULL` until it ends. Only called
+    /// with no group open.
+    fn open_synced_group(&mut self) -> Result<(), Error> {
+        execute_pragma(&self.connection, "PRAGMA synchronous = FULL")
+            .map_err(|e| Error::unavailable("could not make a commit durable", e))?;
+        if let Err(e) = self.open_group() {
+            self.restore_synchronous(true);
+            return Err(e);
+        }
+        if let Some(group) = &mut self.group {
+            group.synced = true;
+        }
+        Ok(())
+    }
+
+    /// Puts `synchronous` back to the store's mode after a synced group ended.
+    fn restore_synchronous(&self, synced: bool) {
+        if synced && let Err(e) = execute_pragma(&self.connection, "PRAGMA synchronous = NORMAL") {
+            // Safe, only slower: commits stay fsynced until the next synced group.
+            tracing::error!(error = %e, "could not restore synchronous=NORMAL");
+        }
     }
 
     /// Opens a session's savepoint inside the open group, which can then no longer be
@@ -702,6 +778,7 @@ impl WriterThread {
         self.documents.group_ended();
         self.health.failed(reason.to_owned());
         if let Some(group) = self.group.take() {
+            self.restore_synchronous(group.synced);
             tracing::error!(
                 members = group.members.len(),
                 reason,
@@ -733,6 +810,7 @@ impl WriterThread {
         }
         // Committed or rolled back, the documents it wrote are settled: before anyone hears.
         self.documents.group_ended();
+        self.restore_synchronous(group.synced);
         match committed {
             Ok(()) => {
                 self.health.succeeded();
@@ -803,6 +881,11 @@ fn execute(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
         .prepare_cached(sql)
         .and_then(|mut statement| statement.execute([]))
         .map(drop)
+}
+
+/// Sets a pragma (not through the statement cache: it runs once per synced group).
+fn execute_pragma(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.execute_batch(sql)
 }
 
 fn lost() -> Error {

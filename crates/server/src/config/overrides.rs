@@ -47,6 +47,8 @@ pub struct Overrides {
     pub tlog_signing_key: Option<PathBuf>,
     /// `--tlog-origin`
     pub tlog_origin: Option<String>,
+    /// `--tlog-signer-state`
+    pub tlog_signer_state: Option<PathBuf>,
     /// `--tlog-checkpoint-interval-ms`
     pub tlog_checkpoint_interval_ms: Option<u64>,
 }
@@ -71,6 +73,7 @@ impl Overrides {
             Key::LogFormat => self.log_format.is_some(),
             Key::TlogSigningKey => self.tlog_signing_key.is_some(),
             Key::TlogOrigin => self.tlog_origin.is_some(),
+            Key::TlogSignerState => self.tlog_signer_state.is_some(),
             Key::TlogCheckpointIntervalMs => self.tlog_checkpoint_interval_ms.is_some(),
         }
     }
@@ -126,6 +129,9 @@ impl Overrides {
         }
         if let Some(origin) = &self.tlog_origin {
             settings.tlog.origin = Some(origin.clone());
+        }
+        if let Some(path) = &self.tlog_signer_state {
+            settings.tlog.signer_state = Some(path.clone());
         }
         if let Some(ms) = self.tlog_checkpoint_interval_ms {
             settings.tlog.checkpoint_interval_ms = ms;

@@ -29,6 +29,13 @@ impl Loaded {
                         continue;
                     }
                 },
+                Key::TlogSignerState => match &settings.tlog.signer_state {
+                    Some(path) => quoted(&path.to_string_lossy()),
+                    None => {
+                        unset(&mut out, name, UNSET_SIGNER_STATE);
+                        continue;
+                    }
+                },
                 Key::TlogOrigin => match &settings.tlog.origin {
                     Some(origin) => quoted(origin),
                     None => {
@@ -61,6 +68,8 @@ impl Loaded {
 
 /// What an unset `tlog.signing_key` means.
 const UNSET_SIGNING_KEY: &str = "<data_dir>/log-signing.key, generated on first start";
+/// What an unset `tlog.signer_state` means.
+const UNSET_SIGNER_STATE: &str = "<key file>.signer-state, beside the key file";
 /// What an unset `tlog.origin` means.
 const UNSET_ORIGIN: &str = "offchain-db/ + 16 hex characters of SHA-256 of the public key";
 

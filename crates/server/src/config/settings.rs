@@ -102,6 +102,9 @@ pub struct TlogSettings {
     /// The log's origin (also the key name in notes); unset means `offchain-db/` + 16 hex
     /// characters of SHA-256 of the public key.
     pub origin: Option<String>,
+    /// The file where the signer keeps the last checkpoint it signed, outside the database;
+    /// unset means beside the key file, `<key file>.signer-state`.
+    pub signer_state: Option<PathBuf>,
     /// Shortest time between two checkpoints while the tree grows, in milliseconds.
     #[serde(deserialize_with = "whole_number")]
     pub checkpoint_interval_ms: u64,
@@ -179,6 +182,7 @@ impl Default for TlogSettings {
         Self {
             signing_key: None,
             origin: None,
+            signer_state: None,
             checkpoint_interval_ms: u64::try_from(CHECKPOINT_INTERVAL.as_millis())
                 .unwrap_or(u64::MAX),
         }
@@ -256,6 +260,12 @@ impl Settings {
                 "must not be empty (leave it unset for a key in the data folder)".to_owned(),
             ));
         }
+        if matches!(&self.tlog.signer_state, Some(path) if path.as_os_str().is_empty()) {
+            return Err((
+                Key::TlogSignerState,
+                "must not be empty (leave it unset for a file beside the key)".to_owned(),
+            ));
+        }
         if let Some(origin) = &self.tlog.origin
             && KeyName::new(origin.clone()).is_err()
         {
@@ -308,6 +318,7 @@ impl Settings {
             tlog: LogOptions {
                 signing_key: self.tlog.signing_key.clone(),
                 origin: self.tlog.origin.clone(),
+                signer_state: self.tlog.signer_state.clone(),
                 sequencer: SequencerOptions {
                     checkpoint_interval: Duration::from_millis(self.tlog.checkpoint_interval_ms),
                     ..SequencerOptions::default()
@@ -355,13 +366,15 @@ pub enum Key {
     TlogSigningKey,
     /// `tlog.origin`
     TlogOrigin,
+    /// `tlog.signer_state`
+    TlogSignerState,
     /// `tlog.checkpoint_interval_ms`
     TlogCheckpointIntervalMs,
 }
 
 impl Key {
     /// Every setting, in the order they are printed and checked.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::Listen,
         Self::DataDir,
         Self::MaxDocumentBytes,
@@ -379,6 +392,7 @@ impl Key {
         Self::LogFormat,
         Self::TlogSigningKey,
         Self::TlogOrigin,
+        Self::TlogSignerState,
         Self::TlogCheckpointIntervalMs,
     ];
 
@@ -402,6 +416,7 @@ impl Key {
             Self::LogFormat => "log.format",
             Self::TlogSigningKey => "tlog.signing_key",
             Self::TlogOrigin => "tlog.origin",
+            Self::TlogSignerState => "tlog.signer_state",
             Self::TlogCheckpointIntervalMs => "tlog.checkpoint_interval_ms",
         }
     }
@@ -426,6 +441,7 @@ impl Key {
             Self::LogFormat => "OFFCHAIN_LOG__FORMAT",
             Self::TlogSigningKey => "OFFCHAIN_TLOG__SIGNING_KEY",
             Self::TlogOrigin => "OFFCHAIN_TLOG__ORIGIN",
+            Self::TlogSignerState => "OFFCHAIN_TLOG__SIGNER_STATE",
             Self::TlogCheckpointIntervalMs => "OFFCHAIN_TLOG__CHECKPOINT_INTERVAL_MS",
         }
     }
@@ -450,6 +466,7 @@ impl Key {
             Self::LogFormat => "--log-format",
             Self::TlogSigningKey => "--tlog-signing-key",
             Self::TlogOrigin => "--tlog-origin",
+            Self::TlogSignerState => "--tlog-signer-state",
             Self::TlogCheckpointIntervalMs => "--tlog-checkpoint-interval-ms",
         }
     }

@@ -154,6 +154,10 @@ fn every_setting_is_read_from_its_environment_variable() {
         ("OFFCHAIN_LOG__FORMAT", "text"),
         ("OFFCHAIN_TLOG__SIGNING_KEY", "/etc/offchain/log.key"),
         ("OFFCHAIN_TLOG__ORIGIN", "example.com/ledger"),
+        (
+            "OFFCHAIN_TLOG__SIGNER_STATE",
+            "/var/lib/offchain-signer/state",
+        ),
         ("OFFCHAIN_TLOG__CHECKPOINT_INTERVAL_MS", "1000"),
     ];
     let loaded = loaded(&Overrides::default(), env);
@@ -178,6 +182,7 @@ fn every_setting_is_read_from_its_environment_variable() {
         tlog: TlogSettings {
             signing_key: Some(PathBuf::from("/etc/offchain/log.key")),
             origin: Some("example.com/ledger".to_owned()),
+            signer_state: Some(PathBuf::from("/var/lib/offchain-signer/state")),
             checkpoint_interval_ms: 1000,
         },
     };
@@ -215,6 +220,7 @@ format = "text"
 [tlog]
 signing_key = "/srv/keys/log.key"
 origin = "example.com/log"
+signer_state = "/srv/signer/log.state"
 checkpoint_interval_ms = 50
 "#,
     );
@@ -240,6 +246,10 @@ checkpoint_interval_ms = 50
         Some(PathBuf::from("/srv/keys/log.key"))
     );
     assert_eq!(settings.tlog.origin.as_deref(), Some("example.com/log"));
+    assert_eq!(
+        settings.tlog.signer_state,
+        Some(PathBuf::from("/srv/signer/log.state"))
+    );
     assert_eq!(settings.tlog.checkpoint_interval_ms, 50);
     for key in Key::ALL {
         assert_eq!(loaded.origin(key), &Origin::File(path.clone()), "{key}");
@@ -569,6 +579,7 @@ fn a_set_tlog_origin_and_key_are_printed_and_read_back() {
     let overrides = Overrides {
         tlog_signing_key: Some(PathBuf::from("/keys/log.key")),
         tlog_origin: Some("example.com/log".to_owned()),
+        tlog_signer_state: Some(PathBuf::from("/state/log.state")),
         tlog_checkpoint_interval_ms: Some(25),
         ..Overrides::default()
     };
@@ -591,6 +602,14 @@ fn a_set_tlog_origin_and_key_are_printed_and_read_back() {
         Some(PathBuf::from("/keys/log.key"))
     );
     assert_eq!(config.tlog.origin.as_deref(), Some("example.com/log"));
+    assert!(
+        toml.contains("signer_state = \"/state/log.state\"  # from --tlog-signer-state\n"),
+        "{toml}"
+    );
+    assert_eq!(
+        config.tlog.signer_state,
+        Some(PathBuf::from("/state/log.state"))
+    );
     assert_eq!(
         config.tlog.sequencer.checkpoint_interval,
         std::time::Duration::from_millis(25)
@@ -631,6 +650,10 @@ fn bad_tlog_values_are_refused_naming_the_setting() {
         (
             ("OFFCHAIN_TLOG__SIGNING_KEY", ""),
             "OFFCHAIN_TLOG__SIGNING_KEY",
+        ),
+        (
+            ("OFFCHAIN_TLOG__SIGNER_STATE", ""),
+            "OFFCHAIN_TLOG__SIGNER_STATE",
         ),
     ] {
         let message = refused(&Overrides::default(), vec![env]);

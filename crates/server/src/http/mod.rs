@@ -16,6 +16,7 @@ mod precondition;
 mod problem;
 mod proof;
 mod query;
+mod write_gate;
 
 use std::any::Any;
 use std::convert::Infallible;
@@ -31,6 +32,7 @@ use tower::Service;
 
 pub use health::CommitState;
 pub use problem::ApiError;
+pub use write_gate::WriteGate;
 
 /// What every handler can reach: the application and the process's lifecycle flags.
 ///
@@ -51,6 +53,8 @@ struct Parts {
     log: audit_app::LogQueries,
     /// Whether the store's commits fail, for `/readyz`.
     commits: Arc<dyn CommitState>,
+    /// Closed when the log cannot sign what writes would add (see [`WriteGate`]).
+    writes: WriteGate,
 }
 
 impl AppState {
@@ -71,6 +75,7 @@ impl AppState {
             in_flight: Arc::default(),
             log,
             commits,
+            writes: WriteGate::default(),
         }))
     }
 
@@ -87,6 +92,11 @@ impl AppState {
     /// The verifiable log's read side.
     pub fn log(&self) -> &audit_app::LogQueries {
         &self.0.log
+    }
+
+    /// The gate the log closes when writes must stop (see [`WriteGate`]).
+    pub fn write_gate(&self) -> &WriteGate {
+        &self.0.writes
     }
 
     /// Marks the process as shutting down: `/readyz` answers 503 from now on.

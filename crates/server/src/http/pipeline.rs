@@ -1,6 +1,7 @@
 //! The middleware every request passes, written as one service around the routes. From
 //! outside in: the request context (request id, trace id, span, echoed id) → the panic
-//! catcher → the timeout → `Idempotency-Key` handling (POST with a key only) → the routes.
+//! catcher → the timeout → the write gate (writes refused while the log cannot sign) →
+//! `Idempotency-Key` handling (POST with a key only) → the routes.
 //!
 //! Why one service and not a stack of layers: each `axum::middleware::from_fn` layer boxes
 //! its future and a clone of the boxed service behind it, and tower-http's panic catcher adds
@@ -122,11 +123,19 @@ impl Pipeline {
         }
     }
 
-    /// A request without a valid `Host` is refused; a POST with an `Idempotency-Key` goes
-    /// through the key's handling; anything else straight to its route.
+    /// A request without a valid `Host` is refused; a request that could change data while
+    /// the log refuses to grow is answered at once (see [`super::WriteGate`]); a POST with an
+    /// `Idempotency-Key` goes through the key's handling; anything else straight to its route.
     async fn route(self, request: Request) -> Response {
         if let Err(error) = host::check(&request) {
             return ApiError(error).into_response();
+        }
+        if let Err(refused) = self
+            .state
+            .write_gate()
+            .admit(request.method(), request.uri().path())
+        {
+            return ApiError(refused).into_response();
         }
         if idempotency::applies_to(&request) {
             idempotency::with_key(self.state, request, self.routes).await

@@ -39,7 +39,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         }
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable | ErrorCode::LogRolledBack => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -60,6 +60,7 @@ fn title_of(code: ErrorCode) -> &'static str {
         ErrorCode::RateLimited => "Rate limited",
         ErrorCode::Internal => "Internal error",
         ErrorCode::Unavailable => "Unavailable",
+        ErrorCode::LogRolledBack => "Log rolled back",
     }
 }
 
@@ -90,7 +91,8 @@ impl IntoResponse for ApiError {
             | ErrorCode::UnsupportedMediaType
             | ErrorCode::SchemaViolation
             | ErrorCode::IdempotencyKeyReused
-            | ErrorCode::RateLimited => {
+            | ErrorCode::RateLimited
+            | ErrorCode::LogRolledBack => {
                 tracing::debug!(error = %error.chain(), request_id, "request rejected");
                 error.detail().to_owned()
             }

@@ -6,7 +6,9 @@
 //! `content_hash` null. The encodings and their checks live in `audit_domain::receipt`; this
 //! handler only gathers the parts.
 
+use audit_domain::AuditEntry;
 use audit_domain::receipt::{ReceiptBundle, TlogProof};
+use audit_domain::succession::LogEntry;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -63,7 +65,7 @@ async fn proof(
                 .map_err(|e| Error::internal("could not encode a document", e))?;
             let bundle = ReceiptBundle::new(
                 document,
-                &proven.leaf.entry,
+                data_entry(&proven.leaf.entry)?,
                 proven.leaf.index,
                 proven.proof,
                 proven.checkpoint.note,
@@ -88,4 +90,14 @@ async fn proof(
             Ok(response)
         }
     }
+}
+
+/// A document's audit entry: a revision names a data entry, never an operator's.
+fn data_entry(entry: &LogEntry) -> Result<&AuditEntry, Error> {
+    entry.as_data().ok_or_else(|| {
+        Error::internal(
+            "a revision names an audit entry that is not a data entry",
+            std::io::Error::other("log.succession entry named by a revision"),
+        )
+    })
 }

@@ -41,22 +41,16 @@ pub struct Server {
 impl Server {
     /// Starts `serve` on `data_dir`, on a port the OS picks, and waits until it listens.
     pub fn start(data_dir: &Path) -> Self {
-        let data_dir = data_dir.display().to_string();
-        let mut child = offchain_db(&[
-            "serve",
-            "--data-dir",
-            &data_dir,
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--log-level",
-            "info",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {BINARY} serve: {e}"));
+        Self::start_with(data_dir, &[])
+    }
+
+    /// [`Self::start`] with more flags.
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
+        let mut child = serve_command(data_dir, extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {BINARY} serve: {e}"));
         let stdout = child
             .stdout
             .take()
@@ -123,6 +117,58 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _already_gone = self.child.kill();
         let _status = self.child.wait();
+    }
+}
+
+/// `offchain-db serve` on `data_dir` and a port the OS picks, JSON logs at `info`, and `extra`.
+fn serve_command(data_dir: &Path, extra: &[&str]) -> Command {
+    let data_dir = data_dir.display().to_string();
+    let mut args = vec![
+        "serve",
+        "--data-dir",
+        &data_dir,
+        "--listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--log-level",
+        "info",
+    ];
+    args.extend_from_slice(extra);
+    offchain_db(&args)
+}
+
+/// Runs `serve` on `data_dir` with `extra` flags, expecting it to refuse to start: waits
+/// for it to exit (killing it and failing if it is still running after the start timeout)
+/// and returns its exit code and what it wrote (standard output, then standard error).
+pub fn serve_refused(data_dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let mut child = serve_command(data_dir, extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {BINARY} serve: {e}"));
+    let deadline = std::time::Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .unwrap_or_else(|e| panic!("wait for offchain-db: {e}"))
+        {
+            let output = child
+                .wait_with_output()
+                .unwrap_or_else(|e| panic!("read offchain-db's output: {e}"));
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return (status.code(), said);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ignored = child.kill();
+            let _status = child.wait();
+            panic!("offchain-db serve did not refuse to start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

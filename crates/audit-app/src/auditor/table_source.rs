@@ -1,0 +1,130 @@
+//! What the auditor reads of the tables beside the log: collections, the outbox, idempotency
+//! records and the commit sequence, each to be explained by the audit entries
+//! ([`super::tables`] checks them). Rows stay close to their storage form, as in
+//! [`super::source`].
+
+use shared_kernel::Error;
+
+/// A collection-level audit entry (`collection.create`, `.schema_change`, `.delete`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionEntryRow {
+    /// Its commit sequence.
+    pub seq: u64,
+    /// Its `id` column.
+    pub id: String,
+    /// Its `collection_id` column.
+    pub collection_id: String,
+    /// Its `operation` column.
+    pub operation: String,
+    /// Its `collection` column (the name at the time).
+    pub collection: String,
+    /// Its `at` column, milliseconds since the epoch.
+    pub at_millis: i64,
+}
+
+/// A stored collection and the collection entries that name its id, by commit sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionRow {
+    /// The immutable id.
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// The settings version (1 at creation, +1 per schema change).
+    pub version: u64,
+    /// The `created_at` column.
+    pub created_at: i64,
+    /// The `deleted_at` column.
+    pub deleted_at: Option<i64>,
+    /// Its collection entries.
+    pub entries: Vec<CollectionEntryRow>,
+}
+
+/// A stored outbox event and the leaf of the audit entry it names, if that exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// Its sequence in the outbox.
+    pub seq: u64,
+    /// Its `id` column.
+    pub id: String,
+    /// Its `event_type` column.
+    pub event_type: String,
+    /// Its `audit_id` column.
+    pub audit_id: String,
+    /// Its `occurred_at` column.
+    pub occurred_at: i64,
+    /// Its payload (JSON text).
+    pub payload: String,
+    /// The leaf bytes of the audit entry with id `audit_id`, if stored.
+    pub entry_leaf: Option<Vec<u8>>,
+}
+
+/// Which idempotency record: its scope and key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IdempotencyRecordKey {
+    /// The actor of the scope.
+    pub actor: String,
+    /// The method.
+    pub method: String,
+    /// The path.
+    pub path: String,
+    /// The client's key.
+    pub key: String,
+}
+
+/// A stored idempotency record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRow {
+    /// Which record.
+    pub key: IdempotencyRecordKey,
+    /// The `request_hash` column (hex SHA-256).
+    pub request_hash: String,
+    /// The recorded status.
+    pub status: i64,
+    /// The recorded body.
+    pub body: Vec<u8>,
+}
+
+/// Pages through the tables beside the log; the same contract as
+/// [`super::AuditSource`]: at most `limit` rows strictly after the key, in the order named.
+///
+/// # Errors
+/// Every method: `UNAVAILABLE` when the store cannot be read, `INTERNAL_ERROR` when a row
+/// cannot be decoded into these types.
+pub trait TableSource {
+    /// Collections by increasing id, each with its collection entries.
+    fn collections(&self, after: Option<&str>, limit: usize) -> Result<Vec<CollectionRow>, Error>;
+
+    /// Collection entries whose collection id has no stored collection, by commit sequence.
+    fn orphan_collection_entries(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<CollectionEntryRow>, Error>;
+
+    /// The commit sequences of every stored audit entry, increasing.
+    fn commit_seqs(&self, after_seq: u64, limit: usize) -> Result<Vec<u64>, Error>;
+
+    /// The last commit sequence the store handed out, when it keeps one (the embedded store
+    /// does: SQLite's `AUTOINCREMENT` counter); `None` otherwise.
+    fn allocated_seq(&self) -> Result<Option<u64>, Error>;
+
+    /// Outbox events by increasing sequence.
+    fn outbox(&self, after_seq: u64, limit: usize) -> Result<Vec<OutboxRow>, Error>;
+
+    /// `(seq, id)` of audit entries no outbox event names, by commit sequence.
+    fn entries_without_event(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, Error>;
+
+    /// Idempotency records by increasing key.
+    fn idempotency_records(
+        &self,
+        after: Option<&IdempotencyRecordKey>,
+        limit: usize,
+    ) -> Result<Vec<IdempotencyRow>, Error>;
+
+    /// The leaf bytes of the audit entry with this id, if stored.
+    fn entry_leaf(&self, id: &str) -> Result<Option<Vec<u8>>, Error>;
+}
