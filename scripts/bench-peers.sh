@@ -10,7 +10,12 @@
 #      (open loop at 50% of the create rate)
 #   2b. offchain-db serve --document-cache-mib 0 (fresh folder) → read, closed loop: what a
 #      read that misses the document cache costs (shown beside the cached figure, not a target)
-#   3. offchain-sqlite-ceiling (raw SQLite, the same four rows per write, synchronous=FULL),
+#   2c. offchain-db serve (fresh folder) → issue 18's rows, open loop at 100/s: reads by version
+#      alone and while eight clients run heavy queries; /healthz alone and while four clients
+#      run pattern-heavy writes (on a server of their own: today's server keeps computing a
+#      heavy query after its client has gone)
+#   3. offchain-sqlite-ceiling (raw SQLite on the store's own migrations, the same four rows
+#      per write, synchronous=FULL),
 #      committing in groups of the size our server achieved in the create run: the mean
 #      writes per group commit, read from the counters the server's writer logs
 #   4. PostgreSQL (Debian's package, installed if missing; a throwaway cluster on loopback)
@@ -19,7 +24,8 @@
 # target/bench/latest.json (and latest.md). Everything started here is stopped on exit.
 #
 # Traffic goes to 127.0.0.1 only. Every load is bounded by BENCH_DURATION; the whole run takes
-# about 3 minutes plus the build with the defaults on 2 cores.
+# about 4 minutes plus the build with the defaults on 2 cores. The load tool and the peers are
+# the cargo workspace bench/ (built here into the same target folder as the server).
 #
 # Settings (environment):
 #   BENCH_DURATION    measured seconds per run (default 10)
@@ -29,6 +35,13 @@
 #   BENCH_GROUP_SIZE  writes per commit for the SQLite ceiling (default: the mean group size
 #                     our server achieved in the create run, from its log)
 #   BENCH_SKIP_PG     1 to leave PostgreSQL out
+#   BENCH_HEAVY_DOCS  documents under issue 18's heavy queries (default 20000)
+#   BENCH_HEAVY_CLIENTS   clients running heavy queries beside the reads by version (default 8)
+#   BENCH_PATTERN_CLIENTS clients running pattern-heavy writes beside /healthz (default 4)
+#   BENCH_PATTERNS    patterns in the pattern-heavy schema (default 100)
+#   BENCH_STRING_KIB  KiB of string in each pattern-heavy write (default 256)
+#   BENCH_PROFILE     release (default) or debug: debug reuses the test suite's build, for a
+#                     quick check that every step runs (scripts/test-bench.sh), not for figures
 #   CARGO_TARGET_DIR  where cargo builds (default ./target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,9 +53,21 @@ CLIENTS=${BENCH_CLIENTS:-64}
 SEED=${BENCH_SEED:-1000}
 GROUP_SIZE=${BENCH_GROUP_SIZE:-}
 SKIP_PG=${BENCH_SKIP_PG:-0}
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=$TARGET_DIR/release
-OUT_DIR=$ROOT/target/bench
+HEAVY_DOCS=${BENCH_HEAVY_DOCS:-20000}
+HEAVY_CLIENTS=${BENCH_HEAVY_CLIENTS:-8}
+PATTERN_CLIENTS=${BENCH_PATTERN_CLIENTS:-4}
+PATTERNS=${BENCH_PATTERNS:-100}
+STRING_KIB=${BENCH_STRING_KIB:-256}
+PROFILE=${BENCH_PROFILE:-release}
+case "$PROFILE" in
+    release) PROFILE_FLAG=(--release) ;;
+    debug) PROFILE_FLAG=() ;;
+    *) echo "BENCH_PROFILE must be release or debug, not $PROFILE" >&2; exit 2 ;;
+esac
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+TARGET_DIR=$CARGO_TARGET_DIR
+BIN=$TARGET_DIR/$PROFILE
+OUT_DIR=${BENCH_OUT_DIR:-$ROOT/target/bench}
 RUNS=$OUT_DIR/runs
 
 WORK=$(mktemp -d /tmp/offchain-bench.XXXXXX)
@@ -112,8 +137,15 @@ achieved_group_size() {
 }
 common=(--duration "$DURATION" --warmup "$WARMUP")
 
-echo "== building (release, $TARGET_DIR)" >&2
-cargo build --release -p server -p loadgen >&2
+echo "== building ($PROFILE, $TARGET_DIR)" >&2
+if [ "$PROFILE" = debug ]; then
+    # The test suite's own target set, so a run after it reuses its build (as the README
+    # walkthrough does) instead of resolving the server's features afresh.
+    cargo build --quiet --workspace --all-targets >&2
+else
+    cargo build --release -p server --bin offchain-db >&2
+fi
+cargo build "${PROFILE_FLAG[@]}" --manifest-path "$ROOT/bench/Cargo.toml" --bins >&2
 rm -rf "$RUNS"
 mkdir -p "$RUNS"
 
@@ -199,7 +231,35 @@ else
 fi
 stop_pid "$uncached_pid"
 
-# 3. The storage ceiling: raw SQLite, same rows, same durability, our group size.
+# 2c. Issue 18's rows, on a server of their own: a cheap request in the open loop at 100/s,
+# alone and beside a heavy load (the same requests both times; the heavy query's documents are
+# seeded once).
+heavy_port=$(loadgen free-port)
+heavy=http://127.0.0.1:$heavy_port
+"$BIN/offchain-db" serve --listen "127.0.0.1:$heavy_port" --data-dir "$WORK/data-heavy" \
+    --durability full >"$WORK/server-heavy.log" 2>&1 &
+heavy_pid=$!
+PIDS+=("$heavy_pid")
+if loadgen wait --url "$heavy/readyz" --timeout-secs 60; then
+    cheap=(--base-url "$heavy" --server-pid "$heavy_pid" "${common[@]}" --rate 100 --clients 16)
+    step ours-read-version loadgen read-version "${cheap[@]}" --seed "$HEAVY_DOCS" \
+        --collection heavy --label ours-read-version --json "$RUNS/ours-read-version.json"
+    step ours-read-version-heavy loadgen read-version "${cheap[@]}" --seed "$HEAVY_DOCS" \
+        --collection heavy --heavy-clients "$HEAVY_CLIENTS" \
+        --label ours-read-version-heavy --json "$RUNS/ours-read-version-heavy.json"
+    step ours-healthz loadgen healthz "${cheap[@]}" \
+        --label ours-healthz --json "$RUNS/ours-healthz.json"
+    step ours-healthz-patterns loadgen healthz "${cheap[@]}" \
+        --heavy-clients "$PATTERN_CLIENTS" --patterns "$PATTERNS" --string-kib "$STRING_KIB" \
+        --label ours-healthz-patterns --json "$RUNS/ours-healthz-patterns.json"
+else
+    echo "offchain-db (issue 18 rows) did not become ready; its log:" >&2
+    cat "$WORK/server-heavy.log" >&2
+fi
+stop_pid "$heavy_pid"
+
+# 3. The storage ceiling: raw SQLite on the store's own schema, same rows, same durability,
+# our group size.
 step sqlite-ceiling "$BIN/offchain-sqlite-ceiling" --dir "$WORK/sqlite" \
     --group-size "$GROUP_SIZE" --group-size-from "$GROUP_FROM" --synchronous full "${common[@]}" \
     --label sqlite-ceiling --json "$RUNS/sqlite-ceiling.json"
@@ -243,7 +303,7 @@ fi
 
 # One table, every figure and the targets' ratios.
 echo >&2
-echo "== report (clients $CLIENTS, $DURATION s per run after $WARMUP s warm-up, durability full)" >&2
+echo "== report (clients $CLIENTS, $DURATION s per run after $WARMUP s warm-up, durability full, $PROFILE build)" >&2
 loadgen report --dir "$RUNS" --out "$OUT_DIR/latest.json" --markdown "$OUT_DIR/latest.md"
 echo >&2
 echo "written: $OUT_DIR/latest.json and $OUT_DIR/latest.md" >&2

@@ -85,6 +85,17 @@ pub use self::signer_state::{
 pub use self::write_stats::WriteStats;
 pub use self::writer::GroupCommitOptions;
 
+/// Brings a SQLite database up to this build's schema with the embedded store's own
+/// migrations (a no-op when it is there already). For programs that write the store's tables
+/// without the store, such as the benchmark's raw-SQLite peer, so that they never drift from
+/// the schema the store really has.
+///
+/// # Errors
+/// As at [`EmbeddedStore::open`]: a failed migration, or a file written by a newer build.
+pub fn apply_migrations(connection: &mut rusqlite::Connection) -> Result<(), Error> {
+    migrations::apply(connection)
+}
+
 /// The database file's name inside the data folder.
 pub const DATABASE_FILE_NAME: &str = "offchain.db";
 

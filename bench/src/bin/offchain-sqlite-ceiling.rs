@@ -1,9 +1,10 @@
-//! `offchain-sqlite-ceiling`: the storage ceiling peer. A raw SQLite program, with the embedded
-//! store's tables (`crates/infra/src/embedded/migrations.rs`: documents, revisions,
-//! audit_entries, outbox, with their indexes) and its durability (`journal_mode=WAL`,
-//! `synchronous=FULL`), writing the same four rows per logical write from one writer, committing
-//! every `--group-size` writes. No HTTP, no validation, no hashing, no JSON work beyond
-//! formatting: what SQLite alone allows on this disk.
+//! `offchain-sqlite-ceiling`: the storage ceiling peer. A raw SQLite program on the embedded
+//! store's own schema (its migrations, applied through `infra::embedded::apply_migrations`,
+//! so the tables and indexes are the store's and cannot drift from them) and its durability
+//! (`journal_mode=WAL`, `synchronous=FULL`), writing the same four rows per logical write
+//! (document, revision, audit entry, outbox event) from one writer, committing every
+//! `--group-size` writes. No HTTP, no validation, no hashing, no JSON work beyond formatting:
+//! what SQLite alone allows on this disk.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,40 +20,6 @@ use rusqlite::{Connection, params};
 /// The same allocator as `offchain-db`, so that every program of the suite is measured alike.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// The embedded store's tables as migrations 1, 3 and 5 leave them (idempotency keys left out:
-/// a plain create writes none).
-const SCHEMA: &str = "
-CREATE TABLE collections (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, schema TEXT, version INTEGER NOT NULL,
-    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER
-);
-CREATE UNIQUE INDEX collections_live_name ON collections(name) WHERE deleted_at IS NULL;
-CREATE TABLE documents (
-    collection_id TEXT NOT NULL REFERENCES collections(id), id TEXT NOT NULL,
-    version INTEGER NOT NULL, data TEXT, content_hash TEXT, created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL, audit_id TEXT NOT NULL, UNIQUE (collection_id, id)
-);
-CREATE TABLE revisions (
-    collection_id TEXT NOT NULL, document_id TEXT NOT NULL, version INTEGER NOT NULL,
-    operation TEXT NOT NULL, data TEXT, content_hash TEXT, at INTEGER NOT NULL,
-    actor TEXT NOT NULL, audit_id TEXT NOT NULL, UNIQUE (collection_id, document_id, version)
-);
-CREATE TABLE audit_entries (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, at INTEGER NOT NULL,
-    actor TEXT NOT NULL, operation TEXT NOT NULL, collection TEXT NOT NULL,
-    collection_id TEXT NOT NULL, document_id TEXT, version INTEGER, leaf BLOB NOT NULL,
-    leaf_hash BLOB NOT NULL, patch TEXT, leaf_index INTEGER UNIQUE
-);
-CREATE INDEX audit_entries_document ON audit_entries(collection_id, document_id, seq);
-CREATE TABLE outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, event_type TEXT NOT NULL,
-    audit_id TEXT NOT NULL, occurred_at INTEGER NOT NULL, payload TEXT NOT NULL,
-    published_at INTEGER
-);
-CREATE INDEX documents_created ON documents(collection_id, created_at, id);
-CREATE INDEX documents_updated ON documents(collection_id, updated_at, id);
-";
 
 const COLLECTION_ID: &str = "01900000-0000-7000-8000-000000000001";
 
@@ -106,7 +73,7 @@ fn open(args: &Args) -> anyhow::Result<Connection> {
             std::fs::remove_file(file)?;
         }
     }
-    let connection = Connection::open(&path)?;
+    let mut connection = Connection::open(&path)?;
     let mode: String =
         connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
     anyhow::ensure!(
@@ -120,7 +87,8 @@ fn open(args: &Args) -> anyhow::Result<Connection> {
     };
     connection.pragma_update(None, "synchronous", synchronous)?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
-    connection.execute_batch(SCHEMA)?;
+    infra::embedded::apply_migrations(&mut connection)
+        .map_err(|e| anyhow::anyhow!("applying the store's migrations: {e}"))?;
     connection.execute(
         "INSERT INTO collections (id, name, schema, version, created_at, updated_at) \
          VALUES (?1, 'ceiling', ?2, 1, 0, 0)",

@@ -13,10 +13,12 @@
 //! send time). A connection that failed is dropped and a new one is opened for the next
 //! request.
 //!
-//! A connection is driven by the runtime that opened it. The open loop runs one runtime per
-//! thread (see `driver.rs`), so a request takes an idle connection its own thread opened when
-//! there is one: using another thread's costs a cross-thread wake-up each way. It opens a new
-//! one while fewer than `connections` are open, and only then borrows another thread's.
+//! It serves the closed loop (`driver.rs`) and the background loads beside an open loop; the
+//! open loop itself writes its requests to its own sockets (`ticked.rs`). A connection is
+//! driven by the runtime thread that opened it, so a request takes an idle connection its own
+//! thread opened when there is one (using another thread's costs a cross-thread wake-up each
+//! way), opens a new one while fewer than `connections` are open, and only then borrows
+//! another thread's.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -1,21 +1,23 @@
 //! The command line of `offchain-loadgen`: one subcommand per scenario, plus `report` (one
 //! table of every run), `free-port` and `wait` (helpers for `scripts/bench-peers.sh`).
 
+mod run;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
-use crate::driver::{self, Load, Window};
+pub use self::run::write_result;
+use self::run::{Beside, finish};
+use crate::driver::{Load, Window};
 use crate::lean::LeanClient;
 use crate::loopback::{check_base_url, http_client};
 use crate::report::{self, RunResult, Status};
-use crate::scenarios::{Prepared, delay, http, pg};
+use crate::scenarios::contention;
+use crate::scenarios::{delay, http, pg};
 use crate::schedule::Schedule;
-use crate::stats::{Recorder, Summary};
-use crate::ticked::{self, PlainGet, TickedLoad};
-use crate::{cpu, tail};
 
 /// Longest measured time a run may ask for, so that every loop stops by itself.
 const MAX_DURATION_SECS: f64 = 600.0;
@@ -44,6 +46,12 @@ enum Command {
     IntegrationDelay(HttpRun),
     /// GET `/` (the HTTP ceiling peer, `offchain-hello`).
     Hello(HttpRun),
+    /// GET documents by version (not served by the document cache), alone or beside
+    /// `--heavy-clients` clients of heavy queries (issue 18).
+    ReadVersion(ContentionRun),
+    /// GET `/healthz`, alone or beside `--heavy-clients` clients of pattern-heavy writes
+    /// (issue 18).
+    Healthz(ContentionRun),
     /// INSERT ~1 KiB JSONB documents into PostgreSQL with an audit trigger.
     Pg(PgRun),
     /// Reads every run's JSON in `--dir`, prints one table with the targets' ratios, writes it
@@ -78,41 +86,21 @@ struct LoadArgs {
     /// Unrecorded warm-up seconds before the measurement (at most 60).
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
-    /// Open loop: cap on outstanding requests; by default `--clients`, one per connection.
-    /// A larger cap lets the tool open a new connection whenever the server falls behind,
-    /// so the run measures connection set-up under overload rather than the operation.
-    #[arg(long)]
-    max_in_flight: Option<usize>,
     /// The run's name in the report.
     #[arg(long)]
     label: Option<String>,
     /// Write the result as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Open loop: how a plain GET scenario (read, query, proof, verified-read, hello) sends
-    /// its requests. `ticked`: one thread that wakes on a fixed tick (`--tick-us`) and sends
-    /// what has come due and takes what has arrived, so the tool costs the shared machine one
-    /// wake-up per tick (latency may be overstated by up to two ticks, never understated).
-    /// `async`: the runtime's lanes, a wake-up for every send and every answer. Scenarios
-    /// that are not plain GETs (create, integration-delay) always use `async`.
-    #[arg(long, value_enum, default_value_t = OpenClient::Ticked)]
-    open_client: OpenClient,
-    /// `--open-client ticked`: the tick, in microseconds (10 to 1000).
+    /// Open loop: how often its one thread wakes to send what has come due and take what has
+    /// arrived, in microseconds (10 to 1000). Latency may be overstated by up to two ticks,
+    /// never understated.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=1000))]
     tick_us: u64,
     /// The measured server's process id: its CPU time per request is reported beside the
     /// tool's (that process only, not its children).
     #[arg(long, value_name = "PID")]
     server_pid: Option<u32>,
-}
-
-/// How the open loop sends a plain GET scenario's requests (see `--open-client`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OpenClient {
-    /// One thread waking on a fixed tick.
-    Ticked,
-    /// The runtime's lanes, woken by every send and answer.
-    Async,
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +116,27 @@ struct HttpRun {
     /// `integration-delay`: longest wait after the run for the last writes to be covered.
     #[arg(long, default_value_t = 30)]
     delay_timeout_secs: u64,
+}
+
+/// A cheap request measured beside a heavy load (see `scenarios::contention`).
+#[derive(Debug, Args)]
+struct ContentionRun {
+    #[command(flatten)]
+    http: HttpRun,
+    /// Clients running the heavy request back to back beside the measured ones (0: the
+    /// measured requests alone).
+    #[arg(long, default_value_t = 0)]
+    heavy_clients: usize,
+    /// `read-version`: the collection to read and query, seeded with `--seed` documents
+    /// unless it holds them already (so runs alone and beside the load share it).
+    #[arg(long)]
+    collection: Option<String>,
+    /// `healthz`: patterns in the heavy writes' schema.
+    #[arg(long, default_value_t = 100)]
+    patterns: usize,
+    /// `healthz`: KiB of the string each heavy write sends.
+    #[arg(long, default_value_t = 256)]
+    string_kib: usize,
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +186,8 @@ impl Cli {
             Command::VerifiedRead(args) => http_scenario("verified-read", args).await,
             Command::IntegrationDelay(args) => http_scenario("integration-delay", args).await,
             Command::Hello(args) => http_scenario("hello", args).await,
+            Command::ReadVersion(args) => contention_scenario("read-version", args).await,
+            Command::Healthz(args) => contention_scenario("healthz", args).await,
             Command::Pg(args) => pg_scenario(args).await,
             Command::Report(args) => report_command(&args),
             Command::FreePort => {
@@ -220,8 +231,7 @@ fn load_of(args: &LoadArgs) -> anyhow::Result<(Load, Window)> {
     let load = match rate {
         Some(rate) => Load::Open {
             schedule: Schedule::new(rate).map_err(anyhow::Error::msg)?,
-            max_in_flight: args.max_in_flight.unwrap_or(args.clients).max(1),
-            clients: args.clients,
+            connections: args.clients.max(1),
         },
         None => Load::Closed {
             clients: args.clients.max(1),
@@ -233,10 +243,7 @@ fn load_of(args: &LoadArgs) -> anyhow::Result<(Load, Window)> {
 async fn http_scenario(scenario: &str, args: HttpRun) -> anyhow::Result<ExitCode> {
     let (load, window) = load_of(&args.load)?;
     let base = check_base_url(&args.base_url).map_err(anyhow::Error::msg)?;
-    let pool = match load {
-        Load::Closed { clients } => clients,
-        Load::Open { max_in_flight, .. } => max_in_flight,
-    };
+    let pool = pool_of(load);
     let client = http_client(pool).map_err(anyhow::Error::msg)?;
     let lean = LeanClient::new(&base, pool).map_err(anyhow::Error::msg)?;
     let target = if scenario == "hello" {
@@ -259,16 +266,53 @@ async fn http_scenario(scenario: &str, args: HttpRun) -> anyhow::Result<ExitCode
             }),
         _ => Ok(http::hello(lean)),
     };
-    let delay_timeout = Duration::from_secs(args.delay_timeout_secs.min(600));
+    let beside = Beside {
+        probe,
+        delay_timeout: Duration::from_secs(args.delay_timeout_secs.min(600)),
+        background: None,
+    };
+    finish(scenario, target, &args.load, load, window, prepared, beside).await
+}
+
+/// Connections the measured requests need.
+fn pool_of(load: Load) -> usize {
+    match load {
+        Load::Closed { clients } => clients,
+        Load::Open { connections, .. } => connections,
+    }
+}
+
+async fn contention_scenario(scenario: &str, args: ContentionRun) -> anyhow::Result<ExitCode> {
+    let http = &args.http;
+    let (load, window) = load_of(&http.load)?;
+    let base = check_base_url(&http.base_url).map_err(anyhow::Error::msg)?;
+    let pool = pool_of(load).max(args.heavy_clients);
+    let client = http_client(pool).map_err(anyhow::Error::msg)?;
+    let lean = LeanClient::new(&base, pool).map_err(anyhow::Error::msg)?;
+    let prepared = if scenario == "read-version" {
+        let seeded = http.seed.max(1);
+        let collection = args.collection.clone();
+        contention::read_version(client, lean, &base, seeded, collection, args.heavy_clients).await
+    } else {
+        let (patterns, kib) = (args.patterns.max(1), args.string_kib.max(1));
+        contention::healthz(client, lean, &base, args.heavy_clients, patterns, kib).await
+    };
+    let (prepared, background) = match prepared {
+        Ok((prepared, background)) => (Ok(prepared), background),
+        Err(why) => (Err(why), None),
+    };
+    let beside = Beside {
+        background,
+        ..Beside::default()
+    };
     finish(
         scenario,
-        target,
-        &args.load,
+        "offchain-db",
+        &http.load,
         load,
         window,
         prepared,
-        probe,
-        delay_timeout,
+        beside,
     )
     .await
 }
@@ -276,7 +320,8 @@ async fn http_scenario(scenario: &str, args: HttpRun) -> anyhow::Result<ExitCode
 async fn pg_scenario(args: PgRun) -> anyhow::Result<ExitCode> {
     let (load, window) = load_of(&args.load)?;
     let clients = match load {
-        Load::Closed { clients } | Load::Open { clients, .. } => clients,
+        Load::Closed { clients } => clients,
+        Load::Open { connections, .. } => connections,
     };
     let prepared = pg::prepare(&args.pg, clients).await;
     finish(
@@ -286,199 +331,9 @@ async fn pg_scenario(args: PgRun) -> anyhow::Result<ExitCode> {
         load,
         window,
         prepared,
-        None,
-        Duration::ZERO,
+        Beside::default(),
     )
     .await
-}
-
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site per kind of scenario"
-)]
-async fn finish(
-    scenario: &str,
-    target: &str,
-    args: &LoadArgs,
-    load: Load,
-    window: Window,
-    prepared: Result<Prepared, String>,
-    probe: Option<delay::DelayProbe>,
-    delay_timeout: Duration,
-) -> anyhow::Result<ExitCode> {
-    let label = args.label.clone().unwrap_or_else(|| scenario.to_owned());
-    let (op, note, plain) = match prepared {
-        Ok(Prepared::Ready { op, note, plain }) => (op, note, plain),
-        Ok(Prepared::Unavailable(why)) => {
-            eprintln!("\n*** {label}: scenario `{scenario}` is UNAVAILABLE: {why} ***\n");
-            let result =
-                RunResult::not_measured(&label, scenario, target, Status::Unavailable, why);
-            emit(&result, args)?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        Err(why) => {
-            eprintln!("\n*** {label}: scenario `{scenario}` FAILED to start: {why} ***\n");
-            let result = RunResult::not_measured(&label, scenario, target, Status::Failed, why);
-            emit(&result, args)?;
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    let (mode, clients, rate) = match load {
-        Load::Closed { clients } => ("closed", clients, None),
-        Load::Open {
-            schedule, clients, ..
-        } => ("open", clients, Some(schedule.rate())),
-    };
-    eprintln!(
-        "{label}: {scenario} against {target}, {mode} loop ({}), {:.0} s after {:.0} s warm-up",
-        rate.map_or_else(|| format!("{clients} clients"), |r| format!("{r:.0}/s")),
-        window.duration.as_secs_f64(),
-        window.warmup.as_secs_f64()
-    );
-    let started = Instant::now();
-    let cpu_window = tokio::spawn(cpu::sample_window(
-        args.server_pid,
-        window.warmup,
-        window.duration,
-    ));
-    let mut notes: Vec<String> = note.into_iter().collect();
-    let plain_get = plain.is_some();
-    let outcome = match (load, plain) {
-        (
-            Load::Open {
-                schedule,
-                max_in_flight,
-                ..
-            },
-            Some(get),
-        ) if args.open_client == OpenClient::Ticked => {
-            let tick = Duration::from_micros(args.tick_us);
-            notes.push(format!(
-                "ticked open loop, {} µs tick (latency may be overstated by up to two ticks)",
-                args.tick_us
-            ));
-            let load = TickedLoad {
-                schedule,
-                connections: max_in_flight,
-                window,
-                tick,
-            };
-            run_ticked(load, get).await
-        }
-        _ => driver::run(load, window, op).await,
-    };
-    let (cpu, steal) = match cpu_window.await {
-        Ok(Ok(sampled)) => (
-            sampled.first.until(&sampled.last, outcome.throughput()),
-            sampled.steal,
-        ),
-        Ok(Err(why)) => {
-            notes.push(format!("CPU use not measured: {why}"));
-            (None, Vec::new())
-        }
-        Err(e) => {
-            notes.push(format!("CPU use not measured: its sampler failed: {e}"));
-            (None, Vec::new())
-        }
-    };
-    // The 2 ms threshold is the read target's: a write's latency is mostly its fsync.
-    let tail = if rate.is_some() && plain_get {
-        let gaps = outcome.loop_gaps.as_deref();
-        tail::causes(outcome.recorder.slow(), &steal, gaps)
-    } else {
-        None
-    };
-    if let Some(tail) = &tail {
-        notes.push(tail.note(outcome.recorder.ok()));
-    }
-    if outcome.waited_for_slot > 0 {
-        notes.push(format!(
-            "{} sends waited for a free connection (all were busy; the wait counts in latency)",
-            outcome.waited_for_slot
-        ));
-    }
-    if rate.is_some() {
-        notes.push(format!(
-            "tool send lag max {:.2} ms",
-            outcome.max_send_lag_ms
-        ));
-    }
-    let mut delay_ms = None;
-    let mut recorder: Recorder = outcome.recorder.clone();
-    if let Some(probe) = probe {
-        let delays = probe.finish(delay_timeout).await;
-        delay_ms = Summary::of(&delays.delays);
-        if delays.missing > 0 {
-            notes.push(format!(
-                "{} writes NOT covered within {} s (the delay percentiles exclude them: a lower bound)",
-                delays.missing,
-                delay_timeout.as_secs()
-            ));
-        }
-        if let Some(error) = delays.error {
-            recorder.record_error(format!("polling the log: {error}"));
-        }
-    }
-    let result = RunResult {
-        label: label.clone(),
-        scenario: scenario.to_owned(),
-        target: target.to_owned(),
-        status: Status::Ok,
-        note: (!notes.is_empty()).then(|| notes.join("; ")),
-        mode: mode.to_owned(),
-        clients: u64::try_from(clients).ok(),
-        rate,
-        duration_secs: outcome.elapsed.as_secs_f64(),
-        ok: recorder.ok(),
-        errors: recorder.errors(),
-        first_error: recorder.first_error().map(str::to_owned),
-        throughput: outcome.throughput(),
-        latency_ms: recorder.summary(),
-        delay_ms,
-        group_size: None,
-        cpu,
-        tail,
-    };
-    eprintln!("{label}: done in {:.1} s", started.elapsed().as_secs_f64());
-    emit(&result, args)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Runs the ticked open loop on a thread of its own; a loop that could not start is a run
-/// with that error.
-async fn run_ticked(load: TickedLoad, get: PlainGet) -> driver::Outcome {
-    let joined = tokio::task::spawn_blocking(move || ticked::run(&load, &get)).await;
-    match joined {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(why)) => failed_outcome(why),
-        Err(e) => failed_outcome(format!("the ticked open loop failed: {e}")),
-    }
-}
-
-fn failed_outcome(why: String) -> driver::Outcome {
-    let mut outcome = driver::Outcome::default();
-    outcome.recorder.record_error(why);
-    outcome
-}
-
-/// Prints the result as a table row and writes its JSON.
-fn emit(result: &RunResult, args: &LoadArgs) -> anyhow::Result<()> {
-    write_result(result, args.json.as_deref())
-}
-
-/// Prints a run result as a one-row table and writes its JSON to `json`, if given.
-///
-/// # Errors
-/// When the file cannot be written.
-pub fn write_result(result: &RunResult, json: Option<&std::path::Path>) -> anyhow::Result<()> {
-    print!("{}{}", report::header(), report::row(result));
-    if let Some(path) = json {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(path, serde_json::to_vec_pretty(result)?)?;
-    }
-    Ok(())
 }
 
 fn report_command(args: &ReportArgs) -> anyhow::Result<ExitCode> {

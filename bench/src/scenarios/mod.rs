@@ -3,24 +3,25 @@
 //! Preparing may find that the server lacks what a scenario needs (an endpoint answering 404):
 //! the scenario is then [`Prepared::Unavailable`], reported loudly and never as zero.
 
+pub mod contention;
 pub mod delay;
 pub mod http;
 pub mod pg;
 
 use crate::driver::Op;
-use crate::ticked::PlainGet;
+use crate::ticked::PlainRequest;
 
 /// What preparing a scenario gave.
 pub enum Prepared {
     /// Ready to run `op`; `note` says what to know about the figures.
     Ready {
-        /// One request.
+        /// One request, for the closed loop.
         op: Op,
         /// What to know about the figures.
         note: Option<String>,
-        /// The same request as data, when it is a plain GET: the open loop can then send it
-        /// from the ticked loop (see [`crate::ticked`]).
-        plain: Option<PlainGet>,
+        /// The same request as data, for the open loop ([`crate::ticked`]); `None` when the
+        /// scenario has no open-loop form (the PostgreSQL peer).
+        open: Option<PlainRequest>,
     },
     /// The server does not offer what the scenario needs; the reason.
     Unavailable(String),

@@ -125,7 +125,7 @@ pub async fn prepare(connection: &str, clients: usize) -> Result<Prepared, Strin
     Ok(Prepared::Ready {
         op,
         note: Some("JSONB insert + audit trigger row (sha256 before/after), autocommit".to_owned()),
-        plain: None,
+        open: None,
     })
 }
 

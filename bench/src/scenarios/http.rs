@@ -13,7 +13,7 @@ use super::{Prepared, spread};
 use crate::document;
 use crate::driver::Op;
 use crate::lean::{LeanClient, unexpected};
-use crate::ticked::PlainGet;
+use crate::ticked::{self, PlainRequest};
 
 /// Reads an answer to the end and checks its status; the error names status and body.
 ///
@@ -91,16 +91,34 @@ pub async fn seed(
     count: u64,
     concurrency: u64,
 ) -> Result<(), String> {
+    let body_for = |i| document::create_body(i, Some(&seeded_id(i)));
+    seed_bodies(client, base, collection, count, concurrency, body_for).await
+}
+
+/// Creates `count` documents with the bodies `body_for` gives (each naming its id),
+/// `concurrency` requests at a time.
+///
+/// # Errors
+/// On the first document that is not created.
+pub async fn seed_bodies(
+    client: &Client,
+    base: &str,
+    collection: &str,
+    count: u64,
+    concurrency: u64,
+    body_for: impl Fn(u64) -> Vec<u8> + Clone + Send + 'static,
+) -> Result<(), String> {
     let url = Arc::new(format!("{base}/v1/collections/{collection}/documents"));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..concurrency.max(1) {
         let client = client.clone();
         let url = url.clone();
+        let body_for = body_for.clone();
         tasks.spawn(async move {
             let mut i = worker;
             while i < count {
-                let body = document::create_body(i, Some(&seeded_id(i)));
+                let body = body_for(i);
                 let answer = client
                     .post(url.as_str())
                     .header("content-type", "application/json")
@@ -126,17 +144,17 @@ pub async fn seed(
 }
 
 /// A request that GETs the path `path_for` gives for each request and expects 200: as an
-/// operation of the async client, and as data for the ticked open loop.
-fn get_ok(
+/// operation of the closed loop, and as data for the open loop.
+pub fn get_ok(
     lean: Arc<LeanClient>,
     path_for: impl Fn(u64) -> String + Send + Sync + 'static,
-) -> (Op, PlainGet) {
+) -> (Op, PlainRequest) {
     let path_for: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(path_for);
-    let plain = PlainGet {
-        authority: lean.authority().to_owned(),
-        path_for: Arc::clone(&path_for),
-        expected: StatusCode::OK.as_u16(),
-    };
+    let plain = PlainRequest::get(
+        lean.authority(),
+        Arc::clone(&path_for),
+        StatusCode::OK.as_u16(),
+    );
     let op: Op = Arc::new(move |_client, seq| {
         let (lean, path) = (Arc::clone(&lean), path_for(seq));
         Box::pin(async move {
@@ -159,6 +177,19 @@ pub async fn post_document(lean: &LeanClient, path: &str, seq: u64) -> Result<By
         .await
 }
 
+/// The open loop's form of [`post_document`]: POSTs of the `seq`-th ~1 KiB document to
+/// `path`, expecting 201.
+pub fn post_documents(lean: &LeanClient, path: &str) -> PlainRequest {
+    let path = path.to_owned();
+    PlainRequest {
+        authority: lean.authority().to_owned(),
+        method: ticked::Method::Post(Arc::new(|seq| document::create_body(seq, None))),
+        path_for: Arc::new(move |_| path.clone()),
+        expected: StatusCode::CREATED.as_u16(),
+        check: None,
+    }
+}
+
 /// `create`: POST a new ~1 KiB document (server-generated id) into a collection with a schema.
 ///
 /// # Errors
@@ -167,6 +198,7 @@ pub async fn create(client: Client, lean: Arc<LeanClient>, base: &str) -> Result
     let collection = collection_name("create");
     create_collection(&client, base, &collection).await?;
     let path: Arc<str> = format!("/v1/collections/{collection}/documents").into();
+    let open = post_documents(&lean, &path);
     let op: Op = Arc::new(move |_client, seq| {
         let (lean, path) = (Arc::clone(&lean), Arc::clone(&path));
         Box::pin(async move { post_document(&lean, &path, seq).await.map(drop) })
@@ -174,7 +206,7 @@ pub async fn create(client: Client, lean: Arc<LeanClient>, base: &str) -> Result
     Ok(Prepared::Ready {
         op,
         note: None,
-        plain: None,
+        open: Some(open),
     })
 }
 
@@ -198,7 +230,7 @@ pub async fn read(
     Ok(Prepared::Ready {
         op,
         note: Some(format!("{seeded} documents")),
-        plain: Some(plain),
+        open: Some(plain),
     })
 }
 
@@ -229,7 +261,7 @@ pub async fn query(
             "filter {{\"group\": g}} over {seeded} documents (1 in {}), pages of 20",
             document::GROUPS
         )),
-        plain: Some(plain),
+        open: Some(plain),
     })
 }
 
@@ -321,7 +353,7 @@ pub async fn proof(
     Ok(Prepared::Ready {
         op,
         note: Some(format!("tree size {size}")),
-        plain: Some(plain),
+        open: Some(plain),
     })
 }
 
@@ -389,7 +421,7 @@ pub async fn verified_read(
     Ok(Prepared::Ready {
         op,
         note: Some(format!("{seeded} documents")),
-        plain: Some(plain),
+        open: Some(plain),
     })
 }
 
@@ -428,7 +460,7 @@ pub fn hello(lean: Arc<LeanClient>) -> Prepared {
     Prepared::Ready {
         op,
         note: None,
-        plain: Some(plain),
+        open: Some(plain),
     }
 }
 

@@ -1,13 +1,15 @@
-//! The open loop for plain GETs: one thread that wakes on a fixed tick, never on a socket.
+//! The open loop: one thread that wakes on a fixed tick, never on a socket.
 //!
-//! The tool shares two cores with the server it measures. The async open loop
-//! ([`crate::driver`]) wakes once for every send (its timer) and once for every answer (the
-//! socket): at 20k requests/s it spent about 40 µs of CPU per request, twice its closed-loop
-//! cost, most of it in the guest kernel's wake-ups, and with the server it kept the two cores
-//! 90–94% busy, where any stall queues requests behind every connection. This loop sleeps on
-//! a periodic `timerfd` instead, and at each tick takes every answer that has arrived (one
-//! `epoll_wait` that never blocks), then sends every request that has come due: one wake-up
-//! per tick, whatever the rate.
+//! The tool shares two cores with the server it measures. An async open loop wakes once for
+//! every send (its timer) and once for every answer (the socket): the suite's earlier one, a
+//! lane per core on a tokio runtime, spent about 40–50 µs of CPU per request at 20k
+//! requests/s, twice its closed-loop cost, most of it in the guest kernel's wake-ups, and with
+//! the server it kept the two cores 90–94% busy, where any stall queues requests behind every
+//! connection. This loop sleeps on a periodic `timerfd` instead, and at each tick takes every
+//! answer that has arrived (one `epoll_wait` that never blocks), then sends every request that
+//! has come due: one wake-up per tick, whatever the rate. It is the suite's only open loop, for
+//! reads and writes alike (half the tool's CPU per request, and no worse a tail, in alternating
+//! rounds against the lanes: see docs/benchmarks.md).
 //!
 //! The price is resolution, and it can only make latency look worse, never better. Latency
 //! runs from the request's due time (no coordinated omission); a request leaves at the first
@@ -16,23 +18,27 @@
 //!
 //! The HTTP/1.1 client is minimal, like wrk's: keep-alive connections opened before the run,
 //! one request per connection at a time (no pipelining), answers with a `Content-Length`. A
-//! chunked answer is an error that names it: such a scenario needs `--open-client async`.
+//! chunked answer is an error that names it.
+
+mod answer;
+mod request;
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::buffer::spare_capacity;
 use rustix::event::epoll;
 use rustix::time::{
-    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, timerfd_create, timerfd_settime,
+    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+    timerfd_settime,
 };
 
+use self::answer::{Parsed, parse_answer};
+pub use self::request::{AnswerCheck, Method, PlainRequest};
 use crate::driver::{Outcome, Window};
 use crate::lean::unexpected;
-use crate::precise_timer::timespec;
 use crate::schedule::Schedule;
 use crate::stats::Recorder;
 use crate::tail::{self, LoopGap};
@@ -42,21 +48,6 @@ pub const DEFAULT_TICK: Duration = Duration::from_micros(100);
 
 /// How long the loop waits for outstanding answers after the last send.
 const DRAIN: Duration = Duration::from_secs(30);
-
-/// The most headers an answer may carry.
-const MAX_HEADERS: usize = 64;
-
-/// A GET whose answer only needs its status checked, described as data so that a loop can
-/// write it to a socket itself.
-#[derive(Clone)]
-pub struct PlainGet {
-    /// The server's `host:port` (on loopback: the command line checked it).
-    pub authority: String,
-    /// The path (and query) of request `seq`.
-    pub path_for: Arc<dyn Fn(u64) -> String + Send + Sync>,
-    /// The status of a good answer.
-    pub expected: u16,
-}
 
 /// The load the ticked loop offers.
 #[derive(Debug, Clone, Copy)]
@@ -78,8 +69,8 @@ pub struct TickedLoad {
 /// # Errors
 /// When the connections, the timer or the poller cannot be set up, or a connection cannot be
 /// opened again after the server closed one.
-pub fn run(load: &TickedLoad, get: &PlainGet) -> Result<Outcome, String> {
-    let mut lane = Lane::open(get, load.connections.max(1))?;
+pub fn run(load: &TickedLoad, request: &PlainRequest) -> Result<Outcome, String> {
+    let mut lane = Lane::open(request, load.connections.max(1))?;
     let ticker = Ticker::start(load.tick)?;
     let schedule = load.schedule;
     let start = Instant::now();
@@ -194,7 +185,7 @@ struct Connection {
 
 /// The connections, the poller that watches them and the buffers they share.
 struct Lane<'a> {
-    get: &'a PlainGet,
+    request_of: &'a PlainRequest,
     poller: OwnedFd,
     connections: Vec<Connection>,
     /// Indexes of connections with no request in flight.
@@ -205,16 +196,16 @@ struct Lane<'a> {
 }
 
 impl<'a> Lane<'a> {
-    fn open(get: &'a PlainGet, count: usize) -> Result<Self, String> {
+    fn open(request_of: &'a PlainRequest, count: usize) -> Result<Self, String> {
         let poller = epoll::create(epoll::CreateFlags::CLOEXEC)
             .map_err(|e| format!("cannot create the poller: {e}"))?;
         let mut lane = Self {
-            get,
+            request_of,
             poller,
             connections: Vec::with_capacity(count),
             idle: (0..count).rev().collect(),
             events: Vec::with_capacity(count),
-            request: Vec::with_capacity(256),
+            request: Vec::with_capacity(2048),
             chunk: vec![0; 64 * 1024],
         };
         for index in 0..count {
@@ -230,7 +221,7 @@ impl<'a> Lane<'a> {
 
     /// A new non-blocking connection, watched by the poller as connection `index`.
     fn connect(&self, index: usize) -> Result<TcpStream, String> {
-        let authority = &self.get.authority;
+        let authority = &self.request_of.authority;
         let stream = TcpStream::connect(authority.as_str())
             .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
         stream
@@ -269,18 +260,11 @@ impl<'a> Lane<'a> {
         let Some(index) = self.idle.pop() else {
             return Ok(false);
         };
-        self.request.clear();
-        self.request.extend_from_slice(b"GET ");
-        self.request
-            .extend_from_slice((self.get.path_for)(seq).as_bytes());
-        self.request.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-        self.request
-            .extend_from_slice(self.get.authority.as_bytes());
-        self.request.extend_from_slice(b"\r\n\r\n");
+        self.request_of.write(seq, &mut self.request);
         let connection = &mut self.connections[index];
         connection.in_flight = Some(InFlight { due, measured });
-        // The connection carries nothing else, so a request of a few hundred bytes always
-        // fits its empty send buffer: a short write means the connection is broken.
+        // The connection carries nothing else, so a request of a few kilobytes always fits
+        // its empty send buffer: a short write means the connection is broken.
         match connection.stream.write(&self.request) {
             Ok(written) if written == self.request.len() => Ok(true),
             Ok(_) => {
@@ -340,13 +324,16 @@ impl<'a> Lane<'a> {
                 Err(why) => return self.fail(index, &why, recorder),
             };
             let answered = Instant::now();
+            let body = &connection.answer[parsed.body.clone()];
+            let outcome = if parsed.status == self.request_of.expected {
+                self.request_of
+                    .check
+                    .as_ref()
+                    .map_or(Ok(()), |check| check(body))
+            } else {
+                Err(unexpected(parsed.status, body))
+            };
             if request.measured {
-                let body = &connection.answer[parsed.body.clone()];
-                let outcome = if parsed.status == self.get.expected {
-                    Ok(())
-                } else {
-                    Err(unexpected(parsed.status, body))
-                };
                 recorder.record_due(request.due, answered, outcome);
                 *last_answer = Some(last_answer.map_or(answered, |l| l.max(answered)));
             }
@@ -385,153 +372,41 @@ impl<'a> Lane<'a> {
     }
 }
 
-/// A complete answer's parts.
-#[derive(Debug, PartialEq)]
-struct Answer {
-    status: u16,
-    body: std::ops::Range<usize>,
-    /// The server will close the connection after this answer.
-    close: bool,
-}
-
-#[derive(Debug, PartialEq)]
-enum Parsed {
-    Incomplete,
-    Complete(Answer),
-}
-
-/// Parses the bytes of one HTTP/1.1 answer read so far.
-fn parse_answer(bytes: &[u8]) -> Result<Parsed, String> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let head = match response.parse(bytes) {
-        Ok(httparse::Status::Complete(head)) => head,
-        Ok(httparse::Status::Partial) => return Ok(Parsed::Incomplete),
-        Err(e) => return Err(format!("a malformed answer: {e}")),
-    };
-    let status = response.code.unwrap_or_default();
-    let mut length = None;
-    let mut close = false;
-    for header in response.headers.iter() {
-        let value = std::str::from_utf8(header.value).unwrap_or_default().trim();
-        if header.name.eq_ignore_ascii_case("content-length") {
-            length = Some(
-                value
-                    .parse::<usize>()
-                    .map_err(|_| format!("a bad Content-Length `{value}`"))?,
-            );
-        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(format!(
-                "an answer with Transfer-Encoding `{value}`: the ticked client reads \
-                 Content-Length bodies only (use --open-client async)"
-            ));
-        } else if header.name.eq_ignore_ascii_case("connection") {
-            close = value.eq_ignore_ascii_case("close");
-        }
-    }
-    let length = match (length, status) {
-        (Some(length), _) => length,
-        (None, 204 | 304) | (None, 100..=199) => 0,
-        (None, _) => {
-            return Err(format!(
-                "an answer ({status}) without Content-Length: the ticked client cannot tell \
-                 where it ends (use --open-client async)"
-            ));
-        }
-    };
-    let end = head + length;
-    match bytes.len().cmp(&end) {
-        std::cmp::Ordering::Less => Ok(Parsed::Incomplete),
-        std::cmp::Ordering::Equal => Ok(Parsed::Complete(Answer {
-            status,
-            body: head..end,
-            close,
-        })),
-        std::cmp::Ordering::Greater => Err(format!(
-            "{} bytes beyond the end of the answer, though one request at a time was sent",
-            bytes.len() - end
-        )),
+/// `duration` as the kernel's `timespec` (the longest durations saturate).
+fn timespec(duration: Duration) -> Timespec {
+    Timespec {
+        tv_sec: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(duration.subsec_nanos()),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
-    const OK: &[u8] =
-        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 7\r\n\r\n{\"a\":1}";
-
-    #[test]
-    fn a_whole_answer_gives_its_status_and_body() {
-        let parsed = parse_answer(OK).expect("parses");
-        let head = OK.len() - 7;
-        assert_eq!(
-            parsed,
-            Parsed::Complete(Answer {
-                status: 200,
-                body: head..OK.len(),
-                close: false
-            })
-        );
-    }
-
-    #[test]
-    fn an_answer_cut_anywhere_is_incomplete() {
-        for cut in 0..OK.len() {
-            assert_eq!(
-                parse_answer(&OK[..cut]),
-                Ok(Parsed::Incomplete),
-                "cut at {cut}"
-            );
-        }
-    }
-
-    #[test]
-    fn connection_close_and_bodiless_statuses_are_understood() {
-        let closing = b"HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
-        let Ok(Parsed::Complete(answer)) = parse_answer(closing) else {
-            panic!("not complete");
-        };
-        assert_eq!((answer.status, answer.close), (404, true));
-        assert!(answer.body.is_empty());
-        let no_content = b"HTTP/1.1 204 No Content\r\n\r\n";
-        assert!(matches!(
-            parse_answer(no_content),
-            Ok(Parsed::Complete(Answer { status: 204, .. }))
-        ));
-    }
-
-    #[test]
-    fn answers_it_cannot_delimit_are_refused_by_name() {
-        let chunked =
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n{\"a\":1}\r\n0\r\n\r\n";
-        let error = parse_answer(chunked).unwrap_err();
-        assert!(error.contains("Transfer-Encoding `chunked`"), "{error}");
-        let undelimited = b"HTTP/1.1 200 OK\r\n\r\nhello";
-        let error = parse_answer(undelimited).unwrap_err();
-        assert!(error.contains("without Content-Length"), "{error}");
-        let mut extra = OK.to_vec();
-        extra.extend_from_slice(b"HTTP/1.1");
-        let error = parse_answer(&extra).unwrap_err();
-        assert!(error.contains("8 bytes beyond"), "{error}");
-        assert!(parse_answer(b"SMTP ready\r\n\r\n").is_err());
-    }
-
-    /// A server on loopback: `GET /ok` answers 200, `GET /closing` 200 and closes, anything
-    /// else 404.
+    /// A server on loopback: `GET /ok` answers 200, `GET /closing` 200 and closes, `POST
+    /// /echo` 201 with the body it was sent, anything else 404.
     async fn server() -> std::net::SocketAddr {
         use axum::Router;
-        use axum::http::header;
-        use axum::routing::get;
+        use axum::http::{StatusCode, header};
+        use axum::routing::{get, post};
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let address = listener.local_addr().expect("address");
-        let app = Router::new().route("/ok", get(|| async { "fine" })).route(
-            "/closing",
-            get(|| async { ([(header::CONNECTION, "close")], "bye") }),
-        );
+        let app = Router::new()
+            .route("/ok", get(|| async { "fine" }))
+            .route(
+                "/closing",
+                get(|| async { ([(header::CONNECTION, "close")], "bye") }),
+            )
+            .route(
+                "/echo",
+                post(|body: String| async move { (StatusCode::CREATED, body) }),
+            );
         tokio::spawn(async move { axum::serve(listener, app).await });
         address
     }
@@ -540,11 +415,15 @@ mod tests {
     /// blocking thread as the command line does.
     async fn run_against(path: &'static str) -> Outcome {
         let address = server().await;
-        let get = PlainGet {
-            authority: address.to_string(),
-            path_for: Arc::new(move |_| path.to_owned()),
-            expected: 200,
-        };
+        let get = PlainRequest::get(
+            &address.to_string(),
+            Arc::new(move |_| path.to_owned()),
+            200,
+        );
+        run_request(get).await
+    }
+
+    async fn run_request(request: PlainRequest) -> Outcome {
         let load = TickedLoad {
             schedule: Schedule::new(1000.0).expect("rate"),
             connections: 4,
@@ -554,7 +433,7 @@ mod tests {
             },
             tick: DEFAULT_TICK,
         };
-        tokio::task::spawn_blocking(move || run(&load, &get).expect("runs"))
+        tokio::task::spawn_blocking(move || run(&load, &request).expect("runs"))
             .await
             .expect("joins")
     }
@@ -584,5 +463,33 @@ mod tests {
         let outcome = run_against("/closing").await;
         assert_eq!(outcome.recorder.ok(), 200);
         assert_eq!(outcome.recorder.errors(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn posts_carry_their_body_and_every_good_answer_is_checked() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        let address = server().await;
+        let checked = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&checked);
+        let request = PlainRequest {
+            authority: address.to_string(),
+            method: Method::Post(Arc::new(|seq| format!("{{\"seq\":{seq}}}").into_bytes())),
+            path_for: Arc::new(|_| "/echo".to_owned()),
+            expected: 201,
+            check: Some(Arc::new(move |body| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                if body.starts_with(b"{\"seq\":") {
+                    Ok(())
+                } else {
+                    Err("not the body sent".to_owned())
+                }
+            })),
+        };
+        let outcome = run_request(request).await;
+        assert_eq!(outcome.recorder.ok(), 200);
+        assert_eq!(outcome.recorder.errors(), 0);
+        // The warm-up's answers are checked too (a write's acknowledgement counts either way).
+        assert_eq!(checked.load(Ordering::Relaxed), 250);
     }
 }

@@ -10,9 +10,11 @@
 //! as the embedded store) and the `pg` scenario (PostgreSQL with a JSONB table and an audit
 //! trigger). `scripts/bench-peers.sh` runs them all and `report` puts every figure in one table.
 //!
-//! This crate depends on no other crate of the workspace on purpose: it measures the server
-//! from the outside, as a user would, and must not be able to take shortcuts through its code.
-//! It only ever talks to loopback addresses (see [`loopback`]).
+//! The load tool uses no code of the product on purpose: it measures the server from the
+//! outside, as a user would, and must not be able to take shortcuts through its code. Only the
+//! raw-SQLite peer uses the product's `infra` crate, for the store's own migrations, so that it
+//! writes into the very tables the store has. It only ever talks to loopback addresses (see
+//! [`loopback`]). It is a cargo workspace of its own (`bench/`), outside the product's.
 
 pub mod cli;
 pub mod cpu;
@@ -20,7 +22,6 @@ pub mod document;
 pub mod driver;
 pub mod lean;
 pub mod loopback;
-pub mod precise_timer;
 pub mod report;
 pub mod scenarios;
 pub mod schedule;

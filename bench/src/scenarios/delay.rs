@@ -17,9 +17,12 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use super::Prepared;
-use super::http::{checkpoint_size, collection_name, create_collection, expect, post_document};
+use super::http::{
+    checkpoint_size, collection_name, create_collection, expect, post_document, post_documents,
+};
 use crate::driver::Op;
 use crate::lean::LeanClient;
+use crate::ticked::AnswerCheck;
 
 #[derive(Default)]
 struct State {
@@ -147,20 +150,22 @@ pub async fn prepare(
         stop.clone(),
     ));
     let path: Arc<str> = format!("/v1/collections/{collection}/documents").into();
-    let op_state = state.clone();
+    let check_state = state.clone();
+    let acknowledge: AnswerCheck = Arc::new(move |body| {
+        let acknowledged = Instant::now();
+        let audit_id = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("audit_id").and_then(Value::as_str).map(str::to_owned))
+            .ok_or_else(|| "the answer has no `audit_id`".to_owned())?;
+        lock(&check_state).acknowledged(audit_id, acknowledged);
+        Ok(())
+    });
+    let mut open = post_documents(&lean, &path);
+    open.check = Some(Arc::clone(&acknowledge));
     let op: Op = Arc::new(move |_client, seq| {
         let (lean, path) = (Arc::clone(&lean), Arc::clone(&path));
-        let state = op_state.clone();
-        Box::pin(async move {
-            let body = post_document(&lean, &path, seq).await?;
-            let acknowledged = Instant::now();
-            let audit_id = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("audit_id").and_then(Value::as_str).map(str::to_owned))
-                .ok_or_else(|| "the answer has no `audit_id`".to_owned())?;
-            lock(&state).acknowledged(audit_id, acknowledged);
-            Ok(())
-        })
+        let acknowledge = Arc::clone(&acknowledge);
+        Box::pin(async move { acknowledge(&post_document(&lean, &path, seq).await?) })
     });
     let probe = DelayProbe {
         state,
@@ -171,7 +176,7 @@ pub async fn prepare(
         Prepared::Ready {
             op,
             note: Some("latency columns are the writes'; delay polled every ~2 ms".to_owned()),
-            plain: None,
+            open: Some(open),
         },
         Some(probe),
     ))
