@@ -17,11 +17,11 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use shared_kernel::{Error, ErrorCode};
 
-use super::DATABASE_FILE_NAME;
-use super::connection::open_reader;
-use super::error::storage_error;
-use super::migrations::latest_version;
-use super::rows::{from_sql_integer, to_sql_integer};
+use crate::embedded::connection::open_reader;
+use crate::embedded::error::storage_error;
+use crate::embedded::folder::DATABASE_FILE_NAME;
+use crate::embedded::migrations::latest_version;
+use crate::embedded::rows::{from_sql_integer, to_sql_integer};
 
 /// The first schema version that has the log's tables.
 const LOG_SCHEMA_VERSION: i64 = 4;
@@ -71,12 +71,12 @@ impl AuditReader {
         &self.path
     }
 
-    /// The connection holding the snapshot, for the table queries (`audit_tables.rs`).
-    pub(super) fn connection(&self) -> &Connection {
+    /// The connection holding the snapshot, for the table queries (`tables.rs`).
+    pub(crate) fn connection(&self) -> &Connection {
         &self.connection
     }
 
-    pub(super) fn query<T>(
+    pub(crate) fn query<T>(
         &self,
         action: &str,
         sql: &str,
@@ -99,12 +99,12 @@ impl AuditReader {
 }
 
 /// A column read failure: the row is not even of the declared types.
-pub(super) fn column<T: rusqlite::types::FromSql>(row: &Row<'_>, index: usize) -> Result<T, Error> {
+pub(crate) fn column<T: rusqlite::types::FromSql>(row: &Row<'_>, index: usize) -> Result<T, Error> {
     row.get(index)
         .map_err(|e| storage_error("reading a column", e))
 }
 
-pub(super) fn unsigned(row: &Row<'_>, index: usize, what: &str) -> Result<u64, Error> {
+pub(crate) fn unsigned(row: &Row<'_>, index: usize, what: &str) -> Result<u64, Error> {
     from_sql_integer(column(row, index)?, what)
 }
 
@@ -115,7 +115,7 @@ fn optional_unsigned(row: &Row<'_>, index: usize, what: &str) -> Result<Option<u
 }
 
 /// Bytes of a BLOB or TEXT column (a tamperer may have stored either); empty for NULL.
-pub(super) fn bytes(row: &Row<'_>, index: usize) -> Result<Vec<u8>, Error> {
+pub(crate) fn bytes(row: &Row<'_>, index: usize) -> Result<Vec<u8>, Error> {
     match row
         .get_ref(index)
         .map_err(|e| storage_error("reading a column", e))?
@@ -129,7 +129,7 @@ fn after_or_start(after: Option<u64>) -> Result<i64, Error> {
     after.map_or(Ok(-1), |a| to_sql_integer(a, "position"))
 }
 
-pub(super) fn limit(limit: usize) -> i64 {
+pub(crate) fn limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
@@ -159,7 +159,7 @@ fn entry_row(row: &Row<'_>) -> Result<EntryRow, Error> {
 }
 
 /// Column 12 says whether the revision's data is the document row's (see `RevisionRow` in
-/// `repositories.rs`).
+/// `write/repositories.rs`).
 const REVISION_COLUMNS: &str = "r.collection_id, r.document_id, r.version, r.operation, r.data, \
     r.content_hash, r.audit_id, e.seq, e.leaf, e.patch, r.at, r.actor, \
     r.data IS NULL AND EXISTS (SELECT 1 FROM documents d WHERE d.collection_id = r.collection_id \

@@ -15,10 +15,10 @@ use storage_app::{EventOutbox, OutboxEvent};
 use storage_domain::repository::{CollectionRepository, DocumentRepository};
 use storage_domain::{Collection, CollectionName, Document, DocumentId, Revision};
 
-use super::document_cache::DocumentKey;
-use super::error::{conflict_or_storage_error, storage_error};
-use super::rows::{self, CollectionRow, DocumentRow, from_sql_integer, to_sql_integer};
 use super::transaction::SqliteTransaction;
+use crate::embedded::error::{conflict_or_storage_error, storage_error};
+use crate::embedded::read::document_cache::DocumentKey;
+use crate::embedded::rows::{self, CollectionRow, DocumentRow, from_sql_integer, to_sql_integer};
 
 #[async_trait]
 impl CollectionRepository for SqliteTransaction {
@@ -253,7 +253,7 @@ fn keep_superseded_revision_data(
 /// the document row's, and storing it twice was a fifth of the bytes every create wrote.
 /// When the next version is stored, [`keep_superseded_revision_data`] copies it into the
 /// revision first. Readers take a revision's data as `COALESCE(revision's, the document's
-/// when the document is at that version)` (see `history.rs`); a deletion's revision, which
+/// when the document is at that version)` (see `read/history.rs`); a deletion's revision, which
 /// has no content hash, has no data either way.
 struct RevisionRow {
     collection_id: String,

@@ -43,15 +43,15 @@ use storage_domain::{Collection, CollectionName, Document, DocumentId};
 
 use std::sync::Arc;
 
-use super::collection_cache::{CollectionCache, Stamp};
-use super::document_cache::DocumentCache;
-use super::error::storage_error;
-use super::reader::SqliteReader;
-use super::rows::to_sql_integer;
 use super::writer::{Session, Statements, Writer};
+use crate::embedded::error::storage_error;
+use crate::embedded::read::collection_cache::{CollectionCache, Stamp};
+use crate::embedded::read::document_cache::DocumentCache;
+use crate::embedded::read::reader::SqliteReader;
+use crate::embedded::rows::to_sql_integer;
 
 /// Opens write transactions on the writer.
-pub(super) struct SqliteUnitOfWork {
+pub(crate) struct SqliteUnitOfWork {
     writer: Writer,
     /// Where optimistic transactions read.
     reader: Arc<SqliteReader>,
@@ -60,14 +60,14 @@ pub(super) struct SqliteUnitOfWork {
     /// collection makes stale once its outcome is known (before anyone is told of it).
     committed_collections: Arc<CollectionCache>,
     /// The readers' cache of committed documents, which every document write passes to the
-    /// writer thread (see `document_cache.rs`).
+    /// writer thread (see `read/document_cache.rs`).
     documents: Arc<DocumentCache>,
 }
 
 impl SqliteUnitOfWork {
     /// A unit of work over `writer` (which keeps the folder locked) that keeps
     /// `committed_collections`, the readers' cache, exact.
-    pub(super) fn new(
+    pub(crate) fn new(
         writer: Writer,
         reader: Arc<SqliteReader>,
         committed_collections: Arc<CollectionCache>,
@@ -108,7 +108,7 @@ impl UnitOfWork for SqliteUnitOfWork {
 }
 
 /// One open write transaction.
-pub(super) struct SqliteTransaction {
+pub(crate) struct SqliteTransaction {
     writer: Writer,
     reader: Arc<SqliteReader>,
     /// The writer, once this transaction holds it (from `begin` when exclusive).
@@ -142,7 +142,7 @@ impl Drop for CollectionsSeen {
 
 impl SqliteTransaction {
     /// The collection cache, unless this transaction changed a collection.
-    pub(super) fn cached_collections(&self) -> Option<(&CollectionCache, Stamp)> {
+    pub(crate) fn cached_collections(&self) -> Option<(&CollectionCache, Stamp)> {
         let session = self.session.as_ref()?;
         (!self.collections.changed).then(|| {
             let cache = self.collections.cache.as_ref();
@@ -152,12 +152,12 @@ impl SqliteTransaction {
 
     /// Whether this transaction reads without holding the writer (see the module
     /// documentation): it has not taken the writer yet.
-    pub(super) fn is_optimistic(&self) -> bool {
+    pub(crate) fn is_optimistic(&self) -> bool {
         self.session.is_none()
     }
 
     /// The live collection `name` as committed, remembered as an assumption.
-    pub(super) async fn read_collection_optimistically(
+    pub(crate) async fn read_collection_optimistically(
         &mut self,
         name: &CollectionName,
     ) -> Result<Option<Collection>, Error> {
@@ -175,7 +175,7 @@ impl SqliteTransaction {
     }
 
     /// The document `id` (live or tombstone) as committed, remembered as an assumption.
-    pub(super) async fn read_document_optimistically(
+    pub(crate) async fn read_document_optimistically(
         &mut self,
         collection: CollectionId,
         id: &DocumentId,
@@ -195,19 +195,19 @@ impl SqliteTransaction {
 
     /// The readers' cache of committed documents, which a statement that changes a document
     /// must tell first, on the writer thread.
-    pub(super) fn document_cache(&self) -> Arc<DocumentCache> {
+    pub(crate) fn document_cache(&self) -> Arc<DocumentCache> {
         Arc::clone(&self.documents)
     }
 
     /// Records that this transaction is about to change a collection row.
-    pub(super) fn changing_collections(&mut self) {
+    pub(crate) fn changing_collections(&mut self) {
         self.collections.changed = true;
         self.collections.cache.invalidate();
     }
 
     /// Runs `work` on the writer thread, inside this transaction, after the deferred writes
     /// (whose error, if any, is returned instead).
-    pub(super) async fn run<T, F>(&mut self, work: F) -> Result<T, Error>
+    pub(crate) async fn run<T, F>(&mut self, work: F) -> Result<T, Error>
     where
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
@@ -233,7 +233,7 @@ impl SqliteTransaction {
 
     /// Keeps `work`, a write whose only answer is success or failure, for the next hand-off
     /// to the writer (see the module documentation).
-    pub(super) fn defer<F>(&mut self, work: F)
+    pub(crate) fn defer<F>(&mut self, work: F)
     where
         F: Fn(&Connection) -> Result<(), Error> + Send + 'static,
     {

@@ -18,13 +18,13 @@ const CAPACITY: usize = 1 << 19;
 
 /// Committed stored hashes by position.
 #[derive(Debug, Default)]
-pub(super) struct HashCache {
+pub(crate) struct HashCache {
     hashes: Mutex<HashMap<u64, Hash>>,
 }
 
 impl HashCache {
     /// The hash at each of `positions`, in order, where it holds one.
-    pub(super) fn lookup(&self, positions: &[u64]) -> Vec<Option<Hash>> {
+    pub(crate) fn lookup(&self, positions: &[u64]) -> Vec<Option<Hash>> {
         let hashes = self.hashes.lock().unwrap_or_else(PoisonError::into_inner);
         positions
             .iter()
@@ -33,7 +33,7 @@ impl HashCache {
     }
 
     /// Keeps committed hashes, given as (position, hash).
-    pub(super) fn offer(&self, committed: impl IntoIterator<Item = (u64, Hash)>) {
+    pub(crate) fn offer(&self, committed: impl IntoIterator<Item = (u64, Hash)>) {
         let mut hashes = self.hashes.lock().unwrap_or_else(PoisonError::into_inner);
         for (position, hash) in committed {
             if hashes.len() >= CAPACITY {

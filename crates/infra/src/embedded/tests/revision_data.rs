@@ -1,4 +1,4 @@
-//! Where a revision's data is kept (see `RevisionRow` in `repositories.rs`): the current
+//! Where a revision's data is kept (see `RevisionRow` in `write/repositories.rs`): the current
 //! revision shares the document row's, each superseded one has its own copy, and every read
 //! of the past gives the same answers either way, including from stores whose revisions all
 //! kept a copy.
@@ -9,8 +9,9 @@ use storage_app::ReadMode;
 use storage_domain::{Collection, Document, DocumentId, Precondition, Version};
 use tempfile::TempDir;
 
-use super::EmbeddedStore;
-use super::tests::{
+use crate::embedded::EmbeddedStore;
+
+use super::{
     collection, commit_collection_and_document, data, ok, open, save_alone, stamp, tempdir,
 };
 

@@ -12,7 +12,8 @@ use audit_domain::{AuditEntry, AuditOperation, AuditRecord, AuditSubject};
 use rusqlite::{Connection, OpenFlags};
 use shared_kernel::{AuditId, CollectionId, ErrorCode, RequestContext, SystemClock, Timestamp};
 
-use super::{EmbeddedOptions, EmbeddedStore};
+use crate::embedded::write::writer::Statements;
+use crate::embedded::{EmbeddedOptions, EmbeddedStore};
 
 fn ok<T>(result: Result<T, shared_kernel::Error>) -> T {
     result.unwrap_or_else(|e| panic!("{}", e.chain()))
@@ -180,11 +181,11 @@ async fn a_batch_from_a_stale_head_is_refused_and_writes_nothing() {
 
 /// The `synchronous` level a write's statements run under (2 = FULL, 1 = NORMAL), sent back
 /// through `seen`.
-fn synchronous_probe(seen: Arc<std::sync::Mutex<Vec<i64>>>) -> super::writer::Statements {
+fn synchronous_probe(seen: Arc<std::sync::Mutex<Vec<i64>>>) -> Statements {
     Box::new(move |connection: &Connection| {
         let level: i64 = connection
             .query_row("PRAGMA synchronous", [], |row| row.get(0))
-            .map_err(|e| super::error::storage_error("reading synchronous", e))?;
+            .map_err(|e| crate::embedded::error::storage_error("reading synchronous", e))?;
         seen.lock().unwrap_or_else(|e| e.into_inner()).push(level);
         Ok(())
     })
@@ -196,7 +197,7 @@ async fn under_normal_durability_the_logs_writes_still_commit_with_an_fsync() {
     let store = ok(EmbeddedStore::open(
         dir.path(),
         EmbeddedOptions {
-            durability: super::Durability::Normal,
+            durability: crate::embedded::Durability::Normal,
             ..EmbeddedOptions::default()
         },
     ));

@@ -1,6 +1,8 @@
 //! Tests of the embedded store on a real SQLite file in a temporary folder: the folder lock,
 //! migrations, transactions that commit or roll back, and the `# Errors` contracts of the
-//! ports bound to a transaction.
+//! ports bound to a transaction. Where a revision's data is kept: `revision_data.rs`.
+
+mod revision_data;
 
 use std::path::Path;
 use storage_app::ReadMode;

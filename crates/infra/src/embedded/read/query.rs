@@ -26,9 +26,9 @@ use storage_domain::query::{
 use audit_domain::merkle::Hash;
 use audit_domain::{AuditEntry, LoggedAuditEntry};
 
-use super::error::{corrupt, storage_error};
 use super::reader_pool::StopSignal;
-use super::rows::{DocumentRow, from_sql_integer, to_sql_integer};
+use crate::embedded::error::{corrupt, storage_error};
+use crate::embedded::rows::{DocumentRow, from_sql_integer, to_sql_integer};
 
 /// When rows may be dropped in memory, read at least this many per statement.
 const MIN_INEXACT_BATCH: u32 = 256;
@@ -473,7 +473,7 @@ fn read_rows(
 
 /// How rows are judged after SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Finish {
+pub(crate) enum Finish {
     /// By [`Filter::is_satisfied_by`] (always, in production).
     InMemory,
     /// Trust the SQL alone (tests use this to check exact translations).
@@ -486,7 +486,7 @@ const FILTERING: &str = "filtering documents";
 
 /// The documents `query` asks for (see the module docs). SQLite's statements are stopped by
 /// the reader's progress handler; the rows judged in memory check `stop` as they go.
-pub(super) fn select_documents(
+pub(crate) fn select_documents(
     connection: &Connection,
     collection: CollectionId,
     query: &DocumentQuery,
@@ -583,7 +583,7 @@ pub(super) fn select_documents(
 /// Audit entries matching `filter` after `after`, in commit order. The data entries only:
 /// a successor log's `log.succession` entry is an operator entry, listed with its leaf by
 /// `/v1/log/entries`.
-pub(super) fn select_audit_entries(
+pub(crate) fn select_audit_entries(
     connection: &Connection,
     filter: &AuditQuery,
     after: u64,
@@ -654,7 +654,7 @@ pub(super) fn select_audit_entries(
 
 /// Whether the filter's SQL is exactly the specification (no clause was widened).
 #[cfg(test)]
-pub(super) fn is_exact(filter: &Filter) -> bool {
+pub(crate) fn is_exact(filter: &Filter) -> bool {
     let mut sql = Sql {
         exact: true,
         ..Sql::default()
@@ -664,5 +664,4 @@ pub(super) fn is_exact(filter: &Filter) -> bool {
 }
 
 #[cfg(test)]
-#[path = "query_tests.rs"]
 mod tests;

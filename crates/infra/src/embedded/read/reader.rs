@@ -23,10 +23,11 @@ use storage_domain::{Collection, CollectionName, Document, DocumentId, Revision,
 use super::collection_cache::CollectionCache;
 use super::document_cache::{DocumentCache, DocumentKey};
 use super::reader_pool::ReaderPool;
-use super::{history, idempotency, query, rows};
+use super::{history, idempotency, query};
+use crate::embedded::rows;
 
 /// The [`StorageReader`] of the embedded store.
-pub(super) struct SqliteReader {
+pub(crate) struct SqliteReader {
     pool: Arc<ReaderPool>,
     /// Live collections as committed: nearly every read starts by looking its collection up,
     /// and collections rarely change, so the lookup is answered from memory.
@@ -39,11 +40,11 @@ impl SqliteReader {
     /// A reader over `pool`, with `collections` as its cache of committed collections.
     ///
     /// The cache stays exact because every transaction that changes a collection makes it
-    /// stale after its outcome is known and before it is acknowledged (`transaction.rs`), and
+    /// stale after its outcome is known and before it is acknowledged (`write/transaction.rs`), and
     /// an entry is filled under the stamp read *before* its statement: an entry filled from a
     /// snapshot older than a change is stamped older than that change's invalidation.
     /// `documents` stays exact by the same principle (see `document_cache.rs`).
-    pub(super) fn new(
+    pub(crate) fn new(
         pool: Arc<ReaderPool>,
         collections: Arc<CollectionCache>,
         documents: Arc<DocumentCache>,

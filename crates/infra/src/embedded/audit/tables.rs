@@ -10,9 +10,9 @@ use audit_app::auditor::{
 use rusqlite::{OptionalExtension, Row, params};
 use shared_kernel::Error;
 
-use super::audit_reader::{AuditReader, bytes, column, limit, unsigned};
-use super::error::storage_error;
-use super::rows::{from_sql_integer, to_sql_integer};
+use super::reader::{AuditReader, bytes, column, limit, unsigned};
+use crate::embedded::error::storage_error;
+use crate::embedded::rows::{from_sql_integer, to_sql_integer};
 
 const COLLECTION_ENTRY_COLUMNS: &str =
     "seq, id, collection_id, operation, collection, at FROM audit_entries";

@@ -17,7 +17,7 @@ use storage_domain::{
 
 use super::{Finish, is_exact, select_documents};
 use crate::embedded::connection::open_reader;
-use crate::embedded::reader_pool::StopSignal;
+use crate::embedded::read::reader_pool::StopSignal;
 use crate::embedded::{Durability, EmbeddedOptions, EmbeddedStore};
 
 /// Times documents are created and updated at (few, so that sort keys tie).

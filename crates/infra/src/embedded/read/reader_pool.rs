@@ -50,16 +50,16 @@ use rusqlite::Connection;
 use shared_kernel::{Deadline, Error};
 use tokio::sync::oneshot;
 
-use super::connection::open_reader;
-use super::lock::DirLock;
+use crate::embedded::connection::open_reader;
+use crate::embedded::lock::DirLock;
 
 /// How many SQLite virtual-machine steps run between two checks of a scan's deadline and
 /// flag: a few microseconds of work, so a stopped scan frees its thread at once, while the
 /// check (an atomic load and a clock read) stays a negligible share of the scan.
-pub(super) const PROGRESS_STEPS: i32 = 1000;
+pub(crate) const PROGRESS_STEPS: i32 = 1000;
 
 /// The fewest reader threads: one for the point lane alone, at least one for scans.
-pub(super) const MIN_READER_THREADS: usize = 2;
+pub(crate) const MIN_READER_THREADS: usize = 2;
 
 /// A read to run on one of the pool's connections; it answers through a channel it captured.
 type Job = Box<dyn FnOnce(&Connection) + Send>;
@@ -74,7 +74,7 @@ struct ScanJob {
 /// handler reads it between SQLite steps; a scan's work reads it between the rows it judges
 /// in memory ([`StopSignal::check`]), which SQLite's handler does not see.
 #[derive(Debug)]
-pub(super) struct StopSignal {
+pub(crate) struct StopSignal {
     abandoned: AtomicBool,
     deadline: Option<Deadline>,
 }
@@ -89,12 +89,12 @@ impl StopSignal {
 
     /// A signal that is never raised (work run outside the pool, in tests).
     #[cfg(test)]
-    pub(super) fn never() -> Self {
+    pub(crate) fn never() -> Self {
         Self::new(None)
     }
 
     /// Whether the scan's work is no longer wanted.
-    pub(super) fn raised(&self) -> bool {
+    pub(crate) fn raised(&self) -> bool {
         self.abandoned.load(Ordering::Relaxed) || self.deadline.is_some_and(Deadline::has_passed)
     }
 
@@ -102,7 +102,7 @@ impl StopSignal {
     ///
     /// # Errors
     /// As said.
-    pub(super) fn check(&self, action: &str) -> Result<(), Error> {
+    pub(crate) fn check(&self, action: &str) -> Result<(), Error> {
         if self.raised() {
             return Err(Error::new(
                 shared_kernel::ErrorCode::Unavailable,
@@ -126,7 +126,7 @@ impl Drop for AbandonOnDrop {
 }
 
 /// Read-only connections to one database file, each owned by its own thread.
-pub(super) struct ReaderPool {
+pub(crate) struct ReaderPool {
     /// Taken (closed) on drop, with `scans`, which lets the threads finish the queues and stop.
     points: Option<Sender<Job>>,
     scans: Option<Sender<ScanJob>>,
@@ -142,7 +142,7 @@ impl ReaderPool {
     ///
     /// # Errors
     /// As [`open_reader`]; `UNAVAILABLE` when a thread cannot be started.
-    pub(super) fn new(path: &Path, threads: usize, lock: Arc<DirLock>) -> Result<Self, Error> {
+    pub(crate) fn new(path: &Path, threads: usize, lock: Arc<DirLock>) -> Result<Self, Error> {
         let connections = (0..threads.max(MIN_READER_THREADS))
             .map(|_| open_reader(path))
             .collect::<Result<Vec<_>, Error>>()?;
@@ -175,7 +175,7 @@ impl ReaderPool {
     ///
     /// # Errors
     /// What `work` returns; `INTERNAL_ERROR` if it panicked.
-    pub(super) async fn read<T, F>(&self, work: F) -> Result<T, Error>
+    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, Error>
     where
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
@@ -208,10 +208,10 @@ impl ReaderPool {
     /// `work` is handed the scan's [`StopSignal`] to check between steps SQLite does not see.
     ///
     /// # Errors
-    /// What `work` returns (an interrupted statement is `UNAVAILABLE`, see `error.rs`);
+    /// What `work` returns (an interrupted statement is `UNAVAILABLE`, see `embedded/error.rs`);
     /// `UNAVAILABLE` when the deadline passed before it started; `INTERNAL_ERROR` if it
     /// panicked.
-    pub(super) async fn scan<T, F>(&self, deadline: Option<Deadline>, work: F) -> Result<T, Error>
+    pub(crate) async fn scan<T, F>(&self, deadline: Option<Deadline>, work: F) -> Result<T, Error>
     where
         F: FnOnce(&Connection, &StopSignal) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
@@ -328,5 +328,4 @@ fn serve_both(mut connection: Connection, points: &Receiver<Job>, scans: &Receiv
 }
 
 #[cfg(test)]
-#[path = "reader_pool_tests.rs"]
 mod tests;

@@ -53,13 +53,13 @@ pub const DEFAULT_DOCUMENT_CACHE_BYTES: usize = 64 << 20;
 
 /// A document's identity: its collection's immutable id and its id in that collection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) struct DocumentKey {
+pub(crate) struct DocumentKey {
     collection: CollectionId,
     id: DocumentId,
 }
 
 impl DocumentKey {
-    pub(super) fn new(collection: CollectionId, id: DocumentId) -> Self {
+    pub(crate) fn new(collection: CollectionId, id: DocumentId) -> Self {
         Self { collection, id }
     }
 }
@@ -67,21 +67,21 @@ impl DocumentKey {
 /// Taken by a reader before its statement starts; its answer may fill the cache only if
 /// nothing was written to the key's shard since (rule 3 of the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct FillTicket {
+pub(crate) struct FillTicket {
     shard: usize,
     generation: u64,
 }
 
 /// The cache; one per store, shared by its reader and its writer.
 #[derive(Debug)]
-pub(super) struct DocumentCache {
+pub(crate) struct DocumentCache {
     shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
 }
 
 impl DocumentCache {
     /// A cache of at most `budget_bytes` (0 keeps nothing).
-    pub(super) fn new(budget_bytes: usize) -> Self {
+    pub(crate) fn new(budget_bytes: usize) -> Self {
         let shard_budget = budget_bytes / SHARDS;
         Self {
             shards: (0..SHARDS)
@@ -92,12 +92,12 @@ impl DocumentCache {
     }
 
     /// The committed document `key`, if the cache holds it.
-    pub(super) fn get(&self, key: &DocumentKey) -> Option<Document> {
+    pub(crate) fn get(&self, key: &DocumentKey) -> Option<Document> {
         self.lock(self.shard_of(key)).entries.get(key)
     }
 
     /// What a reader about to read `key` from the database must hold to fill the cache.
-    pub(super) fn ticket(&self, key: &DocumentKey) -> FillTicket {
+    pub(crate) fn ticket(&self, key: &DocumentKey) -> FillTicket {
         let shard = self.shard_of(key);
         FillTicket {
             shard,
@@ -107,7 +107,7 @@ impl DocumentCache {
 
     /// Keeps `document`, read as `key` under `ticket`, unless the key's shard was written
     /// since the ticket was taken or the key is being written.
-    pub(super) fn fill(&self, key: DocumentKey, ticket: FillTicket, document: &Document) {
+    pub(crate) fn fill(&self, key: DocumentKey, ticket: FillTicket, document: &Document) {
         let mut shard = self.lock(ticket.shard);
         if shard.generation == ticket.generation && !shard.writing.contains(&key) {
             let bytes = cost_of(document);
@@ -116,7 +116,7 @@ impl DocumentCache {
     }
 
     /// Called by the writer thread before it runs a statement that changes `key`.
-    pub(super) fn writing(&self, key: &DocumentKey) {
+    pub(crate) fn writing(&self, key: &DocumentKey) {
         let mut shard = self.lock(self.shard_of(key));
         shard.entries.remove(key);
         shard.writing.insert(key.clone());
@@ -125,7 +125,7 @@ impl DocumentCache {
 
     /// Called by the writer thread once its group transaction has ended, whatever the
     /// outcome, before it answers any member.
-    pub(super) fn group_ended(&self) {
+    pub(crate) fn group_ended(&self) {
         for index in 0..self.shards.len() {
             let mut shard = self.lock(index);
             if shard.writing.is_empty() {

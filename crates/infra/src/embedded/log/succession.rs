@@ -8,9 +8,9 @@ use audit_domain::succession::{SUCCESSION_OPERATION, SuccessionEntry};
 use rusqlite::{OptionalExtension, params};
 use shared_kernel::Error;
 
-use super::EmbeddedStore;
-use super::connection::open_reader;
-use super::error::storage_error;
+use crate::embedded::EmbeddedStore;
+use crate::embedded::connection::open_reader;
+use crate::embedded::error::storage_error;
 
 impl EmbeddedStore {
     /// In one write, fsynced: archives the current log's checkpoints and commits `entry`,

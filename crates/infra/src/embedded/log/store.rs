@@ -6,7 +6,7 @@
 //! `checkpoints` every signed checkpoint. Leaf indexes live in `audit_entries.leaf_index`.
 //!
 //! A batch is written on the store's one writer, as a write like any other (a savepoint in a
-//! group transaction, see `writer.rs`), so it serialises with document writes: `seq` order is
+//! group transaction, see `write/writer.rs`), so it serialises with document writes: `seq` order is
 //! commit order, and indexes, hashes and head move together atomically. `append` and
 //! `save_checkpoint` return only once the group holding them has committed with an fsync
 //! (`synchronous=FULL` for that group even under `durability = normal`), so the sequencer
@@ -22,15 +22,15 @@ use audit_domain::merkle::{Hash, stored_hash_count};
 use rusqlite::{Connection, OptionalExtension, params};
 use shared_kernel::{AuditId, Error, Timestamp};
 
-use super::error::{corrupt, is_unique_violation, storage_error};
 use super::hash_cache::HashCache;
 use super::newest::Newest;
-use super::reader_pool::ReaderPool;
-use super::rows::{from_sql_integer, to_sql_integer};
-use super::writer::Writer;
+use crate::embedded::error::{corrupt, is_unique_violation, storage_error};
+use crate::embedded::read::reader_pool::ReaderPool;
+use crate::embedded::rows::{from_sql_integer, to_sql_integer};
+use crate::embedded::write::writer::Writer;
 
 /// The embedded [`LogStore`].
-pub(super) struct SqliteLogStore {
+pub(crate) struct SqliteLogStore {
     writer: Writer,
     readers: Arc<ReaderPool>,
     /// The committed head: every proof checks its sizes against it.
@@ -43,7 +43,7 @@ pub(super) struct SqliteLogStore {
 
 impl SqliteLogStore {
     /// A log store sharing the store's writer and readers.
-    pub(super) fn new(writer: Writer, readers: Arc<ReaderPool>) -> Self {
+    pub(crate) fn new(writer: Writer, readers: Arc<ReaderPool>) -> Self {
         Self {
             writer,
             readers,
@@ -57,7 +57,7 @@ impl SqliteLogStore {
     /// thread, in the same hand-off as its commit); returns once that write has committed
     /// and been fsynced, whatever the durability of document writes: a checkpoint is signed
     /// only for a tree state a power loss cannot take back. When `work` fails nothing of it is
-    /// stored (see `writer.rs`).
+    /// stored (see `write/writer.rs`).
     async fn write<F>(&self, work: F) -> Result<(), Error>
     where
         F: Fn(&Connection) -> Result<(), Error> + Send + 'static,
@@ -71,7 +71,7 @@ fn hash_from(bytes: &[u8], what: &str) -> Result<Hash, Error> {
 }
 
 /// Reads the committed head.
-pub(super) fn select_head(connection: &Connection) -> Result<TreeHead, Error> {
+pub(crate) fn select_head(connection: &Connection) -> Result<TreeHead, Error> {
     let (size, root, last_seq): (i64, Vec<u8>, i64) = connection
         .prepare_cached("SELECT tree_size, root, last_seq FROM log_state WHERE id = 1")
         .and_then(|mut s| s.query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))))
@@ -84,7 +84,7 @@ pub(super) fn select_head(connection: &Connection) -> Result<TreeHead, Error> {
 }
 
 /// Writes a batch inside `transaction` (see [`LogStore::append`]).
-pub(super) fn append_batch(transaction: &Connection, batch: &LogAppend) -> Result<(), Error> {
+pub(crate) fn append_batch(transaction: &Connection, batch: &LogAppend) -> Result<(), Error> {
     let head = select_head(transaction)?;
     if head != batch.from {
         return Err(Error::conflict(
@@ -148,7 +148,7 @@ pub(super) fn append_batch(transaction: &Connection, batch: &LogAppend) -> Resul
 }
 
 /// Reads stored hashes by position.
-pub(super) fn select_hashes(connection: &Connection, indexes: &[u64]) -> Result<Vec<Hash>, Error> {
+pub(crate) fn select_hashes(connection: &Connection, indexes: &[u64]) -> Result<Vec<Hash>, Error> {
     let mut statement = connection
         .prepare_cached("SELECT hash FROM log_hashes WHERE idx = ?1")
         .map_err(|e| storage_error("reading log hashes", e))?;
@@ -410,3 +410,6 @@ impl LogStore for SqliteLogStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,21 +10,21 @@ use rusqlite::{Connection, OptionalExtension, params};
 use shared_kernel::{Actor, AuditId, CollectionId, Error, Timestamp};
 use storage_domain::{DocumentData, DocumentId, DocumentOperation, Revision, Version};
 
-use super::error::{corrupt, storage_error};
+use crate::embedded::error::{corrupt, storage_error};
 
 /// A revision's data, as SQL over `revisions r`: its own, or the document row's while the
 /// revision is the document's current version and keeps none of its own (see `RevisionRow`
-/// in `repositories.rs`). A macro so that statements can `concat!` it into one literal.
+/// in `write/repositories.rs`). A macro so that statements can `concat!` it into one literal.
 macro_rules! revision_data {
     () => {
         "COALESCE(r.data, (SELECT d.data FROM documents d WHERE d.collection_id = r.collection_id \
          AND d.id = r.document_id AND d.version = r.version))"
     };
 }
-use super::rows::{DocumentRow, from_sql_integer, to_sql_integer};
+use crate::embedded::rows::{DocumentRow, from_sql_integer, to_sql_integer};
 
 /// The document `id` as it was at `version`, or `None` if it never reached that version.
-pub(super) fn select_document_at(
+pub(crate) fn select_document_at(
     connection: &Connection,
     collection_id: &str,
     id: &str,
@@ -106,7 +106,7 @@ impl RevisionRow {
 }
 
 /// Revisions of `id` after version `after`, oldest first.
-pub(super) fn select_revisions(
+pub(crate) fn select_revisions(
     connection: &Connection,
     collection_id: CollectionId,
     id: &DocumentId,
@@ -192,7 +192,7 @@ impl AuditRow {
 }
 
 /// Audit entries of document `id` after commit sequence `after`, in commit order.
-pub(super) fn select_audit_trail(
+pub(crate) fn select_audit_trail(
     connection: &Connection,
     collection_id: &str,
     id: &str,

@@ -52,12 +52,12 @@ impl CommitHealth {
     }
 
     /// Whether commits are failing (no lock).
-    pub(super) fn is_failing(&self) -> bool {
+    pub(crate) fn is_failing(&self) -> bool {
         self.inner.failing.load(Ordering::Acquire)
     }
 
     /// A commit (or what it needs) failed for `reason`.
-    pub(super) fn failed(&self, reason: String) {
+    pub(crate) fn failed(&self, reason: String) {
         let mut failure = self.lock();
         match &mut *failure {
             Some(known) => {
@@ -80,7 +80,7 @@ impl CommitHealth {
     }
 
     /// A commit succeeded: forget any failure.
-    pub(super) fn succeeded(&self) {
+    pub(crate) fn succeeded(&self) {
         if !self.inner.failing.load(Ordering::Acquire) {
             return;
         }
@@ -118,7 +118,7 @@ impl CommitFaults {
     }
 
     /// The error a commit fails with now, if the switch is on.
-    pub(super) fn injected(&self) -> Option<rusqlite::Error> {
+    pub(crate) fn injected(&self) -> Option<rusqlite::Error> {
         self.fail.load(Ordering::Relaxed).then(|| {
             rusqlite::Error::SqliteFailure(
                 ffi::Error::new(ffi::SQLITE_FULL),
@@ -142,8 +142,8 @@ mod tests {
     use rusqlite::Connection;
     use shared_kernel::{Error, ErrorCode};
 
-    use super::super::{EmbeddedOptions, EmbeddedStore};
     use super::*;
+    use crate::embedded::{EmbeddedOptions, EmbeddedStore};
 
     #[test]
     fn a_failure_is_kept_until_a_success_clears_it() {

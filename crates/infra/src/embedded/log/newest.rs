@@ -11,14 +11,14 @@ use std::sync::{Mutex, PoisonError};
 
 /// The value with the largest size offered so far, if any.
 #[derive(Debug)]
-pub(super) struct Newest<T> {
+pub(crate) struct Newest<T> {
     value: Mutex<Option<T>>,
     size_of: fn(&T) -> u64,
 }
 
 impl<T: Clone> Newest<T> {
     /// Nothing known yet; `size_of` tells how far a value has grown.
-    pub(super) fn new(size_of: fn(&T) -> u64) -> Self {
+    pub(crate) fn new(size_of: fn(&T) -> u64) -> Self {
         Self {
             value: Mutex::new(None),
             size_of,
@@ -26,7 +26,7 @@ impl<T: Clone> Newest<T> {
     }
 
     /// The newest value known, if any.
-    pub(super) fn get(&self) -> Option<T> {
+    pub(crate) fn get(&self) -> Option<T> {
         self.value
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -34,7 +34,7 @@ impl<T: Clone> Newest<T> {
     }
 
     /// Keeps `offered` unless a value at least as large is known.
-    pub(super) fn offer(&self, offered: &T) {
+    pub(crate) fn offer(&self, offered: &T) {
         let mut value = self.value.lock().unwrap_or_else(PoisonError::into_inner);
         let newer = value
             .as_ref()

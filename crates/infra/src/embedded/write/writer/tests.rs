@@ -24,7 +24,8 @@ use storage_app::commands::create_document::CreateDocument;
 use storage_app::commands::patch_document::PatchDocument;
 use storage_domain::{DocumentLimits, Precondition, Version};
 
-use super::{Durability, EmbeddedOptions, EmbeddedStore, GroupCommitOptions};
+use super::{Statements, Writer};
+use crate::embedded::{Durability, EmbeddedOptions, EmbeddedStore, GroupCommitOptions};
 use crate::schema::{JsonSchemaValidator, SchemaOptions};
 
 fn ok<T>(result: Result<T, shared_kernel::Error>) -> T {
@@ -127,7 +128,7 @@ fn spawn_command(
 }
 
 /// Runs `statements` as a whole write on its own task.
-fn spawn_whole(writer: &super::writer::Writer, statements: super::writer::Statements) -> WriteTask {
+fn spawn_whole(writer: &Writer, statements: Statements) -> WriteTask {
     let writer = writer.clone();
     tokio::spawn(async move { writer.write_whole(statements).await })
 }
@@ -723,7 +724,7 @@ async fn optimistic_writes_that_lost_a_race_run_again_and_answer_as_if_they_had_
 }
 
 /// A whole write that inserts one outbox row with `id` as its id text, then fails if told to.
-fn whole_write(id: &'static str, fail_after_insert: bool) -> super::writer::Statements {
+fn whole_write(id: &'static str, fail_after_insert: bool) -> Statements {
     Box::new(move |connection| {
         connection
             .execute(
@@ -740,7 +741,7 @@ fn whole_write(id: &'static str, fail_after_insert: bool) -> super::writer::Stat
 }
 
 /// A whole write refused before it writes anything, as a stale optimistic read is.
-fn refused_whole_write() -> super::writer::Statements {
+fn refused_whole_write() -> Statements {
     Box::new(|_connection| Err(shared_kernel::Error::conflict("a stale read")))
 }
 
@@ -821,7 +822,7 @@ fn gated_whole_write(
     id: &'static str,
     entered: Arc<std::sync::atomic::AtomicBool>,
     gate: Arc<std::sync::atomic::AtomicBool>,
-) -> super::writer::Statements {
+) -> Statements {
     use std::sync::atomic::Ordering;
     let insert = whole_write(id, false);
     Box::new(move |connection| {

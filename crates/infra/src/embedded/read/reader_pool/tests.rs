@@ -11,9 +11,9 @@ use shared_kernel::{Deadline, Error, ErrorCode};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::super::error::storage_error;
-use super::super::lock::DirLock;
 use super::ReaderPool;
+use crate::embedded::error::storage_error;
+use crate::embedded::lock::DirLock;
 
 /// Longer than anything here should take on two busy cores; only a hang reaches it.
 const HANG: Duration = Duration::from_secs(30);

@@ -4,7 +4,7 @@
 //! SQLite ceiling at the same size, and an operator wants to see whether commits are being
 //! shared at all. The writer thread counts here (relaxed atomics: each counter is only ever
 //! written by that one thread) and logs a summary now and then (see [`StatsLog`]);
-//! [`super::EmbeddedStore::write_stats`] reads a snapshot.
+//! [`crate::embedded::EmbeddedStore::write_stats`] reads a snapshot.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const BUCKET_BOUNDS: [u64; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 
 /// How often, at most, the writer logs a summary while it is busy.
-pub(super) const LOG_INTERVAL: Duration = Duration::from_secs(2);
+pub(crate) const LOG_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A snapshot of the group-commit counters since the store opened.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -44,7 +44,7 @@ impl WriteStats {
 
 /// The live counters, shared by the writer thread and the store's handles.
 #[derive(Debug, Default)]
-pub(super) struct GroupCounters {
+pub(crate) struct GroupCounters {
     groups: AtomicU64,
     writes: AtomicU64,
     largest: AtomicU64,
@@ -54,7 +54,7 @@ pub(super) struct GroupCounters {
 
 impl GroupCounters {
     /// Counts a committed group of `size` writes.
-    pub(super) fn committed(&self, size: u64) {
+    pub(crate) fn committed(&self, size: u64) {
         self.groups.fetch_add(1, Ordering::Relaxed);
         self.writes.fetch_add(size, Ordering::Relaxed);
         self.largest.fetch_max(size, Ordering::Relaxed);
@@ -68,17 +68,17 @@ impl GroupCounters {
     }
 
     /// Counts a group whose commit failed.
-    pub(super) fn failed(&self) {
+    pub(crate) fn failed(&self) {
         self.failed.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Groups lost so far (their commit failed or SQLite abandoned them).
-    pub(super) fn failed_count(&self) -> u64 {
+    pub(crate) fn failed_count(&self) -> u64 {
         self.failed.load(Ordering::Acquire)
     }
 
     /// A snapshot.
-    pub(super) fn snapshot(&self) -> WriteStats {
+    pub(crate) fn snapshot(&self) -> WriteStats {
         let bounds = BUCKET_BOUNDS.iter().copied().chain([u64::MAX]);
         WriteStats {
             groups: self.groups.load(Ordering::Relaxed),
@@ -98,13 +98,13 @@ impl GroupCounters {
 /// once more when the writer goes idle, so the last line always covers all groups so far.
 /// `scripts/bench-peers.sh` reads `groups=` and `writes=` from these lines.
 #[derive(Debug)]
-pub(super) struct StatsLog {
+pub(crate) struct StatsLog {
     logged_groups: u64,
     last: Instant,
 }
 
 impl StatsLog {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             logged_groups: 0,
             last: Instant::now(),
@@ -112,12 +112,12 @@ impl StatsLog {
     }
 
     /// Whether groups committed since the last line.
-    pub(super) fn has_news(&self, counters: &GroupCounters) -> bool {
+    pub(crate) fn has_news(&self, counters: &GroupCounters) -> bool {
         counters.groups.load(Ordering::Relaxed) != self.logged_groups
     }
 
     /// Logs when the interval passed (or `now` is set) and there is news.
-    pub(super) fn maybe_log(&mut self, counters: &GroupCounters, now: bool) {
+    pub(crate) fn maybe_log(&mut self, counters: &GroupCounters, now: bool) {
         if !self.has_news(counters) || (!now && self.last.elapsed() < LOG_INTERVAL) {
             return;
         }

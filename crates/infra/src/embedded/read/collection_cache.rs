@@ -27,21 +27,21 @@ const MAX_ENTRIES: usize = 1024;
 
 /// What an entry was filled under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Stamp {
+pub(crate) struct Stamp {
     generation: u64,
     lost_groups: u64,
 }
 
 /// The cache; one per store.
 #[derive(Debug, Default)]
-pub(super) struct CollectionCache {
+pub(crate) struct CollectionCache {
     generation: AtomicU64,
     entries: Mutex<HashMap<String, (Stamp, Collection)>>,
 }
 
 impl CollectionCache {
     /// The current stamp, given how many groups the writer lost so far.
-    pub(super) fn stamp(&self, lost_groups: u64) -> Stamp {
+    pub(crate) fn stamp(&self, lost_groups: u64) -> Stamp {
         Stamp {
             generation: self.generation.load(Ordering::Acquire),
             lost_groups,
@@ -49,7 +49,7 @@ impl CollectionCache {
     }
 
     /// The live collection `name`, if an entry filled under `stamp` holds it.
-    pub(super) fn get(&self, name: &str, stamp: Stamp) -> Option<Collection> {
+    pub(crate) fn get(&self, name: &str, stamp: Stamp) -> Option<Collection> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
             .get(name)
@@ -58,7 +58,7 @@ impl CollectionCache {
     }
 
     /// Keeps what the writer answered for `name` under `stamp`.
-    pub(super) fn put(&self, name: &str, stamp: Stamp, collection: &Collection) {
+    pub(crate) fn put(&self, name: &str, stamp: Stamp, collection: &Collection) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
@@ -67,7 +67,7 @@ impl CollectionCache {
     }
 
     /// Makes every entry stale.
-    pub(super) fn invalidate(&self) {
+    pub(crate) fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }

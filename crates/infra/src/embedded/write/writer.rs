@@ -70,7 +70,7 @@
 //!   then commit or fail together, so no acknowledged write ever depends on a lost one.
 //! - **Nothing is left half done by a cancelled request**: the thread, not the request, owns
 //!   the connection, and a session whose handle disappears is rolled back by the thread.
-//! - The Merkle log's batches and checkpoints are whole writes like any other (see `log.rs`),
+//! - The Merkle log's batches and checkpoints are whole writes like any other (see `log/store.rs`),
 //!   so a checkpoint is signed only after the group holding its tree state has committed.
 //!   They are *synced* writes ([`Writer::write_whole_synced`]): under `durability = normal`
 //!   the open group commits first and theirs runs with `synchronous=FULL`, so its `COMMIT`
@@ -87,11 +87,11 @@ use rusqlite::Connection;
 use shared_kernel::{Error, ErrorCode};
 use tokio::sync::oneshot;
 
-use super::Durability;
 use super::commit_health::{CommitFaults, CommitHealth, PROBE_INTERVAL};
-use super::document_cache::DocumentCache;
-use super::lock::DirLock;
 use super::write_stats::{GroupCounters, StatsLog, WriteStats};
+use crate::embedded::connection::Durability;
+use crate::embedded::lock::DirLock;
+use crate::embedded::read::document_cache::DocumentCache;
 
 /// How long an idle writer waits before logging the counters of its last groups.
 const IDLE_LOG_DELAY: Duration = Duration::from_secs(1);
@@ -122,7 +122,7 @@ type Work = Box<dyn FnOnce(Result<&Connection, Error>) + Send>;
 /// Statements whose only answer is success or failure: a whole write, or what runs on the
 /// writer just before a session's savepoint is released (see [`Session::commit_after`]).
 /// `Fn`, not `FnOnce`: a whole write may run again when its group is replayed.
-pub(super) type Statements = Box<dyn Fn(&Connection) -> Result<(), Error> + Send>;
+pub(crate) type Statements = Box<dyn Fn(&Connection) -> Result<(), Error> + Send>;
 
 /// What a session sends the writer.
 enum Op {
@@ -154,7 +154,7 @@ enum Begin {
 
 /// The writer's handle; cloning shares the same thread.
 #[derive(Clone)]
-pub(super) struct Writer {
+pub(crate) struct Writer {
     shared: Arc<Shared>,
 }
 
@@ -185,7 +185,7 @@ impl Writer {
     ///
     /// # Errors
     /// `UNAVAILABLE` when the thread cannot be started.
-    pub(super) fn start(
+    pub(crate) fn start(
         connection: Connection,
         lock: Arc<DirLock>,
         options: GroupCommitOptions,
@@ -235,7 +235,7 @@ impl Writer {
     /// # Errors
     /// `UNAVAILABLE` when the group transaction or the savepoint cannot be opened, or the
     /// writer has stopped.
-    pub(super) async fn begin(&self) -> Result<Session, Error> {
+    pub(crate) async fn begin(&self) -> Result<Session, Error> {
         let (ops, receiver) = mpsc::channel();
         let (ready, answer) = oneshot::channel();
         self.queue(Begin::Session {
@@ -257,7 +257,7 @@ impl Writer {
     ///
     /// # Errors
     /// What `statements` returns; `UNAVAILABLE` as [`Session::commit_after`].
-    pub(super) async fn write_whole(&self, statements: Statements) -> Result<(), Error> {
+    pub(crate) async fn write_whole(&self, statements: Statements) -> Result<(), Error> {
         self.whole(statements, false).await
     }
 
@@ -268,7 +268,7 @@ impl Writer {
     ///
     /// # Errors
     /// As [`Self::write_whole`].
-    pub(super) async fn write_whole_synced(&self, statements: Statements) -> Result<(), Error> {
+    pub(crate) async fn write_whole_synced(&self, statements: Statements) -> Result<(), Error> {
         self.whole(statements, true).await
     }
 
@@ -298,13 +298,13 @@ impl Writer {
     }
 
     /// The group-commit counters since the store opened.
-    pub(super) fn stats(&self) -> WriteStats {
+    pub(crate) fn stats(&self) -> WriteStats {
         self.shared.counters.snapshot()
     }
 
     /// Writes waiting for the writer right now.
     #[cfg(test)]
-    pub(super) fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.shared.queued.load(Ordering::Relaxed)
     }
 }
@@ -317,7 +317,7 @@ fn stopped() -> Error {
 }
 
 /// One write in progress; dropping it without [`Session::commit_after`] rolls it back.
-pub(super) struct Session {
+pub(crate) struct Session {
     ops: Sender<Op>,
     /// Keeps the writer thread alive while the session may still use it.
     shared: Arc<Shared>,
@@ -325,7 +325,7 @@ pub(super) struct Session {
 
 impl Session {
     /// How many groups the writer lost (rolled back after members were released) so far.
-    pub(super) fn lost_groups(&self) -> u64 {
+    pub(crate) fn lost_groups(&self) -> u64 {
         self.shared.counters.failed_count()
     }
 
@@ -334,7 +334,7 @@ impl Session {
     /// # Errors
     /// What `work` returns; `UNAVAILABLE` when the session can no longer write (its group was
     /// lost, or an earlier task of it panicked) or the writer stopped.
-    pub(super) async fn run<T, F>(&self, work: F) -> Result<T, Error>
+    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, Error>
     where
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
@@ -369,7 +369,7 @@ impl Session {
     /// # Errors
     /// What `last` returns; `UNAVAILABLE` when the release or the group's `COMMIT` failed
     /// (nothing of this write was stored then), or the writer stopped.
-    pub(super) async fn commit_after(self, last: Option<Statements>) -> Result<(), Error> {
+    pub(crate) async fn commit_after(self, last: Option<Statements>) -> Result<(), Error> {
         let (ack, acknowledged) = oneshot::channel();
         self.ops
             .send(Op::Commit { last, ack })
@@ -403,7 +403,7 @@ struct WriterThread {
     options: GroupCommitOptions,
     group: Option<Group>,
     /// The readers' cache of committed documents, told when a group ends (see
-    /// `document_cache.rs`).
+    /// `read/document_cache.rs`).
     documents: Arc<DocumentCache>,
     /// The store's `synchronous` mode, which synced writes raise for their group.
     durability: Durability,
@@ -894,3 +894,6 @@ fn lost() -> Error {
         "the write was lost with its group before the commit; nothing was stored",
     )
 }
+
+#[cfg(test)]
+mod tests;

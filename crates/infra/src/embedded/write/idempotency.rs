@@ -1,20 +1,16 @@
-//! Idempotency keys in the embedded store: recorded inside the change's own transaction, read
-//! back by the reader, purged by age.
+//! Idempotency keys in the embedded store: recorded inside the change's own transaction,
+//! purged by age (the reader reads them back: `read/idempotency.rs`).
 //!
 //! A key whose answer is not kept ([`KeptAnswer::RunAgain`]) is a row with `answer_kept = 0`
 //! and an empty status, headers and body: only its scope, request hash and time take room.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params};
-use shared_kernel::{Error, Sha256Digest, Timestamp};
-use storage_app::idempotency::{
-    IdempotencyKey, IdempotencyRecord, IdempotencyScope, IdempotencyStore, KeptAnswer,
-    StoredResponse,
-};
+use rusqlite::params;
+use shared_kernel::{Error, Timestamp};
+use storage_app::idempotency::{IdempotencyKey, IdempotencyScope, IdempotencyStore, KeptAnswer};
 
-use super::error::{conflict_or_storage_error, corrupt, storage_error};
-use super::rows::from_sql_integer;
 use super::transaction::SqliteTransaction;
+use crate::embedded::error::{conflict_or_storage_error, storage_error};
 
 #[async_trait]
 impl IdempotencyStore for SqliteTransaction {
@@ -110,65 +106,14 @@ impl IdempotencyStore for SqliteTransaction {
     }
 }
 
-/// The record of `scope`, expired or not.
-pub(super) fn select_record(
-    connection: &Connection,
-    scope: IdempotencyScope,
-) -> Result<Option<IdempotencyRecord>, Error> {
-    let row = connection
-        .prepare_cached(
-            "SELECT request_hash, status, headers, body, created_at, answer_kept \
-             FROM idempotency_keys WHERE actor = ?1 AND method = ?2 AND path = ?3 AND key = ?4",
-        )
-        .and_then(|mut statement| {
-            statement
-                .query_row(
-                    params![scope.actor, scope.method, scope.path, scope.key],
-                    |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, i64>(1)?,
-                            row.get::<_, String>(2)?,
-                            row.get::<_, Vec<u8>>(3)?,
-                            row.get::<_, i64>(4)?,
-                            row.get::<_, bool>(5)?,
-                        ))
-                    },
-                )
-                .optional()
-        })
-        .map_err(|e| storage_error("reading an idempotency key", e))?;
-    let Some((request_hash, status, headers, body, created_at, kept)) = row else {
-        return Ok(None);
-    };
-    let answer = if kept {
-        let status = u16::try_from(from_sql_integer(status, "stored status")?)
-            .map_err(|e| corrupt("stored status", e))?;
-        KeptAnswer::Replay(StoredResponse {
-            status,
-            headers: serde_json::from_str(&headers).map_err(|e| corrupt("stored headers", e))?,
-            body,
-        })
-    } else {
-        KeptAnswer::RunAgain
-    };
-    Ok(Some(IdempotencyRecord {
-        key: IdempotencyKey {
-            scope,
-            request_hash: Sha256Digest::parse_hex(&request_hash)
-                .map_err(|e| corrupt("request hash", e))?,
-        },
-        answer,
-        created_at: Timestamp::from_millis(created_at),
-    }))
-}
-
 #[cfg(test)]
 mod tests {
+    use shared_kernel::Sha256Digest;
     use storage_app::ReadMode;
+    use storage_app::idempotency::StoredResponse;
 
-    use super::super::tests::{ok, open, tempdir};
     use super::*;
+    use crate::embedded::tests::{ok, open, tempdir};
 
     fn key(name: &str) -> IdempotencyKey {
         IdempotencyKey {
