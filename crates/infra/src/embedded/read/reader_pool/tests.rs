@@ -287,7 +287,12 @@ async fn a_queued_scan_whose_waiter_is_gone_or_whose_deadline_passed_never_runs(
 #[tokio::test]
 async fn a_queued_point_read_whose_waiter_is_gone_never_runs() {
     let (_dir, pool) = pool(2);
-    // Hold both threads: the point lane's own with a point read, the other with a scan.
+    // Hold both threads: the other with a scan (first: a point read may take any thread),
+    // then the point lane's own with a point read.
+    let (release_scan, running, held_scan) = hold_a_scan(&pool);
+    within("the held scan's start", running)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let (release_point, point_released) = mpsc::channel::<()>();
     let (point_started, point_running) = oneshot::channel();
     let held_point = {
@@ -302,10 +307,6 @@ async fn a_queued_point_read_whose_waiter_is_gone_never_runs() {
         })
     };
     within("the held point read's start", point_running)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (release_scan, running, held_scan) = hold_a_scan(&pool);
-    within("the held scan's start", running)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
