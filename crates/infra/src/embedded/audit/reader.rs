@@ -159,7 +159,7 @@ fn entry_row(row: &Row<'_>) -> Result<EntryRow, Error> {
 }
 
 /// Column 12 says whether the revision's data is the document row's (see `RevisionRow` in
-/// `write/repositories.rs`).
+/// `write/repositories/documents.rs`).
 const REVISION_COLUMNS: &str = "r.collection_id, r.document_id, r.version, r.operation, r.data, \
     r.content_hash, r.audit_id, e.seq, e.leaf, e.patch, r.at, r.actor, \
     r.data IS NULL AND EXISTS (SELECT 1 FROM documents d WHERE d.collection_id = r.collection_id \

@@ -14,7 +14,7 @@ use crate::embedded::error::{corrupt, storage_error};
 
 /// A revision's data, as SQL over `revisions r`: its own, or the document row's while the
 /// revision is the document's current version and keeps none of its own (see `RevisionRow`
-/// in `write/repositories.rs`). A macro so that statements can `concat!` it into one literal.
+/// in `write/repositories/documents.rs`). A macro so that statements can `concat!` it into one literal.
 macro_rules! revision_data {
     () => {
         "COALESCE(r.data, (SELECT d.data FROM documents d WHERE d.collection_id = r.collection_id \

@@ -1,5 +1,5 @@
 //! Reading an idempotency key's record back (the keys are written by the transaction that
-//! answered the request: `write/idempotency.rs`).
+//! answered the request: `write/repositories/idempotency.rs`).
 //!
 //! A key whose answer is not kept ([`KeptAnswer::RunAgain`]) reads back without a response:
 //! its row has `answer_kept = 0` and only its scope, request hash and time.

@@ -1,4 +1,4 @@
-//! Where a revision's data is kept (see `RevisionRow` in `write/repositories.rs`): the current
+//! Where a revision's data is kept (see `RevisionRow` in `write/repositories/documents.rs`): the current
 //! revision shares the document row's, each superseded one has its own copy, and every read
 //! of the past gives the same answers either way, including from stores whose revisions all
 //! kept a copy.

@@ -9,8 +9,8 @@ use rusqlite::params;
 use shared_kernel::{Error, Timestamp};
 use storage_app::idempotency::{IdempotencyKey, IdempotencyScope, IdempotencyStore, KeptAnswer};
 
-use super::transaction::SqliteTransaction;
 use crate::embedded::error::{conflict_or_storage_error, storage_error};
+use crate::embedded::write::transaction::SqliteTransaction;
 
 #[async_trait]
 impl IdempotencyStore for SqliteTransaction {
@@ -32,7 +32,7 @@ impl IdempotencyStore for SqliteTransaction {
             ),
             KeptAnswer::RunAgain => (false, 0, "[]".to_owned(), Vec::new()),
         };
-        // Deferred to the next hand-off (see `transaction.rs`).
+        // Deferred to the next hand-off (see `write/transaction.rs`).
         self.defer(move |connection| {
             connection
                 .prepare_cached(
