@@ -19,7 +19,7 @@
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params, params_from_iter};
 use shared_kernel::{CollectionId, Error};
-use storage_app::queries::list_audit::AuditQuery;
+use storage_app::ports::AuditQuery;
 use storage_domain::Document;
 use storage_domain::query::DocumentQuery;
 

@@ -16,7 +16,7 @@ use audit_domain::LoggedAuditEntry;
 use shared_kernel::{CollectionId, Deadline, Error, Position};
 use storage_app::StorageReader;
 use storage_app::idempotency::{IdempotencyRecord, IdempotencyScope};
-use storage_app::queries::list_audit::AuditQuery;
+use storage_app::ports::AuditQuery;
 use storage_domain::query::DocumentQuery;
 use storage_domain::{Collection, CollectionName, Document, DocumentId, Revision, Version};
 

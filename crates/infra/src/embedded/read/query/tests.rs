@@ -355,12 +355,7 @@ async fn the_audit_listing_filters_across_the_store_in_commit_order() {
     let _ = store_seeds(&store, "x", &[]).await;
     let reader = store.reader();
     let all = ok(reader
-        .audit_entries(
-            storage_app::queries::list_audit::AuditQuery::default(),
-            None,
-            10,
-            None,
-        )
+        .audit_entries(storage_app::ports::AuditQuery::default(), None, 10, None)
         .await);
     assert!(all.is_empty(), "the seeds append no audit entries");
 }
