@@ -33,8 +33,9 @@ use infra::schema::ValidationStall;
 use infra::schema::cache::DEFAULT_SCHEMA_CACHE_BYTES;
 use infra::schema::limits::DEFAULT_MAX_SCHEMA_BYTES;
 
+use crate::connection_limits::ConnectionLimits;
 use crate::log_worker::LogOptions;
-use crate::run::{ConnectionLimits, Serving};
+use crate::serving::Serving;
 use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, WORKER_SHUTDOWN_TIMEOUT};
 
 pub use error::SettingsError;

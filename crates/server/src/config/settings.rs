@@ -19,11 +19,12 @@ use serde::de::{self, Deserializer, Unexpected, Visitor};
 use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, WORKER_SHUTDOWN_TIMEOUT};
 use tracing_subscriber::EnvFilter;
 
-use crate::log_worker::LogOptions;
-use crate::run::limits::{
-    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+use crate::connection_limits::{
+    ConnectionLimits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
 };
-use crate::run::{ConnectionLimits, Serving};
+use crate::log_worker::LogOptions;
+use crate::serving::Serving;
 use audit_app::SequencerOptions;
 
 use super::key::Key;

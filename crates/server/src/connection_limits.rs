@@ -5,6 +5,9 @@
 //! thousand idle connections used to take every descriptor and deny all service, so at start
 //! the soft limit is raised to the hard one, and the connection cap is kept below what the
 //! descriptors allow (the store, its readers and the logs need some of their own).
+//!
+//! The configuration reads these limits and [`run`](crate::run) applies them; they sit apart
+//! from both so that neither imports the other for them.
 
 use std::time::Duration;
 
