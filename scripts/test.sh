@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 echo "== layering"
 ./scripts/check-layers.sh
+echo "== import circles"
+python3 scripts/module-cycles.py --self-test
+python3 scripts/module-cycles.py
 echo "== tests"
 cargo test --workspace --all-targets
 echo "== README walkthrough"

@@ -10,7 +10,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,55 +20,21 @@ use tokio::task::JoinHandle;
 use tower::util::BoxCloneSyncService;
 
 use crate::config::Config;
+use crate::connection_limits::{self, ConnectionLimits};
 use crate::http::{self, AppState};
 use crate::log_worker::SequencerTask;
+use crate::serving::Serving;
 use crate::{wiring, workers};
 
 mod accept;
 mod connection;
 mod incoming;
-pub mod limits;
 mod refuse;
 mod spread;
 mod table;
 
-pub use limits::ConnectionLimits;
-
 use self::incoming::{Admitting, Incoming};
 use self::table::ConnectionTable;
-
-/// How connections are served on the machine's cores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Serving {
-    /// `threads` serving threads, the caller's among them, each running a single-threaded
-    /// runtime and keeping the connections it is dealt for their whole life: no wake-up
-    /// crosses threads on a request's path (see [`spread`]). The caller's runtime should be
-    /// single-threaded too, or its other workers compete for the same cores.
-    PerThread {
-        /// How many, the caller's thread included.
-        threads: NonZeroUsize,
-    },
-    /// The caller's runtime serves every connection; on a multi-threaded runtime its workers
-    /// share them (tokio's work stealing).
-    Shared,
-}
-
-impl Serving {
-    /// [`Serving::PerThread`] with a thread for each core this process may run on.
-    pub fn one_thread_per_core() -> Self {
-        Self::PerThread {
-            threads: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
-        }
-    }
-
-    /// How many threads `start` starts beside the caller's.
-    fn other_threads(self) -> usize {
-        match self {
-            Self::PerThread { threads } => threads.get() - 1,
-            Self::Shared => 0,
-        }
-    }
-}
 
 /// How many tasks a worker polls from its own queue before it looks at the global one.
 const GLOBAL_QUEUE_INTERVAL: u32 = 4;
@@ -124,7 +89,7 @@ impl RunningServer {
 /// # Errors
 /// `UNAVAILABLE` when the store cannot be opened or the address cannot be bound.
 pub async fn start(config: Config) -> Result<RunningServer, Error> {
-    let limits = match limits::raise_open_file_limit() {
+    let limits = match connection_limits::raise_open_file_limit() {
         Some(open_files) => config.connections.within_open_files(open_files),
         None => config.connections,
     };

@@ -1,8 +1,8 @@
 //! The ports this layer needs from the outside world, named by role.
 
 use async_trait::async_trait;
-use audit_domain::{AuditLogger, LoggedAuditEntry};
-use shared_kernel::{CollectionId, Deadline, Error, Position};
+use audit_domain::{AuditLogger, AuditOperation, LoggedAuditEntry};
+use shared_kernel::{Actor, CollectionId, Deadline, Error, Position, Timestamp};
 use storage_domain::query::DocumentQuery;
 use storage_domain::repository::{CollectionRepository, DocumentRepository};
 use storage_domain::{
@@ -12,7 +12,6 @@ use storage_domain::{
 
 use crate::events::OutboxEvent;
 use crate::idempotency::{IdempotencyRecord, IdempotencyScope, IdempotencyStore};
-use crate::queries::list_audit::AuditQuery;
 
 /// How the reads of a transaction relate to its writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,4 +224,21 @@ pub trait StorageReader: Send + Sync {
         limit: u32,
         deadline: Option<Deadline>,
     ) -> Result<Vec<LoggedAuditEntry>, Error>;
+}
+
+/// Which audit entries, parsed and checked (every field optional; all given ones must hold).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    /// The collection's name at the time of the change.
+    pub collection: Option<CollectionName>,
+    /// The document.
+    pub document_id: Option<DocumentId>,
+    /// Who made the change.
+    pub actor: Option<Actor>,
+    /// Which operation.
+    pub operation: Option<AuditOperation>,
+    /// At or after this time.
+    pub since: Option<Timestamp>,
+    /// Strictly before this time.
+    pub until: Option<Timestamp>,
 }

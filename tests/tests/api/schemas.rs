@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::run::Serving;
+use server::serving::Serving;
 use tempfile::TempDir;
 
 use crate::helpers::{TestApp, spawn_app_in};

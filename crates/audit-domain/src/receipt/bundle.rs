@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::MAX_PROOF_HASHES;
 use super::document::DocumentClaim;
-use super::verify::ReceiptError;
+use super::error::ReceiptError;
 use crate::AuditEntry;
 use crate::checkpoint::Checkpoint;
 use crate::merkle::Hash;

@@ -11,7 +11,7 @@
 use serde_json::{Map, Value};
 use shared_kernel::Sha256Digest;
 
-use super::verify::ReceiptError;
+use super::error::ReceiptError;
 
 /// The fields a document object may have.
 const FIELDS: [&str; 8] = [

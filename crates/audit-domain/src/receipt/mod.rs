@@ -13,12 +13,14 @@
 //! - [`bundle`]: the JSON bundle (`GET .../proof`).
 //! - [`tlog_proof`]: the text form (`GET .../proof?format=tlog-proof`), whose `extra` line
 //!   carries the leaf bytes.
-//! - [`verify`]: [`verify_receipt`] and what it returns or refuses.
+//! - [`verify`]: [`verify_receipt`] and what it returns.
+//! - [`error`]: [`ReceiptError`], why any of them refused a receipt.
 //!
 //! Pure: parsing and verification only, no I/O, so the offline verifier links this alone.
 
 pub mod bundle;
 pub mod document;
+pub mod error;
 pub mod tlog_proof;
 pub mod verify;
 
@@ -31,8 +33,9 @@ mod tests;
 
 pub use bundle::ReceiptBundle;
 pub use document::DocumentClaim;
+pub use error::ReceiptError;
 pub use tlog_proof::{TLOG_PROOF_HEADER, TlogProof};
-pub use verify::{ReceiptError, VerifiedReceipt, verify_receipt};
+pub use verify::{VerifiedReceipt, verify_receipt};
 
 /// The most proof hashes a receipt may carry: a tree of 2^64 leaves needs at most 64.
 pub const MAX_PROOF_HASHES: usize = 64;

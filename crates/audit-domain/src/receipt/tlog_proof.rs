@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::MAX_PROOF_HASHES;
-use super::verify::ReceiptError;
+use super::error::ReceiptError;
 use crate::merkle::Hash;
 
 /// The first line of every tlog-proof, newline included.

@@ -10,8 +10,20 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use shared_kernel::Error;
 
-use super::Durability;
 use super::error::storage_error;
+
+/// How hard a commit works to survive a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: every group commit is fsynced before its writes are acknowledged,
+    /// so an acknowledged write survives a power loss. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL` (opt-in): in WAL mode the database survives a process crash and
+    /// stays consistent, but the last commits before a power loss or an OS crash may be lost
+    /// although they were acknowledged. Faster: the WAL is only fsynced at checkpoints.
+    Normal,
+}
 
 /// How long a statement waits for a lock held by another connection before failing busy.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -47,7 +59,7 @@ pub(super) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
         };
         connection.pragma_update(None, "synchronous", synchronous)?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
-        // Every write is a savepoint inside a group transaction (see `writer.rs`): SQLite
+        // Every write is a savepoint inside a group transaction (see `write/writer.rs`): SQLite
         // journals the pages a savepoint changes in a sub-journal, which would otherwise spill
         // to a temporary file on disk and cost a write(2) per page. In memory it is a copy.
         connection.pragma_update(None, "temp_store", "MEMORY")?;

@@ -11,7 +11,7 @@ use shared_kernel::Error;
 /// Classifies a driver error raised while `action` (a gerund phrase: "reading a document").
 ///
 /// An interrupted statement is `UNAVAILABLE`: only scans are interrupted, and only because
-/// their request reached its deadline or was abandoned (`reader_pool.rs`), so the request
+/// their request reached its deadline or was abandoned (`read/reader_pool.rs`), so the request
 /// may well succeed with more time or a cheaper query.
 pub(super) fn storage_error(action: &str, error: rusqlite::Error) -> Error {
     if error.sqlite_error_code() == Some(ffi::ErrorCode::OperationInterrupted) {

@@ -5,10 +5,18 @@
 //! `-shm` files with the database file's permissions, so they are 0600 too (and the lock
 //! and key files are created 0600). An existing folder or database whose mode lets others in
 //! is left as it is (the operator may have reasons) but a warning names it at start.
+//!
+//! The names of the files the store keeps in the folder are here too.
 
 use std::path::Path;
 
 use shared_kernel::Error;
+
+/// The database file's name inside the data folder.
+pub const DATABASE_FILE_NAME: &str = "offchain.db";
+
+/// The lock file's name inside the data folder.
+pub const LOCK_FILE_NAME: &str = "LOCK";
 
 /// The mode of a new data folder: the owner only.
 pub(super) const FOLDER_MODE: u32 = 0o700;

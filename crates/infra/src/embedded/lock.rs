@@ -11,7 +11,7 @@ use std::path::Path;
 
 use shared_kernel::Error;
 
-use super::LOCK_FILE_NAME;
+use super::folder::LOCK_FILE_NAME;
 
 /// An exclusive lock on a data folder, held until dropped.
 #[derive(Debug)]

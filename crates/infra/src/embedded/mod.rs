@@ -5,17 +5,25 @@
 //! out the application's ports:
 //!
 //! - [`EmbeddedStore::unit_of_work`]: write transactions on the one writer connection, owned by
-//!   a dedicated thread (`writer.rs`). SQLite allows one writer at a time anyway; one thread
+//!   a dedicated thread (`write/writer.rs`). SQLite allows one writer at a time anyway; one thread
 //!   serving writes in turn makes the commit sequence (`seq`) exact and turns "database is
 //!   locked" into an orderly queue. Writes that queue up together share one group transaction
 //!   and one `COMMIT` (group commit), each still atomic on its own and acknowledged only once
 //!   its group is durable; [`EmbeddedStore::write_stats`] tells how large the groups were.
 //! - [`EmbeddedStore::reader`]: committed state through a few reader threads, each with a
-//!   read-only connection, which WAL lets run beside the writer (`reader.rs`).
+//!   read-only connection, which WAL lets run beside the writer (`read/`).
 //! - [`EmbeddedStore::log`]: the Merkle log (stored subtree hashes, head, checkpoints); its
 //!   batches take the writer like any transaction, so commit order is sequencing order.
 //! - [`AuditReader`]: the auditor's read-only snapshot of a store's file, opened without the
 //!   folder lock.
+//!
+//! The code follows those seams: `write/` (the writer thread, transactions and the ports bound
+//! to them), `read/` (reader threads, queries, history, the caches of committed state),
+//! `log/` (the Merkle log's storage, its key and the signer's memory) and `audit/` (the
+//! auditor's snapshot). Dependencies point one way: `log/` uses `write/` and `read/`, `write/`
+//! uses `read/` (optimistic reads, the caches it keeps exact), and all of them use the shared
+//! ground beside them: `connection.rs`, `error.rs`, `folder.rs`, `lock.rs`, `migrations.rs`,
+//! `rows.rs` and the settings in `options.rs`.
 //!
 //! SQLite is blocking, so every statement runs on the writer thread or a reader thread,
 //! never on the async worker threads. Driver types stay inside this module: every failure leaves it as a
@@ -23,39 +31,18 @@
 //! violations the ports name → `CONFLICT`; anything else → `INTERNAL_ERROR`), with the driver
 //! error kept as its source.
 
-mod audit_reader;
-mod audit_tables;
-mod collection_cache;
-mod commit_health;
+mod audit;
 mod connection;
-mod document_cache;
 mod error;
 mod folder;
-mod hash_cache;
-mod history;
-mod idempotency;
 mod lock;
 mod log;
-mod log_key;
 mod migrations;
-mod newest;
-mod query;
-mod reader;
-mod reader_pool;
-mod repositories;
+mod options;
+mod read;
 mod rows;
-mod signer_state;
-mod succession;
-mod transaction;
-mod write_stats;
-mod writer;
+mod write;
 
-#[cfg(test)]
-mod group_commit_tests;
-#[cfg(test)]
-mod log_tests;
-#[cfg(test)]
-mod revision_data_tests;
 #[cfg(test)]
 mod tests;
 
@@ -66,24 +53,27 @@ use std::sync::Arc;
 use shared_kernel::Error;
 use storage_app::{StorageReader, UnitOfWork};
 
-use self::collection_cache::CollectionCache;
-use self::document_cache::DocumentCache;
 use self::lock::DirLock;
-use self::log::SqliteLogStore;
-use self::reader::SqliteReader;
-use self::reader_pool::ReaderPool;
-use self::transaction::SqliteUnitOfWork;
-use self::writer::Writer;
+use self::log::store::SqliteLogStore;
+use self::read::collection_cache::CollectionCache;
+use self::read::document_cache::DocumentCache;
+use self::read::reader::SqliteReader;
+use self::read::reader_pool::ReaderPool;
+use self::write::transaction::SqliteUnitOfWork;
+use self::write::writer::Writer;
 
-pub use self::audit_reader::AuditReader;
-pub use self::commit_health::{CommitFailure, CommitFaults, CommitHealth, PROBE_INTERVAL};
-pub use self::document_cache::DEFAULT_DOCUMENT_CACHE_BYTES;
-pub use self::log_key::{SIGNING_KEY_FILE_NAME, create_signing_seed, load_or_create_signing_seed};
-pub use self::signer_state::{
+pub use self::audit::AuditReader;
+pub use self::connection::Durability;
+pub use self::folder::{DATABASE_FILE_NAME, LOCK_FILE_NAME};
+pub use self::log::key::{SIGNING_KEY_FILE_NAME, create_signing_seed, load_or_create_signing_seed};
+pub use self::log::signer_state::{
     FileSignerMemory, SIGNER_STATE_SUFFIX, default_signer_state_path, sync_parent,
 };
-pub use self::write_stats::WriteStats;
-pub use self::writer::GroupCommitOptions;
+pub use self::options::{EmbeddedOptions, default_readers};
+pub use self::read::document_cache::DEFAULT_DOCUMENT_CACHE_BYTES;
+pub use self::write::commit_health::{CommitFailure, CommitFaults, CommitHealth, PROBE_INTERVAL};
+pub use self::write::write_stats::WriteStats;
+pub use self::write::writer::GroupCommitOptions;
 
 /// Brings a SQLite database up to this build's schema with the embedded store's own
 /// migrations (a no-op when it is there already). For programs that write the store's tables
@@ -94,62 +84,6 @@ pub use self::writer::GroupCommitOptions;
 /// As at [`EmbeddedStore::open`]: a failed migration, or a file written by a newer build.
 pub fn apply_migrations(connection: &mut rusqlite::Connection) -> Result<(), Error> {
     migrations::apply(connection)
-}
-
-/// The database file's name inside the data folder.
-pub const DATABASE_FILE_NAME: &str = "offchain.db";
-
-/// The lock file's name inside the data folder.
-pub const LOCK_FILE_NAME: &str = "LOCK";
-
-/// How many reads run at once by default, each on its own thread and connection: one per
-/// core (at least two: one of them serves only point reads, see `reader_pool.rs`). More
-/// threads park and wake more often, fewer leave a core idle: on 2 cores, 2 threads served
-/// 31k reads/s, 1 thread 26k and 4 threads 25k.
-pub fn default_readers() -> usize {
-    std::thread::available_parallelism().map_or(2, |cores| cores.get().max(2))
-}
-
-/// How hard a commit works to survive a crash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// `synchronous=FULL`: every group commit is fsynced before its writes are acknowledged,
-    /// so an acknowledged write survives a power loss. The default.
-    #[default]
-    Full,
-    /// `synchronous=NORMAL` (opt-in): in WAL mode the database survives a process crash and
-    /// stays consistent, but the last commits before a power loss or an OS crash may be lost
-    /// although they were acknowledged. Faster: the WAL is only fsynced at checkpoints.
-    Normal,
-}
-
-/// Settings of the embedded store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmbeddedOptions {
-    /// How hard a commit works to survive a crash.
-    pub durability: Durability,
-    /// How many reads run at once (reader threads, each with its own connection; at least 2,
-    /// of which query pages and other scans may use all but one).
-    pub readers: usize,
-    /// When a group of writes stops growing and commits.
-    pub group_commit: GroupCommitOptions,
-    /// How many bytes of committed documents are kept in memory for reads by id (0 keeps
-    /// none); see `document_cache.rs`.
-    pub document_cache_bytes: usize,
-    /// The test seam that makes commits fail as on a full disk; off by default.
-    pub commit_faults: CommitFaults,
-}
-
-impl Default for EmbeddedOptions {
-    fn default() -> Self {
-        Self {
-            durability: Durability::default(),
-            readers: default_readers(),
-            group_commit: GroupCommitOptions::default(),
-            document_cache_bytes: DEFAULT_DOCUMENT_CACHE_BYTES,
-            commit_faults: CommitFaults::default(),
-        }
-    }
 }
 
 /// An open embedded store. Cloning is cheap and shares the same connections and lock; the
@@ -223,7 +157,7 @@ impl EmbeddedStore {
     }
 
     /// Whether commits succeed: the last failure, until a commit succeeds again (what
-    /// readiness reports; see `commit_health.rs`).
+    /// readiness reports; see `write/commit_health.rs`).
     pub fn commit_health(&self) -> CommitHealth {
         self.inner.commit_health.clone()
     }

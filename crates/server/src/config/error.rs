@@ -4,8 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::load::Origin;
-use super::settings::Key;
+use super::key::{Key, Origin};
 
 /// A configuration that cannot be used; the process exits with
 /// [`CONFIG_ERROR_EXIT_CODE`](super::CONFIG_ERROR_EXIT_CODE).

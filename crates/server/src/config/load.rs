@@ -8,14 +8,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use config::{ConfigError, Environment, File, FileFormat, Source};
 
 use super::error::SettingsError;
+use super::key::{Key, Origin};
 use super::overrides::Overrides;
-use super::settings::{Key, Settings};
+use super::settings::Settings;
 
 /// The environment variable naming the configuration file (`--config` wins over it).
 pub const CONFIG_FILE_ENV: &str = "OFFCHAIN_CONFIG";
@@ -29,44 +29,6 @@ const RETIRED_VARIABLES: [(&str, &str); 2] = [
     ("OFFCHAIN_LOG", "OFFCHAIN_LOG__LEVEL"),
     ("OFFCHAIN_LOG_FORMAT", "OFFCHAIN_LOG__FORMAT"),
 ];
-
-/// Where a setting's value came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// Nobody set it.
-    Default,
-    /// The TOML file at this path.
-    File(PathBuf),
-    /// This environment variable.
-    Env(&'static str),
-    /// This command-line flag.
-    Flag(&'static str),
-}
-
-impl Origin {
-    /// The trailing comment `offchain-db config` prints after the value.
-    pub fn comment(&self) -> String {
-        match self {
-            Self::Default => "# default".to_owned(),
-            // A comment ends at a line break: keep odd file names on one line.
-            Self::File(path) => {
-                format!("# from file {}", path.display()).replace(|c: char| c.is_control(), "?")
-            }
-            Self::Env(name) | Self::Flag(name) => format!("# from {name}"),
-        }
-    }
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Default => f.write_str("the default"),
-            Self::File(path) => write!(f, "configuration file {}", path.display()),
-            Self::Env(name) => write!(f, "environment variable {name}"),
-            Self::Flag(name) => write!(f, "flag {name}"),
-        }
-    }
-}
 
 /// The effective settings, where each came from, and what was noticed on the way.
 #[derive(Debug, Clone)]

@@ -2,7 +2,8 @@
 //! `OFFCHAIN_CONFIG`) → environment (`OFFCHAIN_` + upper snake case, `__` into a table) →
 //! command-line flags, the highest.
 //!
-//! - [`settings`]: every setting, its default, its names in each layer, and its rules.
+//! - [`settings`]: every setting, its default and its rules; [`Key`]: its names in each layer,
+//!   and [`Origin`]: which layer a value came from.
 //! - [`load`](mod@load): merges the layers (with the `config` crate) and remembers where each
 //!   value came from; the environment is passed in, never read here.
 //! - [`Overrides`]: the flags, applied last.
@@ -14,6 +15,7 @@
 //! This module must not start anything: it only reads the file it is pointed at.
 
 mod error;
+mod key;
 pub mod load;
 mod overrides;
 mod render;
@@ -31,16 +33,16 @@ use infra::schema::ValidationStall;
 use infra::schema::cache::DEFAULT_SCHEMA_CACHE_BYTES;
 use infra::schema::limits::DEFAULT_MAX_SCHEMA_BYTES;
 
+use crate::connection_limits::ConnectionLimits;
 use crate::log_worker::LogOptions;
-use crate::run::{ConnectionLimits, Serving};
+use crate::serving::Serving;
 use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, WORKER_SHUTDOWN_TIMEOUT};
 
 pub use error::SettingsError;
-pub use load::{CONFIG_FILE_ENV, CONFIG_FILE_FLAG, Loaded, Origin, load};
+pub use key::{Key, Origin};
+pub use load::{CONFIG_FILE_ENV, CONFIG_FILE_FLAG, Loaded, load};
 pub use overrides::Overrides;
-pub use settings::{
-    DurabilityMode, Key, LogFormat, LogSettings, ServingMode, Settings, TlogSettings,
-};
+pub use settings::{DurabilityMode, LogFormat, LogSettings, ServingMode, Settings, TlogSettings};
 
 /// Default listen address: loopback only, so a fresh start exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

@@ -6,7 +6,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::settings::{DurabilityMode, Key, LogFormat, ServingMode, Settings};
+use super::key::Key;
+use super::settings::{DurabilityMode, LogFormat, ServingMode, Settings};
 
 /// The command-line layer: each field is `Some` only when its flag was given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

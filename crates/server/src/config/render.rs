@@ -3,8 +3,9 @@
 
 use std::fmt::Write as _;
 
+use super::key::Key;
 use super::load::Loaded;
-use super::settings::{Key, value_name};
+use super::settings::value_name;
 
 impl Loaded {
     /// The effective settings as TOML, one `# from ...` (or `# default`) comment per value.

@@ -1,4 +1,5 @@
-//! The settings a user can give, their defaults, their names in every layer, and their rules.
+//! The settings a user can give, their defaults and their rules (their names in every layer
+//! are in `key.rs`).
 //!
 //! [`Settings`] is what the TOML file, the environment and the flags describe; it becomes the
 //! [`Config`] the server runs with. Integers are read strictly (whole numbers or strings of
@@ -18,13 +19,15 @@ use serde::de::{self, Deserializer, Unexpected, Visitor};
 use shared_kernel::constants::{DEFAULT_MAX_DOCUMENT_BYTES, WORKER_SHUTDOWN_TIMEOUT};
 use tracing_subscriber::EnvFilter;
 
-use crate::log_worker::LogOptions;
-use crate::run::limits::{
-    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+use crate::connection_limits::{
+    ConnectionLimits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
 };
-use crate::run::{ConnectionLimits, Serving};
+use crate::log_worker::LogOptions;
+use crate::serving::Serving;
 use audit_app::SequencerOptions;
 
+use super::key::Key;
 use super::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_REQUEST_TIMEOUT};
 
 /// The default `document_cache_mib`: [`infra::embedded::DEFAULT_DOCUMENT_CACHE_BYTES`].
@@ -326,165 +329,6 @@ impl Settings {
             },
             commit_faults: infra::embedded::CommitFaults::default(),
         }
-    }
-}
-
-/// One setting: its key in the TOML file, its environment variable and its flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Key {
-    /// `listen`
-    Listen,
-    /// `data_dir`
-    DataDir,
-    /// `max_document_bytes`
-    MaxDocumentBytes,
-    /// `durability`
-    Durability,
-    /// `serving`
-    Serving,
-    /// `document_cache_mib`
-    DocumentCacheMib,
-    /// `max_schema_bytes`
-    MaxSchemaBytes,
-    /// `schema_cache_mib`
-    SchemaCacheMib,
-    /// `request_timeout_secs`
-    RequestTimeoutSecs,
-    /// `shutdown_timeout_secs`
-    ShutdownTimeoutSecs,
-    /// `header_read_timeout_secs`
-    HeaderReadTimeoutSecs,
-    /// `keep_alive_timeout_secs`
-    KeepAliveTimeoutSecs,
-    /// `max_connections`
-    MaxConnections,
-    /// `log.level`
-    LogLevel,
-    /// `log.format`
-    LogFormat,
-    /// `tlog.signing_key`
-    TlogSigningKey,
-    /// `tlog.origin`
-    TlogOrigin,
-    /// `tlog.signer_state`
-    TlogSignerState,
-    /// `tlog.checkpoint_interval_ms`
-    TlogCheckpointIntervalMs,
-}
-
-impl Key {
-    /// Every setting, in the order they are printed and checked.
-    pub const ALL: [Self; 19] = [
-        Self::Listen,
-        Self::DataDir,
-        Self::MaxDocumentBytes,
-        Self::Durability,
-        Self::Serving,
-        Self::DocumentCacheMib,
-        Self::MaxSchemaBytes,
-        Self::SchemaCacheMib,
-        Self::RequestTimeoutSecs,
-        Self::ShutdownTimeoutSecs,
-        Self::HeaderReadTimeoutSecs,
-        Self::KeepAliveTimeoutSecs,
-        Self::MaxConnections,
-        Self::LogLevel,
-        Self::LogFormat,
-        Self::TlogSigningKey,
-        Self::TlogOrigin,
-        Self::TlogSignerState,
-        Self::TlogCheckpointIntervalMs,
-    ];
-
-    /// The dotted path in the TOML file (`log.level` is `level` in the `[log]` table).
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::Listen => "listen",
-            Self::DataDir => "data_dir",
-            Self::MaxDocumentBytes => "max_document_bytes",
-            Self::Durability => "durability",
-            Self::Serving => "serving",
-            Self::DocumentCacheMib => "document_cache_mib",
-            Self::MaxSchemaBytes => "max_schema_bytes",
-            Self::SchemaCacheMib => "schema_cache_mib",
-            Self::RequestTimeoutSecs => "request_timeout_secs",
-            Self::ShutdownTimeoutSecs => "shutdown_timeout_secs",
-            Self::HeaderReadTimeoutSecs => "header_read_timeout_secs",
-            Self::KeepAliveTimeoutSecs => "keep_alive_timeout_secs",
-            Self::MaxConnections => "max_connections",
-            Self::LogLevel => "log.level",
-            Self::LogFormat => "log.format",
-            Self::TlogSigningKey => "tlog.signing_key",
-            Self::TlogOrigin => "tlog.origin",
-            Self::TlogSignerState => "tlog.signer_state",
-            Self::TlogCheckpointIntervalMs => "tlog.checkpoint_interval_ms",
-        }
-    }
-
-    /// The environment variable: `OFFCHAIN_` + upper snake case, `__` between table and key.
-    pub fn env(self) -> &'static str {
-        match self {
-            Self::Listen => "OFFCHAIN_LISTEN",
-            Self::DataDir => "OFFCHAIN_DATA_DIR",
-            Self::MaxDocumentBytes => "OFFCHAIN_MAX_DOCUMENT_BYTES",
-            Self::Durability => "OFFCHAIN_DURABILITY",
-            Self::Serving => "OFFCHAIN_SERVING",
-            Self::DocumentCacheMib => "OFFCHAIN_DOCUMENT_CACHE_MIB",
-            Self::MaxSchemaBytes => "OFFCHAIN_MAX_SCHEMA_BYTES",
-            Self::SchemaCacheMib => "OFFCHAIN_SCHEMA_CACHE_MIB",
-            Self::RequestTimeoutSecs => "OFFCHAIN_REQUEST_TIMEOUT_SECS",
-            Self::ShutdownTimeoutSecs => "OFFCHAIN_SHUTDOWN_TIMEOUT_SECS",
-            Self::HeaderReadTimeoutSecs => "OFFCHAIN_HEADER_READ_TIMEOUT_SECS",
-            Self::KeepAliveTimeoutSecs => "OFFCHAIN_KEEP_ALIVE_TIMEOUT_SECS",
-            Self::MaxConnections => "OFFCHAIN_MAX_CONNECTIONS",
-            Self::LogLevel => "OFFCHAIN_LOG__LEVEL",
-            Self::LogFormat => "OFFCHAIN_LOG__FORMAT",
-            Self::TlogSigningKey => "OFFCHAIN_TLOG__SIGNING_KEY",
-            Self::TlogOrigin => "OFFCHAIN_TLOG__ORIGIN",
-            Self::TlogSignerState => "OFFCHAIN_TLOG__SIGNER_STATE",
-            Self::TlogCheckpointIntervalMs => "OFFCHAIN_TLOG__CHECKPOINT_INTERVAL_MS",
-        }
-    }
-
-    /// The command-line flag of `serve` and `config`.
-    pub fn flag(self) -> &'static str {
-        match self {
-            Self::Listen => "--listen",
-            Self::DataDir => "--data-dir",
-            Self::MaxDocumentBytes => "--max-document-bytes",
-            Self::Durability => "--durability",
-            Self::Serving => "--serving",
-            Self::DocumentCacheMib => "--document-cache-mib",
-            Self::MaxSchemaBytes => "--max-schema-bytes",
-            Self::SchemaCacheMib => "--schema-cache-mib",
-            Self::RequestTimeoutSecs => "--request-timeout-secs",
-            Self::ShutdownTimeoutSecs => "--shutdown-timeout-secs",
-            Self::HeaderReadTimeoutSecs => "--header-read-timeout-secs",
-            Self::KeepAliveTimeoutSecs => "--keep-alive-timeout-secs",
-            Self::MaxConnections => "--max-connections",
-            Self::LogLevel => "--log-level",
-            Self::LogFormat => "--log-format",
-            Self::TlogSigningKey => "--tlog-signing-key",
-            Self::TlogOrigin => "--tlog-origin",
-            Self::TlogSignerState => "--tlog-signer-state",
-            Self::TlogCheckpointIntervalMs => "--tlog-checkpoint-interval-ms",
-        }
-    }
-
-    /// The setting with this dotted path.
-    pub fn from_path(path: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|key| key.path() == path)
-    }
-
-    /// The setting read from this environment variable.
-    pub fn from_env(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|key| key.env() == name)
-    }
-}
-
-impl fmt::Display for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.path())
     }
 }
 

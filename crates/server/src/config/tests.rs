@@ -56,7 +56,7 @@ fn with_nothing_given_every_setting_is_its_default() {
     assert_eq!(settings.serving, ServingMode::PerThread);
     assert_eq!(
         settings.to_config().serving,
-        crate::run::Serving::one_thread_per_core()
+        crate::serving::Serving::one_thread_per_core()
     );
     assert_eq!(settings.document_cache_mib, 64);
     assert_eq!(
@@ -76,7 +76,7 @@ fn with_nothing_given_every_setting_is_its_default() {
     assert_eq!(settings.max_connections, 10_000);
     assert_eq!(
         settings.to_config().connections,
-        crate::run::ConnectionLimits::default()
+        crate::connection_limits::ConnectionLimits::default()
     );
     assert_eq!(settings.log.level, "info");
     assert_eq!(settings.log.format, LogFormat::Json);
@@ -676,7 +676,7 @@ fn settings_become_the_server_configuration() {
     let config = settings.to_config();
     assert_eq!(
         config.connections,
-        crate::run::ConnectionLimits {
+        crate::connection_limits::ConnectionLimits {
             header_read_timeout: std::time::Duration::from_secs(2),
             keep_alive_timeout: std::time::Duration::from_secs(9),
             max_connections: 12,
@@ -685,7 +685,7 @@ fn settings_become_the_server_configuration() {
     assert_eq!(config.listen, addr("127.0.0.1:8080"));
     assert_eq!(config.data_dir, PathBuf::from("./data"));
     assert_eq!(config.durability, infra::embedded::Durability::Normal);
-    assert_eq!(config.serving, crate::run::Serving::Shared);
+    assert_eq!(config.serving, crate::serving::Serving::Shared);
     assert_eq!(config.request_timeout, std::time::Duration::from_secs(3));
     assert_eq!(config.shutdown_timeout, std::time::Duration::from_secs(4));
 }

@@ -28,8 +28,8 @@ use shared_kernel::{Error, ErrorCode, RequestContext, Sha256Digest};
 use storage_app::idempotency::{IdempotencyKey, IdempotencyScope, KeptAnswer, StoredResponse};
 
 use super::AppState;
+use super::dispatch::call_routes;
 use super::extract::read_body;
-use super::pipeline::call_routes;
 use super::problem::ApiError;
 
 /// The request header carrying the key.

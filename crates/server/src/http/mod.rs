@@ -3,6 +3,7 @@
 
 mod audit;
 mod collections;
+mod dispatch;
 mod documents;
 mod dto;
 mod extract;
@@ -16,6 +17,7 @@ mod precondition;
 mod problem;
 mod proof;
 mod query;
+mod request_id;
 mod write_gate;
 
 use std::any::Any;

@@ -26,21 +26,11 @@ use tower::Service;
 use tracing::Instrument;
 
 use super::AppState;
+use super::dispatch::call_routes;
 use super::host;
 use super::idempotency;
 use super::problem::{self, ApiError};
-
-tokio::task_local! {
-    /// The request id of the request being served, for error bodies built deep inside.
-    static REQUEST_ID: RequestId;
-}
-
-/// The request id of the request this task is serving (empty outside a request).
-pub fn current_request_id() -> String {
-    REQUEST_ID
-        .try_with(|id| id.as_str().to_owned())
-        .unwrap_or_default()
-}
+use super::request_id::REQUEST_ID;
 
 /// The routes inside the middleware (see the module documentation).
 #[derive(Clone)]
@@ -145,14 +135,6 @@ impl Pipeline {
     }
 }
 
-/// The routes' answer to `request`.
-pub async fn call_routes(mut routes: Router, request: Request) -> Response {
-    match routes.call(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    }
-}
-
 impl Service<Request> for Pipeline {
     type Response = Response;
     type Error = Infallible;
@@ -194,7 +176,7 @@ mod tests {
                 "/panic",
                 get(|| async {
                     panic!("boom");
-                    #[allow(unreachable_code)]
+                    #[expect(unreachable_code, reason = "the route must name a response type")]
                     ""
                 }),
             )

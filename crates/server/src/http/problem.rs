@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use shared_kernel::{Error, ErrorCode};
 
-use super::pipeline::current_request_id;
+use super::request_id::current_request_id;
 
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";

@@ -36,8 +36,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-use super::limits::ConnectionLimits;
 use super::table::{Admitted, Phase, Tracked};
+use crate::connection_limits::ConnectionLimits;
 
 /// Serves `stream` until the client or the watchdog ends it. `admitted` keeps it on the
 /// connection table until then.

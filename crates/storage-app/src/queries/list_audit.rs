@@ -8,26 +8,10 @@ use storage_domain::{CollectionName, DocumentId};
 use super::Page;
 use crate::app::StorageApp;
 use crate::cursor;
+use crate::ports::AuditQuery;
 
 /// The cursor tag of this list.
 const CURSOR_KIND: &str = "audit";
-
-/// Which audit entries, parsed and checked (every field optional; all given ones must hold).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AuditQuery {
-    /// The collection's name at the time of the change.
-    pub collection: Option<CollectionName>,
-    /// The document.
-    pub document_id: Option<DocumentId>,
-    /// Who made the change.
-    pub actor: Option<Actor>,
-    /// Which operation.
-    pub operation: Option<AuditOperation>,
-    /// At or after this time.
-    pub since: Option<Timestamp>,
-    /// Strictly before this time.
-    pub until: Option<Timestamp>,
-}
 
 /// `GET /v1/audit` as the client sent it: every filter as text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
