@@ -23,7 +23,7 @@ pub mod signer;
 mod stored;
 
 #[cfg(test)]
-mod fake;
+mod test_support;
 
 pub use ports::{
     AuditLeaf, LogAppend, LogLeaf, LogSigner, LogStore, PendingLeaf, StoredCheckpoint, TreeHead,

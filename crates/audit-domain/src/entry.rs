@@ -159,7 +159,6 @@ impl AuditEntry {
     /// The entry as the JSON object of API.md (every field present, null where absent).
     pub fn to_json(&self) -> Value {
         // Strings, integers and nulls always serialise (see `fields`).
-        #[allow(clippy::expect_used)]
         serde_json::to_value(self.fields()).expect("an audit entry's fields serialise")
     }
 
@@ -170,7 +169,6 @@ impl AuditEntry {
     /// (strings, integers below 2^53, nulls) serde_json's compact output is byte for byte the
     /// canonical form. A test holds the two together.
     pub fn leaf_bytes(&self) -> Vec<u8> {
-        #[allow(clippy::expect_used)]
         serde_json::to_vec(&self.fields()).expect("an audit entry's fields serialise")
     }
 

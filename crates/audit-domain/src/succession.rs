@@ -124,13 +124,11 @@ impl SuccessionEntry {
 
     /// The entry as its JSON object.
     pub fn to_json(&self) -> Value {
-        #[allow(clippy::expect_used)]
         serde_json::to_value(self.fields()).expect("a succession entry's fields serialise")
     }
 
     /// The leaf bytes: the RFC 8785 canonical JSON of [`Self::to_json`].
     pub fn leaf_bytes(&self) -> Vec<u8> {
-        #[allow(clippy::expect_used)]
         serde_json::to_vec(&self.fields()).expect("a succession entry's fields serialise")
     }
 

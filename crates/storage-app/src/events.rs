@@ -68,7 +68,6 @@ struct DocumentPayload<'a> {
 /// The JSON text of a payload: its fields are strings, numbers and nulls, which always
 /// serialise.
 fn to_text(payload: &impl Serialize) -> String {
-    #[allow(clippy::expect_used)]
     serde_json::to_string(payload).expect("an outbox payload's fields serialise")
 }
 

@@ -26,8 +26,6 @@ mod table_source;
 mod tables;
 
 #[cfg(test)]
-mod fake_store;
-#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -8,8 +8,8 @@ use shared_kernel::time::ManualClock;
 use shared_kernel::{AuditId, ErrorCode, Timestamp};
 
 use super::*;
-use crate::fake::FakeLogStore;
 use crate::sequencer::{Sequencer, SequencerOptions};
+use crate::test_support::FakeLogStore;
 
 async fn log_of(size: usize, pending: usize) -> (Arc<FakeLogStore>, LogQueries) {
     let store = Arc::new(FakeLogStore::new());

@@ -13,8 +13,8 @@ use shared_kernel::{ErrorCode, Timestamp};
 use crate::signer::SignerMemory;
 
 use super::*;
-use crate::fake::FakeLogStore;
 use crate::signer::{InMemorySignerMemory, RememberingSigner};
+use crate::test_support::FakeLogStore;
 
 struct World {
     store: Arc<FakeLogStore>,
@@ -242,9 +242,9 @@ async fn a_sequencer_signs_only_trees_extending_the_last_one_signed_and_remember
 }
 
 /// The store as it was at some moment, to put back later (a restored copy).
-fn snapshot(world: &World) -> crate::fake::FakeState {
+fn snapshot(world: &World) -> crate::test_support::FakeState {
     let state = world.store.lock();
-    crate::fake::FakeState {
+    crate::test_support::FakeState {
         entries: state.entries.clone(),
         hashes: state.hashes.clone(),
         head: state.head,

@@ -17,8 +17,6 @@ pub mod proof;
 pub mod tree;
 
 #[cfg(test)]
-mod proptests;
-#[cfg(test)]
 mod tests;
 
 pub use hash::{HASH_LEN, Hash, HashParseError, empty_root, leaf_hash, node_hash};

@@ -25,10 +25,6 @@ pub mod tlog_proof;
 pub mod verify;
 
 #[cfg(test)]
-mod fixture;
-#[cfg(test)]
-mod mutation_tests;
-#[cfg(test)]
 mod tests;
 
 pub use bundle::ReceiptBundle;

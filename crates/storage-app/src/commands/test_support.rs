@@ -1,4 +1,6 @@
-//! Mocks of every port a command handler uses, assembled into a transaction.
+//! Mocks of every port a command handler uses, assembled into a transaction. Shared by every
+//! command's tests and by `events` and `idempotency`, so it is a module of its own rather than
+//! one module's `tests`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

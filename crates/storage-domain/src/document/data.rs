@@ -134,7 +134,6 @@ impl DocumentData {
         self.0.value.get_or_init(|| {
             // Both constructors checked that the text is JSON (`parse` wrote it from a
             // value, `restore` refused anything else), so this cannot fail.
-            #[allow(clippy::expect_used)]
             serde_json::from_str(self.0.canonical.get())
                 .expect("the canonical text of document data was checked to be JSON")
         })

@@ -5,11 +5,11 @@ use shared_kernel::{
     Actor, AuditId, CollectionId, RequestContext, RequestId, Sha256Digest, Timestamp,
 };
 
-use super::{ReceiptBundle, TlogProof};
 use crate::checkpoint::Checkpoint;
 use crate::entry::{AuditEntry, AuditOperation, AuditSubject};
 use crate::merkle::{MemoryTree, prove_inclusion};
 use crate::note::{KeyName, NoteSigner, NoteVerifier};
+use crate::receipt::{ReceiptBundle, TlogProof};
 
 pub(super) const ORIGIN: &str = "offchain-db/test";
 

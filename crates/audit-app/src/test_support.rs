@@ -1,5 +1,6 @@
-//! An in-memory [`LogStore`] for the application's tests, keeping the same contract as the
-//! adapters: one append is all or nothing, a stale head is a `CONFLICT`.
+//! Test support shared by the sequencer's and the queries' unit tests (so it is a module of
+//! its own rather than one module's `tests`): an in-memory [`LogStore`], keeping the same
+//! contract as the adapters: one append is all or nothing, a stale head is a `CONFLICT`.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};

@@ -13,7 +13,7 @@ use shared_kernel::{
     Actor, AuditId, CollectionId, Error, RequestContext, RequestId, Sha256Digest, Timestamp,
 };
 
-use super::*;
+use crate::auditor::*;
 
 pub(super) const ORIGIN: &str = "offchain-db/test";
 

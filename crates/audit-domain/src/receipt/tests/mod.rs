@@ -1,11 +1,17 @@
 //! Receipts that a log serves verify, in both encodings; documents are held to their entry;
 //! strict parsing refuses every second spelling.
+//!
+//! [`fixture`] builds the signed log both suites use; [`mutation`] flips every bit of a valid
+//! receipt.
+
+mod fixture;
+mod mutation;
 
 use serde_json::{Value, json};
 
-use super::fixture::{Fixture, ORIGIN};
 use super::*;
 use crate::note::{KeyName, NoteSigner};
+use fixture::{Fixture, ORIGIN};
 
 fn parse_and_verify(
     bytes: &[u8],

@@ -9,9 +9,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use super::fixture::{Fixture, ORIGIN};
-use super::{Receipt, verify_receipt};
 use crate::merkle::Hash;
 use crate::note::NoteVerifier;
+use crate::receipt::{Receipt, TlogProof, verify_receipt};
 
 /// Leaf indexes worth covering in a tree of 13: the first, a middle one, the rightmost (a
 /// deletion, whose proof is shortest).
@@ -192,7 +192,7 @@ fn every_single_bit_change_of_a_tlog_proof_is_refused() {
             Receipt::parse(text.as_bytes()).and_then(|r| verify_receipt(&r, &verifier, None));
         assert!(verified.is_ok(), "the unmutated proof: {verified:?}");
         let rebuild = |leaf: Vec<u8>, index: u64, hashes: Vec<Hash>, note: String| {
-            super::TlogProof::new(leaf, index, hashes, note)
+            TlogProof::new(leaf, index, hashes, note)
                 .map(|p| p.to_text())
                 .unwrap_or_else(|e| panic!("{e}"))
         };

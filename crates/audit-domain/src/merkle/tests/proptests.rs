@@ -9,7 +9,7 @@
 
 use proptest::prelude::*;
 
-use super::*;
+use crate::merkle::*;
 
 /// Proptest cases per property; each case builds a tree of up to 2,000 leaves, so this stays
 /// well under a second or two in a debug build.

@@ -1,5 +1,8 @@
 //! Unit tests: known answers, the stored layout, and every small tree checked against a direct
 //! transcription of the RFC 9162 recursive definitions (MTH, PATH, SUBPROOF).
+//! [`proptests`] does the same on random trees of up to 2,000 leaves.
+
+mod proptests;
 
 use super::*;
 

@@ -1,13 +1,15 @@
-//! The auditor over an in-memory store ([`super::fake_store`]): given a store written
+//! The auditor over an in-memory store ([`fake_store`]): given a store written
 //! normally, when one thing is changed, then exactly that is named, where it is.
+
+mod fake_store;
 
 use audit_domain::checkpoint::Checkpoint;
 use audit_domain::merkle::{Hash, MemoryTree};
 use serde_json::json;
 use shared_kernel::Sha256Digest;
 
-use super::fake_store::{FakeStore, ORIGIN, signer};
 use super::*;
+use fake_store::{FakeStore, ORIGIN, signer};
 
 fn kinds(findings: &[Finding]) -> Vec<FindingKind> {
     findings.iter().map(|f| f.kind).collect()
