@@ -326,10 +326,13 @@ pub struct AuditRecord {
 /// the patch kept beside it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggedAuditEntry {
-    /// Commit sequence: the order in which entries were committed (1, 2, ...).
+    /// Commit sequence: the order in which entries were committed (1, 2, ...); in a successor
+    /// log its `log.succession` entry is 1, the entries it took over following in their
+    /// commit order.
     pub seq: u64,
-    /// The entry.
-    pub entry: AuditEntry,
+    /// The entry: a data entry, or a successor log's `log.succession` entry (listed by
+    /// `/v1/audit` at its leaf position, never in a document's trail).
+    pub entry: crate::succession::LogEntry,
     /// SHA-256(0x00 ‖ leaf bytes).
     pub leaf_hash: Hash,
     /// Its index in the Merkle log, once the sequencer has placed it.

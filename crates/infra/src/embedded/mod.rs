@@ -78,10 +78,14 @@ use self::writer::Writer;
 pub use self::audit_reader::AuditReader;
 pub use self::commit_health::{CommitFailure, CommitFaults, CommitHealth, PROBE_INTERVAL};
 pub use self::document_cache::DEFAULT_DOCUMENT_CACHE_BYTES;
-pub use self::log_key::{SIGNING_KEY_FILE_NAME, create_signing_seed, load_or_create_signing_seed};
+pub use self::log_key::{
+    SIGNING_KEY_FILE_NAME, SUCCESSOR_KEY_SUFFIX, create_signing_seed, load_or_create_signing_seed,
+    successor_key_path,
+};
 pub use self::signer_state::{
     FileSignerMemory, SIGNER_STATE_SUFFIX, default_signer_state_path, sync_parent,
 };
+pub use self::succession::EndedCheckpoint;
 pub use self::write_stats::WriteStats;
 pub use self::writer::GroupCommitOptions;
 
