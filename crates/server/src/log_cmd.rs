@@ -252,9 +252,9 @@ async fn finish_interrupted(
     }
     crash_at(stop, CrashPoint::BeforeSigning)?;
     let size = sign_successor(store, files, new_key.clone()).await?;
-    let mut said = format!(
+    let mut said = String::from(
         "an interrupted `offchain-db log succeed` was finished (its database write had \
-         committed)\n"
+         committed)\n",
     );
     said.push_str(&report(
         config,

@@ -272,7 +272,7 @@ async fn successor_checks(
     assert_eq!(status, 200, "{proof}");
     let hashes: Vec<Hash> = proof["hashes"]
         .as_array()
-        .map(|h| h.iter().map(|x| hash(x)).collect())
+        .map(|h| h.iter().map(hash).collect())
         .unwrap_or_default();
     let leaf = hash(&page["items"][0]["leaf_hash"]);
     let root = hash(&first["root_hash"]);
@@ -304,6 +304,10 @@ async fn successor_checks(
         .map(|items| items.iter().map(|i| i["leaf_index"].clone()).collect())
         .unwrap_or_default();
     assert_eq!(indexes, (0..5).map(Value::from).collect::<Vec<_>>());
+    let (status, only) = get(http, &format!("{base}/v1/audit?operation=log.succession")).await;
+    assert_eq!(status, 200, "{only}");
+    assert_eq!(only["items"].as_array().map(Vec::len), Some(1), "{only}");
+    assert_eq!(only["items"][0]["leaf_index"], 0, "{only}");
     for filter in ["collection=people", "document_id=early-1"] {
         let (status, filtered) = get(http, &format!("{base}/v1/audit?{filter}")).await;
         assert_eq!(status, 200, "{filtered}");
@@ -334,7 +338,7 @@ async fn successor_checks(
     assert_eq!(status, 200, "{consistency}");
     let hashes: Vec<Hash> = consistency["hashes"]
         .as_array()
-        .map(|h| h.iter().map(|x| hash(x)).collect())
+        .map(|h| h.iter().map(hash).collect())
         .unwrap_or_default();
     let checked = verify_consistency(
         5,

@@ -212,8 +212,10 @@ pub trait StorageReader: Send + Sync {
     ) -> Result<Vec<Document>, Error>;
 
     /// Audit entries across the store matching `filter`, after commit sequence `after_seq`,
-    /// in commit order, at most `limit`. A filter may scan the whole log, so `deadline` is
-    /// honoured as for [`StorageReader::query_documents`].
+    /// in commit order, at most `limit`. A successor log's `log.succession` entry is one of
+    /// them (a walk never skips an entry); it has no collection or document, so a filter on
+    /// either leaves it out. A filter may scan the whole log, so `deadline` is honoured as
+    /// for [`StorageReader::query_documents`].
     ///
     /// # Errors
     /// `INTERNAL_ERROR` when a stored entry is damaged; `UNAVAILABLE` when the work was

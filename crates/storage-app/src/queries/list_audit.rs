@@ -1,5 +1,6 @@
 //! List audit entries across the store, in commit order, with optional filters.
 
+use audit_domain::succession::SUCCESSION_OPERATION;
 use audit_domain::{AuditOperation, LoggedAuditEntry};
 use shared_kernel::pagination::PageLimit;
 use shared_kernel::{Actor, Deadline, Error, Timestamp};
@@ -22,11 +23,42 @@ pub struct AuditQuery {
     /// Who made the change.
     pub actor: Option<Actor>,
     /// Which operation.
-    pub operation: Option<AuditOperation>,
+    pub operation: Option<ListedOperation>,
     /// At or after this time.
     pub since: Option<Timestamp>,
     /// Strictly before this time.
     pub until: Option<Timestamp>,
+}
+
+/// An operation a listing can be filtered by: a data operation, or `log.succession`, the
+/// operator entry a successor log starts with (API.md "Audit entries").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListedOperation {
+    /// A change to a collection or a document.
+    Data(AuditOperation),
+    /// `log.succession`.
+    Succession,
+}
+
+impl ListedOperation {
+    /// Its name, as stored and as in the entry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Data(operation) => operation.as_str(),
+            Self::Succession => SUCCESSION_OPERATION,
+        }
+    }
+
+    /// Parses an operation name.
+    ///
+    /// # Errors
+    /// `INVALID_INPUT` for a name that is no operation an entry can have.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        if text == SUCCESSION_OPERATION {
+            return Ok(Self::Succession);
+        }
+        AuditOperation::parse(text).map(Self::Data)
+    }
 }
 
 /// `GET /v1/audit` as the client sent it: every filter as text.
@@ -75,7 +107,7 @@ impl ListAudit {
             )?,
             document_id: parse(self.document_id.as_ref(), "document_id", DocumentId::parse)?,
             actor: parse(self.actor.as_ref(), "actor", Actor::parse)?,
-            operation: parse(self.operation.as_ref(), "operation", AuditOperation::parse)?,
+            operation: parse(self.operation.as_ref(), "operation", ListedOperation::parse)?,
             since: parse(self.since.as_ref(), "since", Timestamp::parse_rfc3339)?,
             until: parse(self.until.as_ref(), "until", Timestamp::parse_rfc3339)?,
         })
@@ -188,6 +220,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_succession_entry_is_an_operation_a_listing_can_ask_for() {
+        let request = ListAudit {
+            operation: Some("log.succession".into()),
+            ..ListAudit::default()
+        };
+        let operation = request.filter().ok().and_then(|f| f.operation);
+        assert_eq!(operation, Some(ListedOperation::Succession));
+        assert_eq!(
+            operation.map(ListedOperation::as_str),
+            Some("log.succession")
+        );
+    }
+
     #[tokio::test]
     async fn the_filter_and_the_deadline_reach_the_reader_parsed() {
         let expected = Deadline::after(std::time::Duration::from_secs(5));
@@ -195,7 +241,7 @@ mod tests {
         reader
             .expect_audit_entries()
             .withf(move |filter, after, limit, deadline| {
-                filter.operation == Some(AuditOperation::DocumentPatch)
+                filter.operation == Some(ListedOperation::Data(AuditOperation::DocumentPatch))
                     && filter.since == Some(Timestamp::from_millis(0))
                     && after.is_none()
                     && *limit == 51
