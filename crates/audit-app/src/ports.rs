@@ -167,7 +167,8 @@ pub trait LogSigner: Send + Sync {
     /// the last one is empty or of the same size).
     ///
     /// # Errors
-    /// `LOG_ROLLED_BACK` when the checkpoint is smaller than, another root than, or not shown
+    /// `UNAVAILABLE` with reason `log_rolled_back` (`crate::signer::is_rolled_back`) when the
+    /// checkpoint is smaller than, another root than, or not shown
     /// to extend the last signed tree (nothing is signed then); `INTERNAL_ERROR` when the
     /// checkpoint's origin is not this key's; `UNAVAILABLE` when the memory cannot be written.
     fn sign_checkpoint(&self, checkpoint: &Checkpoint, proof: &[Hash]) -> Result<String, Error>;

@@ -145,7 +145,7 @@ impl Sequencer {
     /// signed: the database is older than what was signed (see [`crate::signer`]).
     ///
     /// # Errors
-    /// `LOG_ROLLED_BACK` naming the signed size; storage errors.
+    /// `UNAVAILABLE` with reason `log_rolled_back`, naming the signed size; storage errors.
     pub async fn check_signer_memory(&self) -> Result<(), Error> {
         let Some(last) = self.signer.last_signed() else {
             return Ok(());

@@ -207,34 +207,56 @@ impl LogSigner for RememberingSigner {
     }
 }
 
+/// The `reason` extension member of a refusal because the database is older than what the
+/// signer signed. The error is `UNAVAILABLE`, the contract's code for storage that cannot
+/// serve (API.md "Errors"): clients branch on `code`, and this one needs an operator. Its
+/// extension members `reason`, `last_signed_size` and `database_size` tell the rest.
+pub const LOG_ROLLED_BACK: &str = "log_rolled_back";
+
+/// Whether `error` is a refusal to sign because the database is older than what was signed.
+pub fn is_rolled_back(error: &Error) -> bool {
+    error.code() == ErrorCode::Unavailable
+        && error
+            .extensions()
+            .get("reason")
+            .and_then(serde_json::Value::as_str)
+            == Some(LOG_ROLLED_BACK)
+}
+
+/// A refusal: `UNAVAILABLE`, reason [`LOG_ROLLED_BACK`], naming both sizes.
+fn refusal(detail: String, signed: u64, stored: u64) -> Error {
+    Error::new(ErrorCode::Unavailable, detail)
+        .with_extension("reason", LOG_ROLLED_BACK)
+        .with_extension("last_signed_size", signed)
+        .with_extension("database_size", stored)
+}
+
 /// The signer has signed a larger tree than the one it is asked to sign.
 pub fn rolled_back(signed: u64, stored: u64) -> Error {
-    Error::new(
-        ErrorCode::LogRolledBack,
+    refusal(
         format!(
             "the log's signer has signed a tree of size {signed}, but this store's log holds \
              {stored} leaves: the database is older than what was signed (restored from a \
              copy, or writes lost). Writes are refused so the log never signs a fork; put back \
              the missing data, or start a successor log with `offchain-db log succeed`"
         ),
+        signed,
+        stored,
     )
-    .with_detail("signed_tree_size", signed)
-    .with_detail("tree_size", stored)
 }
 
 /// The signer has signed a tree this store's tree does not extend.
 pub fn forked(signed: u64, stored: u64) -> Error {
-    Error::new(
-        ErrorCode::LogRolledBack,
+    refusal(
         format!(
             "the log's signer has signed a tree of size {signed} that this store's log (of \
              {stored} leaves) does not extend: the database was restored from a copy and \
              written on. Writes are refused so the log never signs a fork; put back the \
              missing data, or start a successor log with `offchain-db log succeed`"
         ),
+        signed,
+        stored,
     )
-    .with_detail("signed_tree_size", signed)
-    .with_detail("tree_size", stored)
 }
 
 /// A [`SignerMemory`] in memory, for tests and for tools that sign nothing durable.
@@ -351,8 +373,11 @@ mod tests {
             ),
         ];
         for (case, result) in cases {
-            let code = result.err().map(|e| e.code());
-            assert_eq!(code, Some(ErrorCode::LogRolledBack), "{case}");
+            let refused = result.err();
+            assert!(
+                refused.as_ref().is_some_and(is_rolled_back),
+                "{case}: {refused:?}"
+            );
         }
         assert_eq!(
             memory.load().ok().flatten(),

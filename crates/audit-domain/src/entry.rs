@@ -320,22 +320,6 @@ pub struct AuditRecord {
     pub patch: Option<Value>,
 }
 
-/// An audit entry as stored: its commit sequence, leaf hash, log index once sequenced, and
-/// the patch kept beside it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoggedAuditEntry {
-    /// Commit sequence: the order in which entries were committed (1, 2, ...).
-    pub seq: u64,
-    /// The entry.
-    pub entry: AuditEntry,
-    /// SHA-256(0x00 ‖ leaf bytes).
-    pub leaf_hash: Hash,
-    /// Its index in the Merkle log, once the sequencer has placed it.
-    pub leaf_index: Option<u64>,
-    /// The RFC 6902 patch whose hash is the entry's `patch_sha256`.
-    pub patch: Option<Value>,
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -17,11 +17,13 @@ mod canonical_text;
 pub mod checkpoint;
 pub mod consistency;
 pub mod entry;
+pub mod logged;
 pub mod logger;
 pub mod merkle;
 pub mod note;
 pub mod receipt;
 pub mod succession;
 
-pub use entry::{AuditEntry, AuditOperation, AuditRecord, AuditSubject, LoggedAuditEntry};
+pub use entry::{AuditEntry, AuditOperation, AuditRecord, AuditSubject};
+pub use logged::LoggedAuditEntry;
 pub use logger::AuditLogger;

@@ -275,6 +275,22 @@ impl LogEntry {
         }
     }
 
+    /// SHA-256(0x00 ‖ leaf bytes).
+    pub fn leaf_hash(&self) -> Hash {
+        match self {
+            Self::Data(entry) => entry.leaf_hash(),
+            Self::Succession(entry) => entry.leaf_hash(),
+        }
+    }
+
+    /// The entry's id.
+    pub fn id(&self) -> AuditId {
+        match self {
+            Self::Data(entry) => entry.id,
+            Self::Succession(entry) => entry.id,
+        }
+    }
+
     /// The data entry, if it is one.
     pub fn as_data(&self) -> Option<&crate::entry::AuditEntry> {
         match self {

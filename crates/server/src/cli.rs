@@ -46,8 +46,9 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum LogCommand {
     /// End a log whose database is older than what its key signed, and start a successor
-    /// with a new key and origin whose first entry (`log.succession`) names where the old
-    /// log ended. Exit 0 done, 2 refused or failed. See docs/operations-log.md.
+    /// with a new key and origin whose first entry (`log.succession`, leaf 0) names where the
+    /// old log ended, the stored entries following it. Run it again to finish one that was
+    /// interrupted. Exit 0 done, 2 refused or failed. See docs/operations-log.md.
     Succeed(SucceedArgs),
 }
 

@@ -10,7 +10,7 @@
 //! Asked to stop, it drains what is pending and signs the final head before it returns, so a
 //! graceful shutdown leaves nothing waiting and nothing unsigned.
 //!
-//! When the database is older than what the signer signed (`LOG_ROLLED_BACK`: restored from
+//! When the database is older than what the signer signed (reason `log_rolled_back`: restored from
 //! a copy, or writes lost), the task does not sequence: it closes the [`WriteGate`] so writes
 //! are refused, tells the operator the two ways out, and the server goes on serving reads and
 //! the proofs the store can give.
@@ -25,11 +25,12 @@ use std::time::Duration;
 
 use audit_app::origin::default_origin;
 use audit_app::sequencer::SEQUENCER_POLL_INTERVAL;
+use audit_app::signer::is_rolled_back;
 use audit_app::{LogQueries, LogSigner, LogStore, RememberingSigner, Sequencer, SequencerOptions};
 use audit_domain::note::{KeyName, NoteSigner};
 use infra::embedded::{
     EmbeddedStore, FileSignerMemory, SIGNING_KEY_FILE_NAME, default_signer_state_path,
-    load_or_create_signing_seed,
+    load_or_create_signing_seed, successor_key_path,
 };
 use shared_kernel::{Clock, Error, ErrorCode};
 use tokio::sync::{oneshot, watch};
@@ -72,7 +73,8 @@ pub struct LogWiring {
 /// # Errors
 /// `UNAVAILABLE` when the key file cannot be read or written; `INTERNAL_ERROR` when it is
 /// malformed; `INVALID_INPUT` when the configured origin is not a valid key name, when the
-/// default key file is missing although the log is not empty, or when the signer state
+/// default key file is missing although the log is not empty, when an interrupted
+/// `log succeed` left its successor's key (`<key file>.successor`), or when the signer state
 /// belongs to another key or origin.
 pub fn wire_log(
     store: &EmbeddedStore,
@@ -83,6 +85,14 @@ pub fn wire_log(
         Some(path) => (path.clone(), false),
         None => (data_dir.join(SIGNING_KEY_FILE_NAME), true),
     };
+    let successor = successor_key_path(&path);
+    if successor.exists() {
+        return Err(Error::invalid_input(format!(
+            "`{}` is there: an `offchain-db log succeed` was interrupted. Run it again to \
+             finish it; no server may sign this log until then",
+            successor.display()
+        )));
+    }
     if create && !path.exists() && !store.log_is_empty()? {
         return Err(Error::invalid_input(format!(
             "the log signing key `{}` is missing, but this store's log is not empty: its \
@@ -149,7 +159,7 @@ impl SequencerTask {
     /// than what the signer signed, closes `gate` instead and sequences nothing.
     ///
     /// # Errors
-    /// As [`Sequencer::start`] (but `LOG_ROLLED_BACK`, which closes the gate); `UNAVAILABLE`
+    /// As [`Sequencer::start`] (but a `log_rolled_back` refusal, which closes the gate); `UNAVAILABLE`
     /// when the thread or its runtime cannot start.
     pub async fn start(
         wiring: &LogWiring,
@@ -183,7 +193,7 @@ impl SequencerTask {
                             let _ = started.send(Ok(()));
                             run(sequencer, options.batch_size, stopped, &gate).await;
                         }
-                        Err(error) if error.code() == ErrorCode::LogRolledBack => {
+                        Err(error) if is_rolled_back(&error) => {
                             refuse_writes(&gate, &error);
                             let _ = started.send(Ok(()));
                         }
@@ -216,7 +226,7 @@ fn refuse_writes(gate: &WriteGate, error: &Error) {
     tracing::error!(
         error = %error.chain(),
         "THE LOG REFUSES TO SIGN: this store's database is older than the last checkpoint the \
-         log signed. Writes are refused (503 LOG_ROLLED_BACK); reads and proofs are served. \
+         log signed. Writes are refused (503 UNAVAILABLE, reason log_rolled_back); reads and proofs are served. \
          Two ways out: put back the missing data (the newer database files) and restart, or \
          stop the server and start a successor log with `offchain-db log succeed` (a new key \
          and origin whose first entry records where this log ended). See \
@@ -237,7 +247,7 @@ async fn run(
         let stopping = *stopped.borrow() || stopped.has_changed().is_err();
         let backlog = match sequencer.sequence_batch().await {
             Ok(added) => added >= batch_size,
-            Err(error) if error.code() == ErrorCode::LogRolledBack => {
+            Err(error) if is_rolled_back(&error) => {
                 refuse_writes(gate, &error);
                 return;
             }
@@ -251,7 +261,7 @@ async fn run(
             }
         };
         match sequencer.checkpoint_if_due().await {
-            Err(error) if error.code() == ErrorCode::LogRolledBack => {
+            Err(error) if is_rolled_back(&error) => {
                 refuse_writes(gate, &error);
                 return;
             }

@@ -10,10 +10,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use audit_domain::checkpoint::Checkpoint;
+use audit_domain::merkle::{Hash, verify_consistency, verify_inclusion};
 use audit_domain::note::NoteVerifier;
 use audit_domain::receipt::{Receipt, verify_receipt};
 use serde_json::{Value, json};
 
+use server::config::Config;
+use server::log_cmd::{self, CrashPoint};
 use support::{Server, client, serve_refused};
 
 /// The database's files in a data folder (not the key, not the signer's state).
@@ -149,11 +152,14 @@ async fn a_database_put_back_from_an_older_copy_makes_the_log_refuse_to_sign_but
         let (status, problem) =
             post(&http, &url, json!({"id": format!("after-{n}"), "data": {}})).await;
         assert_eq!(status, 503, "{problem}");
-        assert_eq!(problem["code"], "LOG_ROLLED_BACK", "{problem}");
+        assert_eq!(problem["code"], "UNAVAILABLE", "{problem}");
+        assert_eq!(problem["reason"], "log_rolled_back", "{problem}");
         if n == 0 {
-            assert_eq!(problem["details"]["signed_tree_size"], 104, "{problem}");
+            assert_eq!(problem["last_signed_size"], 104, "{problem}");
+            assert_eq!(problem["database_size"], 4, "{problem}");
             let detail = problem["detail"].as_str().unwrap_or_default();
             assert!(detail.contains("size 104"), "{problem}");
+            assert!(detail.contains("put back the missing data"), "{problem}");
             assert!(detail.contains("offchain-db log succeed"), "{problem}");
         }
     }
@@ -164,8 +170,8 @@ async fn a_database_put_back_from_an_older_copy_makes_the_log_refuse_to_sign_but
     )
     .await;
     assert_eq!(
-        (status, problem["code"].clone()),
-        (503, json!("LOG_ROLLED_BACK"))
+        (status, problem["code"].clone(), problem["reason"].clone()),
+        (503, json!("UNAVAILABLE"), json!("log_rolled_back"))
     );
 
     // Reads, queries and proofs go on.
@@ -212,31 +218,9 @@ async fn a_database_put_back_from_an_older_copy_makes_the_log_refuse_to_sign_but
         "the old verifier key is printed: {said}"
     );
 
-    let server = Server::start_with(&data, &normal);
-    let base = server.base.clone();
-    let new_key = verifier(&http, &base).await;
-    assert_ne!(new_key.name(), key.name(), "a new origin");
-    assert_ne!(new_key.public_key(), key.public_key(), "a new key");
-    write_documents(&http, &base, "successor", 1).await;
-    // Leaves 0..4 are the database's; the successor's first own entry names the old end.
-    let (status, page) = get(&http, &format!("{base}/v1/log/entries?start=4&end=5")).await;
-    assert_eq!(status, 200, "{page}");
-    let entry = &page["items"][0]["entry"];
-    assert_eq!(entry["operation"], "log.succession", "{page}");
-    assert_eq!(entry["v"], 2, "{page}");
-    let root = last_signed["root_hash"].as_str().unwrap_or_default();
-    assert_eq!(
-        entry["target"],
-        format!("{} 105 {root}", key.name()),
-        "{page}"
-    );
-    let new_checkpoint = checkpoint_at(&http, &base, 6).await;
-    let opened = Checkpoint::open(
-        new_checkpoint["note"].as_str().unwrap_or_default(),
-        &new_key,
-    );
-    assert!(opened.is_ok(), "{opened:?}");
-    server.stop();
+    let old_root = last_signed["root_hash"].as_str().unwrap_or_default();
+    let target = format!("{} 105 {old_root}", key.name());
+    let new_key = successor_checks(&http, &data, &normal, &key, &target).await;
 
     // A receipt of the old log still verifies under the old key, offline.
     let bytes = old_receipt.to_string().into_bytes();
@@ -244,6 +228,135 @@ async fn a_database_put_back_from_an_older_copy_makes_the_log_refuse_to_sign_but
     let verified = verify_receipt(&receipt, &key, None);
     assert!(verified.is_ok(), "{verified:?}");
     assert!(verify_receipt(&receipt, &new_key, None).is_err());
+}
+
+/// The successor log of the store in `data` (one collection, `people`, with `early-0..2`):
+/// `log.succession` (naming `target`) is leaf 0 of a new tree under a new key, the stored
+/// entries follow in commit order and each document is provable there, the successor's
+/// checkpoints are consistent with each other, `/v1/audit` lists the succession entry at
+/// its place (not under a collection or document filter), writes work, and the auditor
+/// finds nothing.
+async fn successor_checks(
+    http: &reqwest::Client,
+    data: &Path,
+    flags: &[&str],
+    old_key: &NoteVerifier,
+    target: &str,
+) -> NoteVerifier {
+    let server = Server::start_with(data, flags);
+    let base = server.base.clone();
+    let new_key = verifier(http, &base).await;
+    assert_ne!(new_key.name(), old_key.name(), "a new origin");
+    assert_ne!(new_key.public_key(), old_key.public_key(), "a new key");
+    let first = checkpoint_at(http, &base, 5).await;
+    let opened = Checkpoint::open(first["note"].as_str().unwrap_or_default(), &new_key);
+    assert!(opened.is_ok(), "{opened:?}");
+
+    // Leaf 0 names where the old log ended; the database's entries follow in commit order.
+    let (status, page) = get(http, &format!("{base}/v1/log/entries?start=0&end=5")).await;
+    assert_eq!(status, 200, "{page}");
+    let entry = &page["items"][0]["entry"];
+    assert_eq!(entry["operation"], "log.succession", "{page}");
+    assert_eq!(entry["v"], 2, "{page}");
+    assert_eq!(entry["target"], target, "{page}");
+    assert_eq!(page["items"][1]["entry"]["operation"], "collection.create");
+    for n in 0..3 {
+        let item = &page["items"][n + 2]["entry"];
+        assert_eq!(item["document_id"], format!("early-{n}"), "{page}");
+    }
+    let (status, proof) = get(
+        http,
+        &format!("{base}/v1/log/proofs/inclusion?index=0&tree_size=5"),
+    )
+    .await;
+    assert_eq!(status, 200, "{proof}");
+    let hashes: Vec<Hash> = proof["hashes"]
+        .as_array()
+        .map(|h| h.iter().map(hash).collect())
+        .unwrap_or_default();
+    let leaf = hash(&page["items"][0]["leaf_hash"]);
+    let root = hash(&first["root_hash"]);
+    assert_eq!(verify_inclusion(&leaf, 0, 5, &hashes, &root), Ok(()));
+
+    // Every document written before is provable in the successor log, under its key.
+    let url = format!("{base}/v1/collections/people/documents");
+    for n in 0..3 {
+        let (status, bundle) = get(http, &format!("{url}/early-{n}/proof")).await;
+        assert_eq!(status, 200, "{bundle}");
+        assert_eq!(bundle["leaf_index"], n + 2, "{bundle}");
+        let bytes = bundle.to_string().into_bytes();
+        let receipt = Receipt::parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        let verified = verify_receipt(&receipt, &new_key, None);
+        assert!(verified.is_ok(), "early-{n}: {verified:?}");
+    }
+
+    // `/v1/audit` lists it at its leaf position; a collection or document filter does not.
+    let (status, listed) = get(http, &format!("{base}/v1/audit")).await;
+    assert_eq!(status, 200, "{listed}");
+    let head = &listed["items"][0];
+    assert_eq!(head["entry"]["operation"], "log.succession", "{listed}");
+    assert_eq!(head["entry"]["collection"], Value::Null, "{listed}");
+    assert_eq!(head["leaf_index"], 0, "{listed}");
+    assert_eq!(head["leaf_hash"], page["items"][0]["leaf_hash"], "{listed}");
+    assert_eq!(head["patch"], Value::Null, "{listed}");
+    let indexes: Vec<Value> = listed["items"]
+        .as_array()
+        .map(|items| items.iter().map(|i| i["leaf_index"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(indexes, (0..5).map(Value::from).collect::<Vec<_>>());
+    let (status, only) = get(http, &format!("{base}/v1/audit?operation=log.succession")).await;
+    assert_eq!(status, 200, "{only}");
+    assert_eq!(only["items"].as_array().map(Vec::len), Some(1), "{only}");
+    assert_eq!(only["items"][0]["leaf_index"], 0, "{only}");
+    for filter in ["collection=people", "document_id=early-1"] {
+        let (status, filtered) = get(http, &format!("{base}/v1/audit?{filter}")).await;
+        assert_eq!(status, 200, "{filtered}");
+        let operations: Vec<&str> = filtered["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i["entry"]["operation"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(!operations.is_empty(), "{filter}: {filtered}");
+        assert!(
+            !operations.contains(&"log.succession"),
+            "{filter}: {filtered}"
+        );
+    }
+
+    // Writes work again, and the successor's checkpoints are consistent with each other.
+    write_documents(http, &base, "successor", 1).await;
+    let later = checkpoint_at(http, &base, 6).await;
+    let (status, consistency) = get(
+        http,
+        &format!("{base}/v1/log/proofs/consistency?from=5&to=6"),
+    )
+    .await;
+    assert_eq!(status, 200, "{consistency}");
+    let hashes: Vec<Hash> = consistency["hashes"]
+        .as_array()
+        .map(|h| h.iter().map(hash).collect())
+        .unwrap_or_default();
+    let checked = verify_consistency(
+        5,
+        6,
+        &hashes,
+        &hash(&first["root_hash"]),
+        &hash(&later["root_hash"]),
+    );
+    assert_eq!(checked, Ok(()));
+    server.stop();
+
+    let audited = support::audit(data, &new_key.to_vkey(), &[]);
+    assert_eq!(audited.code, Some(0), "{audited}");
+    new_key
+}
+
+fn hash(value: &Value) -> Hash {
+    Hash::parse(value.as_str().unwrap_or_default()).unwrap_or_else(|e| panic!("{value}: {e}"))
 }
 
 #[tokio::test]
@@ -301,4 +414,78 @@ async fn a_missing_or_changed_key_or_a_changed_origin_refuses_the_start_with_exi
     let (status, _) = get(&http, &format!("{}/v1/log/checkpoint", server.base)).await;
     assert_eq!(status, 200);
     server.stop();
+}
+
+#[tokio::test]
+async fn a_log_succeed_stopped_at_any_step_never_lets_the_old_key_sign_and_a_rerun_finishes_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let original = dir.path().join("original");
+    let http = client();
+    let server = Server::start(&original);
+    let base = server.base.clone();
+    let (status, _) = post(
+        &http,
+        &format!("{base}/v1/collections"),
+        json!({"name": "people"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    write_documents(&http, &base, "early", 3).await;
+    let ended = checkpoint_at(&http, &base, 4).await;
+    let old_key = verifier(&http, &base).await;
+    server.stop();
+    let old_root = ended["root_hash"].as_str().unwrap_or_default();
+    let target = format!("{} 4 {old_root}", old_key.name());
+
+    for point in [
+        CrashPoint::AfterSuccessorKey,
+        CrashPoint::AfterDatabase,
+        CrashPoint::AfterRetiringState,
+        CrashPoint::AfterRetiringKey,
+        CrashPoint::BeforeSigning,
+    ] {
+        let data = dir.path().join(format!("{point:?}"));
+        support::copy_store(&original, &data);
+        let config = Config::with_data_dir(&data);
+        let stopped = log_cmd::run(&config, None, Some(point)).await;
+        assert!(stopped.is_err(), "{point:?}: {stopped:?}");
+
+        // While a successor key waits beside the key file, no server starts on the folder.
+        if data.join("log-signing.key.successor").exists() {
+            let (code, said) = serve_refused(&data, &[]);
+            assert_eq!(code, Some(2), "{point:?}: {said}");
+            assert!(said.contains("interrupted"), "{point:?}: {said}");
+        } else {
+            assert_eq!(
+                point,
+                CrashPoint::BeforeSigning,
+                "the successor key is in place"
+            );
+        }
+
+        // Running it again finishes the succession.
+        let data_arg = data.display().to_string();
+        let rerun = support::offchain_db(&["log", "succeed", "--data-dir", &data_arg])
+            .output()
+            .unwrap_or_else(|e| panic!("run log succeed: {e}"));
+        let said = String::from_utf8_lossy(&rerun.stdout).into_owned()
+            + &String::from_utf8_lossy(&rerun.stderr);
+        assert_eq!(rerun.status.code(), Some(0), "{point:?}: {said}");
+        assert!(
+            !data.join("log-signing.key.successor").exists(),
+            "{point:?}"
+        );
+        let kept_old_key = std::fs::read_dir(&data)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map_while(Result::ok)
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("log-signing.key.predecessor-")
+            })
+            .count();
+        assert_eq!(kept_old_key, 1, "{point:?}: the old key is kept, once");
+        successor_checks(&http, &data, &[], &old_key, &target).await;
+    }
 }

@@ -40,17 +40,15 @@ pub enum ErrorCode {
     RateLimited,
     /// A failure inside the server; details are hidden from the client.
     Internal,
-    /// Storage unavailable, shutting down, disk full.
+    /// Storage unavailable, shutting down, disk full, over a concurrency cap; also writes
+    /// refused while the database is older than what the log signed (extension member
+    /// `reason: "log_rolled_back"`, see `audit_app::signer`).
     Unavailable,
-    /// The log's signer has signed a larger tree (or another root) than the store holds: the
-    /// database is older than what was signed (restored from a copy, or lost writes). Writes
-    /// are refused so the log never signs a fork; reads and proofs go on.
-    LogRolledBack,
 }
 
 impl ErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::InvalidInput,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -66,7 +64,6 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
-        ErrorCode::LogRolledBack,
     ];
 
     /// The code as it appears on the wire (`"INVALID_INPUT"`).
@@ -87,7 +84,6 @@ impl ErrorCode {
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Internal => "INTERNAL_ERROR",
             ErrorCode::Unavailable => "UNAVAILABLE",
-            ErrorCode::LogRolledBack => "LOG_ROLLED_BACK",
         }
     }
 
@@ -125,13 +121,15 @@ impl FieldError {
 /// The cause of an error, kept for logs.
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// An error with a stable code, a safe detail, optional field errors, extra details and a cause.
+/// An error with a stable code, a safe detail, optional field errors, extra details,
+/// extension members and a cause.
 #[derive(Debug)]
 pub struct Error {
     code: ErrorCode,
     detail: String,
     field_errors: Vec<FieldError>,
     details: Map<String, Value>,
+    extensions: Map<String, Value>,
     source: Option<Source>,
 }
 
@@ -146,6 +144,7 @@ impl Error {
             detail: detail.into(),
             field_errors: Vec::new(),
             details: Map::new(),
+            extensions: Map::new(),
             source: None,
         }
     }
@@ -213,6 +212,15 @@ impl Error {
         self
     }
 
+    /// Adds an RFC 9457 extension member: a fact meant for clients (they may branch on it),
+    /// shown at the top level of the problem answer whatever the code, whereas `details` are
+    /// hidden on server faults. Never for anything internal.
+    #[must_use]
+    pub fn with_extension(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.extensions.insert(name.into(), value.into());
+        self
+    }
+
     /// Keeps `source` as the cause.
     #[must_use]
     pub fn with_source(
@@ -262,6 +270,11 @@ impl Error {
     /// Extra machine-readable details.
     pub fn details(&self) -> &Map<String, Value> {
         &self.details
+    }
+
+    /// The RFC 9457 extension members (see [`Self::with_extension`]).
+    pub fn extensions(&self) -> &Map<String, Value> {
+        &self.extensions
     }
 
     /// The full cause chain as one line, for logs.

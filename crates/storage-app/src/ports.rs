@@ -1,6 +1,7 @@
 //! The ports this layer needs from the outside world, named by role.
 
 use async_trait::async_trait;
+use audit_domain::succession::SUCCESSION_OPERATION;
 use audit_domain::{AuditLogger, AuditOperation, LoggedAuditEntry};
 use shared_kernel::{Actor, CollectionId, Deadline, Error, Position, Timestamp};
 use storage_domain::query::DocumentQuery;
@@ -211,8 +212,10 @@ pub trait StorageReader: Send + Sync {
     ) -> Result<Vec<Document>, Error>;
 
     /// Audit entries across the store matching `filter`, after commit sequence `after_seq`,
-    /// in commit order, at most `limit`. A filter may scan the whole log, so `deadline` is
-    /// honoured as for [`StorageReader::query_documents`].
+    /// in commit order, at most `limit`. A successor log's `log.succession` entry is one of
+    /// them (a walk never skips an entry); it has no collection or document, so a filter on
+    /// either leaves it out. A filter may scan the whole log, so `deadline` is honoured as
+    /// for [`StorageReader::query_documents`].
     ///
     /// # Errors
     /// `INTERNAL_ERROR` when a stored entry is damaged; `UNAVAILABLE` when the work was
@@ -236,9 +239,40 @@ pub struct AuditQuery {
     /// Who made the change.
     pub actor: Option<Actor>,
     /// Which operation.
-    pub operation: Option<AuditOperation>,
+    pub operation: Option<ListedOperation>,
     /// At or after this time.
     pub since: Option<Timestamp>,
     /// Strictly before this time.
     pub until: Option<Timestamp>,
+}
+
+/// An operation a listing can be filtered by: a data operation, or `log.succession`, the
+/// operator entry a successor log starts with (API.md "Audit entries").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListedOperation {
+    /// A change to a collection or a document.
+    Data(AuditOperation),
+    /// `log.succession`.
+    Succession,
+}
+
+impl ListedOperation {
+    /// Its name, as stored and as in the entry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Data(operation) => operation.as_str(),
+            Self::Succession => SUCCESSION_OPERATION,
+        }
+    }
+
+    /// Parses an operation name.
+    ///
+    /// # Errors
+    /// `INVALID_INPUT` for a name that is no operation an entry can have.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        if text == SUCCESSION_OPERATION {
+            return Ok(Self::Succession);
+        }
+        AuditOperation::parse(text).map(Self::Data)
+    }
 }

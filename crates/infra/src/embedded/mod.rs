@@ -65,10 +65,14 @@ use self::write::writer::Writer;
 pub use self::audit::AuditReader;
 pub use self::connection::Durability;
 pub use self::folder::{DATABASE_FILE_NAME, LOCK_FILE_NAME};
-pub use self::log::key::{SIGNING_KEY_FILE_NAME, create_signing_seed, load_or_create_signing_seed};
+pub use self::log::key::{
+    SIGNING_KEY_FILE_NAME, SUCCESSOR_KEY_SUFFIX, create_signing_seed, load_or_create_signing_seed,
+    successor_key_path,
+};
 pub use self::log::signer_state::{
     FileSignerMemory, SIGNER_STATE_SUFFIX, default_signer_state_path, sync_parent,
 };
+pub use self::log::succession::EndedCheckpoint;
 pub use self::options::{EmbeddedOptions, default_readers};
 pub use self::read::document_cache::DEFAULT_DOCUMENT_CACHE_BYTES;
 pub use self::write::commit_health::{CommitFailure, CommitFaults, CommitHealth, PROBE_INTERVAL};

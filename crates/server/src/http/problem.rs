@@ -39,7 +39,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         }
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorCode::Unavailable | ErrorCode::LogRolledBack => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -60,7 +60,6 @@ fn title_of(code: ErrorCode) -> &'static str {
         ErrorCode::RateLimited => "Rate limited",
         ErrorCode::Internal => "Internal error",
         ErrorCode::Unavailable => "Unavailable",
-        ErrorCode::LogRolledBack => "Log rolled back",
     }
 }
 
@@ -91,8 +90,7 @@ impl IntoResponse for ApiError {
             | ErrorCode::UnsupportedMediaType
             | ErrorCode::SchemaViolation
             | ErrorCode::IdempotencyKeyReused
-            | ErrorCode::RateLimited
-            | ErrorCode::LogRolledBack => {
+            | ErrorCode::RateLimited => {
                 tracing::debug!(error = %error.chain(), request_id, "request rejected");
                 error.detail().to_owned()
             }
@@ -115,6 +113,12 @@ impl IntoResponse for ApiError {
         }
         if !error.details().is_empty() && !code.is_server_fault() {
             body.insert("details".into(), Value::Object(error.details().clone()));
+        }
+        // RFC 9457 extension members; never in place of a standard member.
+        for (name, value) in error.extensions() {
+            if !body.contains_key(name) {
+                body.insert(name.clone(), value.clone());
+            }
         }
         let mut response = (status, axum::Json(Value::Object(body))).into_response();
         response

@@ -2,23 +2,28 @@
 //! taking changes while reads and proofs go on.
 //!
 //! The log's signer closes it (see `log_worker.rs`) when the database is older than the last
-//! checkpoint signed (`LOG_ROLLED_BACK`): a write would add an audit entry the log could
-//! never sign without contradicting a checkpoint clients may hold. Every request that could
-//! change data is then answered 503 `LOG_ROLLED_BACK`, naming the last signed size; reads,
-//! queries (a `POST .../documents/query` changes nothing) and log proofs are served as
-//! before. Only a restart with the data put back, or a successor log, opens it again.
+//! checkpoint signed: a write would add an audit entry the log could never sign without
+//! contradicting a checkpoint clients may hold. Every request that could change data is then
+//! answered 503 `UNAVAILABLE`, the contract's code for storage that cannot serve (API.md
+//! "Errors"; clients branch on `code`), whose `detail` names the last signed size and the two
+//! ways out, with RFC 9457 extension members `reason: "log_rolled_back"`, `last_signed_size`
+//! and `database_size`. No `Retry-After`: retrying does not help, only an operator does (the
+//! contract asks for it over a concurrency cap, not here). Reads, queries (a
+//! `POST .../documents/query` changes nothing) and log proofs are served as before. Only a
+//! restart with the data put back, or a successor log, opens it again.
 
 use std::sync::{Arc, OnceLock};
 
 use axum::http::Method;
+use serde_json::{Map, Value};
 use shared_kernel::{Error, ErrorCode};
 
 /// Why writes are refused, once they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Refusal {
     detail: String,
-    signed_tree_size: u64,
-    tree_size: u64,
+    /// `reason`, `last_signed_size`, `database_size`.
+    extensions: Map<String, Value>,
 }
 
 /// Shared by every serving thread and the log's sequencer; open until closed, once.
@@ -26,20 +31,12 @@ struct Refusal {
 pub struct WriteGate(Arc<OnceLock<Refusal>>);
 
 impl WriteGate {
-    /// Refuses writes from now on, for the reason `error` gives (its detail and its
-    /// `signed_tree_size` and `tree_size` details).
+    /// Refuses writes from now on, for the reason `error` gives (the signer's refusal, see
+    /// `audit_app::signer::rolled_back`: its detail and its extension members).
     pub fn close(&self, error: &Error) {
-        let size = |name: &str| {
-            error
-                .details()
-                .get(name)
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0)
-        };
         let _first_reason_kept = self.0.set(Refusal {
             detail: error.detail().to_owned(),
-            signed_tree_size: size("signed_tree_size"),
-            tree_size: size("tree_size"),
+            extensions: error.extensions().clone(),
         });
     }
 
@@ -51,7 +48,8 @@ impl WriteGate {
     /// `Ok` when a request of `method` on `path` may go on; the refusal otherwise.
     ///
     /// # Errors
-    /// `LOG_ROLLED_BACK` for a request that could change data while the gate is closed.
+    /// `UNAVAILABLE` (reason `log_rolled_back`) for a request that could change data while
+    /// the gate is closed.
     pub fn admit(&self, method: &Method, path: &str) -> Result<(), Error> {
         let Some(refusal) = self.0.get() else {
             return Ok(());
@@ -59,9 +57,10 @@ impl WriteGate {
         if changes_nothing(method, path) {
             return Ok(());
         }
-        Err(Error::new(ErrorCode::LogRolledBack, refusal.detail.clone())
-            .with_detail("signed_tree_size", refusal.signed_tree_size)
-            .with_detail("tree_size", refusal.tree_size))
+        Err(refusal.extensions.iter().fold(
+            Error::new(ErrorCode::Unavailable, refusal.detail.clone()),
+            |error, (name, value)| error.with_extension(name.clone(), value.clone()),
+        ))
     }
 }
 
@@ -90,11 +89,16 @@ mod tests {
             let refused = gate.admit(&method, path).err();
             assert_eq!(
                 refused.as_ref().map(Error::code),
-                Some(ErrorCode::LogRolledBack),
+                Some(ErrorCode::Unavailable),
                 "{method} {path}"
             );
-            let details = refused.map(|e| e.details().clone()).unwrap_or_default();
-            assert_eq!(details.get("signed_tree_size"), Some(&250.into()));
+            let detail = refused.as_ref().map(Error::detail).unwrap_or_default();
+            assert!(detail.contains("size 250"), "{detail}");
+            assert!(detail.contains("offchain-db log succeed"), "{detail}");
+            let members = refused.map(|e| e.extensions().clone()).unwrap_or_default();
+            assert_eq!(members.get("reason"), Some(&"log_rolled_back".into()));
+            assert_eq!(members.get("last_signed_size"), Some(&250.into()));
+            assert_eq!(members.get("database_size"), Some(&100.into()));
         }
         for (method, path) in [
             (Method::GET, "/v1/collections/people/documents/a"),

@@ -1,6 +1,6 @@
 //! List audit entries across the store, in commit order, with optional filters.
 
-use audit_domain::{AuditOperation, LoggedAuditEntry};
+use audit_domain::LoggedAuditEntry;
 use shared_kernel::pagination::PageLimit;
 use shared_kernel::{Actor, Deadline, Error, Timestamp};
 use storage_domain::{CollectionName, DocumentId};
@@ -8,7 +8,7 @@ use storage_domain::{CollectionName, DocumentId};
 use super::Page;
 use crate::app::StorageApp;
 use crate::cursor;
-use crate::ports::AuditQuery;
+use crate::ports::{AuditQuery, ListedOperation};
 
 /// The cursor tag of this list.
 const CURSOR_KIND: &str = "audit";
@@ -59,7 +59,7 @@ impl ListAudit {
             )?,
             document_id: parse(self.document_id.as_ref(), "document_id", DocumentId::parse)?,
             actor: parse(self.actor.as_ref(), "actor", Actor::parse)?,
-            operation: parse(self.operation.as_ref(), "operation", AuditOperation::parse)?,
+            operation: parse(self.operation.as_ref(), "operation", ListedOperation::parse)?,
             since: parse(self.since.as_ref(), "since", Timestamp::parse_rfc3339)?,
             until: parse(self.until.as_ref(), "until", Timestamp::parse_rfc3339)?,
         })
@@ -99,6 +99,7 @@ impl StorageApp {
 
 #[cfg(test)]
 mod tests {
+    use audit_domain::AuditOperation;
     use shared_kernel::ErrorCode;
 
     use super::*;
@@ -172,6 +173,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_succession_entry_is_an_operation_a_listing_can_ask_for() {
+        let request = ListAudit {
+            operation: Some("log.succession".into()),
+            ..ListAudit::default()
+        };
+        let operation = request.filter().ok().and_then(|f| f.operation);
+        assert_eq!(operation, Some(ListedOperation::Succession));
+        assert_eq!(
+            operation.map(ListedOperation::as_str),
+            Some("log.succession")
+        );
+    }
+
     #[tokio::test]
     async fn the_filter_and_the_deadline_reach_the_reader_parsed() {
         let expected = Deadline::after(std::time::Duration::from_secs(5));
@@ -179,7 +194,7 @@ mod tests {
         reader
             .expect_audit_entries()
             .withf(move |filter, after, limit, deadline| {
-                filter.operation == Some(AuditOperation::DocumentPatch)
+                filter.operation == Some(ListedOperation::Data(AuditOperation::DocumentPatch))
                     && filter.since == Some(Timestamp::from_millis(0))
                     && after.is_none()
                     && *limit == 51

@@ -18,6 +18,19 @@ use shared_kernel::{Error, ErrorCode};
 /// The signing key's file name inside the data folder.
 pub const SIGNING_KEY_FILE_NAME: &str = "log-signing.key";
 
+/// The suffix of the successor's key while `offchain-db log succeed` is under way.
+pub const SUCCESSOR_KEY_SUFFIX: &str = ".successor";
+
+/// Where `offchain-db log succeed` writes the successor's key before the database switches
+/// to the successor log (`<key file>.successor`); it becomes the key file only after that. A
+/// server refuses to start while it exists: a succession was interrupted, and running the
+/// command again finishes it.
+pub fn successor_key_path(key_file: &Path) -> std::path::PathBuf {
+    let mut name = key_file.as_os_str().to_owned();
+    name.push(SUCCESSOR_KEY_SUFFIX);
+    std::path::PathBuf::from(name)
+}
+
 /// Reads the seed at `path`; when the file is missing and `create` is set, generates a new
 /// one and writes it there first (mode 0600, never overwriting an existing file).
 ///
@@ -51,7 +64,8 @@ pub fn load_or_create_signing_seed(
 }
 
 /// Generates a new seed and writes it at `path`, which must not exist (mode 0600, fsynced with
-/// its folder); for `offchain-db log succeed`, which retires the old key first.
+/// its folder); for `offchain-db log succeed`, which writes the successor's key at
+/// [`successor_key_path`].
 ///
 /// # Errors
 /// `UNAVAILABLE` when the file exists or cannot be written; `INTERNAL_ERROR` when no random

@@ -14,4 +14,4 @@ pub(crate) mod key;
 mod newest;
 pub(crate) mod signer_state;
 pub(crate) mod store;
-mod succession;
+pub(crate) mod succession;

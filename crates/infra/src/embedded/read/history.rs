@@ -5,6 +5,7 @@
 //! file behind the store's back surfaces as an error instead of as history.
 
 use audit_domain::merkle::Hash;
+use audit_domain::succession::LogEntry;
 use audit_domain::{AuditEntry, LoggedAuditEntry};
 use rusqlite::{Connection, OptionalExtension, params};
 use shared_kernel::{Actor, AuditId, CollectionId, Error, Timestamp};
@@ -180,7 +181,7 @@ impl AuditRow {
             .map_err(|e| corrupt("audit patch", e))?;
         Ok(LoggedAuditEntry {
             seq: from_sql_integer(self.seq, "audit sequence")?,
-            entry,
+            entry: LogEntry::Data(entry),
             leaf_hash,
             leaf_index: self
                 .leaf_index

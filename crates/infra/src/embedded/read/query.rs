@@ -23,8 +23,9 @@ use storage_app::ports::AuditQuery;
 use storage_domain::Document;
 use storage_domain::query::DocumentQuery;
 
+use audit_domain::LoggedAuditEntry;
 use audit_domain::merkle::Hash;
-use audit_domain::{AuditEntry, LoggedAuditEntry};
+use audit_domain::succession::LogEntry;
 
 use self::filter::filter_sql;
 use self::keyset::{keyset_sql, keyword, sort_components};
@@ -180,9 +181,11 @@ pub(crate) fn select_documents(
     Ok(found)
 }
 
-/// Audit entries matching `filter` after `after`, in commit order. The data entries only:
-/// a successor log's `log.succession` entry is an operator entry, listed with its leaf by
-/// `/v1/log/entries`.
+/// Audit entries matching `filter` after `after`, in commit order, which is log order. A
+/// successor log's `log.succession` entry (`seq` 1, leaf 0) is listed too: "a walk never
+/// skips an entry" (API.md "Lists"). Its collection is stored as `''` and its document as
+/// `NULL`, so a collection or document filter never matches it, and its operation is no
+/// data operation, so neither does an operation filter.
 pub(crate) fn select_audit_entries(
     connection: &Connection,
     filter: &AuditQuery,
@@ -193,7 +196,7 @@ pub(crate) fn select_audit_entries(
     let rows = connection
         .prepare_cached(
             "SELECT seq, leaf, leaf_hash, leaf_index, patch FROM audit_entries WHERE seq > ?1 \
-             AND operation != 'log.succession' AND (?2 IS NULL OR collection = ?2) AND (?3 IS NULL OR document_id = ?3) \
+             AND (?2 IS NULL OR collection = ?2) AND (?3 IS NULL OR document_id = ?3) \
              AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR operation = ?5) \
              AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7) ORDER BY seq LIMIT ?8",
         )
@@ -226,13 +229,13 @@ pub(crate) fn select_audit_entries(
     rows.into_iter()
         .map(|(seq, leaf, leaf_hash, leaf_index, patch)| {
             let entry =
-                AuditEntry::from_leaf_bytes(&leaf).map_err(|e| corrupt("audit entry leaf", e))?;
+                LogEntry::from_leaf_bytes(&leaf).map_err(|e| corrupt("audit entry leaf", e))?;
             let leaf_hash =
                 Hash::try_from(leaf_hash.as_slice()).map_err(|e| corrupt("audit leaf hash", e))?;
             if entry.leaf_hash() != leaf_hash {
                 return Err(corrupt(
                     "audit leaf hash",
-                    format!("entry {} does not match its leaf hash", entry.id),
+                    format!("entry {} does not match its leaf hash", entry.id()),
                 ));
             }
             let patch = patch
