@@ -332,7 +332,18 @@ async fn acknowledged_writes_survive_sigkill_and_the_log_stays_consistent() {
             base.clone(),
             Arc::clone(&notes),
         )));
-        // Vary the moment of the kill from round to round.
+        // The kill lands mid-burst: after the first acknowledgement (a busy machine may take
+        // a while to answer a debug build's first write), then at a moment that varies from
+        // round to round.
+        let first_ack = Instant::now() + Duration::from_secs(60);
+        while burst_acks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+            && Instant::now() < first_ack
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         tokio::time::sleep(Duration::from_millis(150 + (round * 53) % 300)).await;
         server.kill();
         for task in tasks {
