@@ -7,7 +7,7 @@
 //! The commit's [`CommitError`] decides what follows:
 //!
 //! - `Stale` (a guard no longer held) and `Retryable` (a transient failure): nothing was
-//!   stored, so the work runs again on fresh reads, under [`Retries`]: at most
+//!   stored, so the work runs again on fresh reads, under `Retries`: at most
 //!   [`RetryPolicy::max_attempts`], jittered exponential pauses within
 //!   [`RetryPolicy::budget`], never past the request's deadline;
 //! - `OutcomeUnknown`: the change may be stored. Every attempt of one command stores its
