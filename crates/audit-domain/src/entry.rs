@@ -332,6 +332,7 @@ mod tests {
             actor: Actor::Anonymous,
             request_id: RequestId::parse("req-1").unwrap_or_else(|e| panic!("{e}")),
             trace_id: None,
+            deadline: None,
         };
         AuditEntry::new(
             AuditId::generate(),

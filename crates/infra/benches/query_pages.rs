@@ -10,7 +10,7 @@
 //! ```
 
 use std::time::{Duration, Instant};
-use storage_app::ReadMode;
+use storage_app::Attempt;
 
 use infra::embedded::{Durability, EmbeddedOptions, EmbeddedStore};
 use serde_json::json;
@@ -36,12 +36,12 @@ async fn build(store: &EmbeddedStore) -> Collection {
         None,
         Timestamp::from_millis(0),
     );
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx.collections().insert(&collection).await);
-    ok(tx.commit().await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
     let limits = DocumentLimits::default();
     for start in (0..DOCUMENTS).step_by(PER_TRANSACTION) {
-        let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+        let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
         for i in start..(start + PER_TRANSACTION).min(DOCUMENTS) {
             let data =
                 json!({"n": i, "group": i % 100, "name": format!("item {i}"), "tags": ["a", "b"]});
@@ -63,7 +63,7 @@ async fn build(store: &EmbeddedStore) -> Collection {
                 .save(&document, &document.current_revision())
                 .await);
         }
-        ok(tx.commit().await);
+        ok(tx.commit().await.map_err(shared_kernel::Error::from));
     }
     collection
 }

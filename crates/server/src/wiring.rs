@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use infra::embedded::{CommitHealth, EmbeddedOptions, EmbeddedStore};
+use infra::pause::TokioPause;
 use infra::schema::{JsonSchemaValidator, SchemaLimits, SchemaOptions};
 use shared_kernel::{Error, SystemClock};
 use storage_app::StorageApp;
@@ -47,6 +48,7 @@ pub fn embedded(config: &Config) -> Result<(AppState, LogWiring), Error> {
         })?),
         Arc::new(SystemClock),
         limits,
+        Arc::new(TokioPause),
     );
     let log = wire_log(&store, &config.data_dir, &config.tlog)?;
     let commits = Arc::new(StoreCommits(store.commit_health()));

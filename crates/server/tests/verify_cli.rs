@@ -36,6 +36,7 @@ impl Files {
             actor: Actor::Anonymous,
             request_id: RequestId::parse("req").unwrap_or_else(|e| panic!("{e}")),
             trace_id: None,
+            deadline: None,
         };
         let collection = CollectionId::generate();
         let entries: Vec<(AuditEntry, Value)> = (0..6)

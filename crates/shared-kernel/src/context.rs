@@ -176,6 +176,9 @@ pub struct RequestContext {
     pub request_id: RequestId,
     /// The distributed trace, when there is one.
     pub trace_id: Option<TraceId>,
+    /// When the request's work must stop (`None` for work without one): a command does not
+    /// start a retry it could not finish in time.
+    pub deadline: Option<crate::Deadline>,
 }
 
 impl RequestContext {
@@ -185,6 +188,7 @@ impl RequestContext {
             actor: Actor::System,
             request_id: RequestId::generate(),
             trace_id: None,
+            deadline: None,
         }
     }
 }

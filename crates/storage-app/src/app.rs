@@ -5,14 +5,16 @@
 
 use std::sync::Arc;
 
-use shared_kernel::{Clock, Error, RequestContext};
+use shared_kernel::{AuditId, Clock, Error, RequestContext};
 use storage_domain::document::ChangeStamp;
 use storage_domain::{Collection, CollectionName, Document, DocumentId, DocumentLimits};
 
 use crate::audit;
 use crate::events::OutboxEvent;
+use crate::guards::Guard;
 use crate::idempotency::Idempotency;
-use crate::ports::{ReadMode, SchemaValidator, StaleRead, StorageReader, Transaction, UnitOfWork};
+use crate::ports::{SchemaValidator, StorageReader, Transaction, UnitOfWork};
+use crate::transactions::{Pause, Prepared, RetryPolicy, TransactionManager};
 
 /// The Storage application: command and query handlers over injected ports.
 #[derive(Clone)]
@@ -22,6 +24,7 @@ pub struct StorageApp {
     pub(crate) schemas: Arc<dyn SchemaValidator>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) limits: DocumentLimits,
+    pub(crate) transactions: TransactionManager,
 }
 
 /// A document together with its collection's name, as every document answer shows it.
@@ -34,20 +37,29 @@ pub struct DocumentView {
 }
 
 impl StorageApp {
-    /// Wires the application to its ports.
+    /// Wires the application to its ports; `pause` is how the transaction manager waits
+    /// between attempts (the default [`RetryPolicy`]).
     pub fn new(
         unit_of_work: Arc<dyn UnitOfWork>,
         reader: Arc<dyn StorageReader>,
         schemas: Arc<dyn SchemaValidator>,
         clock: Arc<dyn Clock>,
         limits: DocumentLimits,
+        pause: Arc<dyn Pause>,
     ) -> Self {
+        let transactions = TransactionManager::new(
+            Arc::clone(&unit_of_work),
+            Arc::clone(&reader),
+            pause,
+            RetryPolicy::default(),
+        );
         Self {
             unit_of_work,
             reader,
             schemas,
             clock,
             limits,
+            transactions,
         }
     }
 
@@ -56,43 +68,39 @@ impl StorageApp {
         &self.limits
     }
 
-    /// Runs `attempt` in an optimistic transaction; if the store finds at commit that what
-    /// it read went stale, runs it once more in an exclusive one, whose reads cannot go
-    /// stale, so a command is tried at most twice.
-    ///
-    /// Most writes touch what nobody else is touching, and an optimistic write lets the store
-    /// serve it in one step; a write that lost a race pays a second attempt instead.
+    /// Runs `work` through the [`TransactionManager`]: committed, and run again when the
+    /// store refused it for a reason a repeat can cure. `change` is the audit id the command
+    /// stores its change under, the same in every attempt, which is how a commit whose
+    /// outcome was unknown is recognised.
     ///
     /// # Errors
-    /// What `attempt` returns.
-    pub(crate) async fn optimistically<T, F>(
+    /// What `work` or [`TransactionManager::run`] return.
+    pub(crate) async fn transaction<T, F, Fut>(
         &self,
-        mut attempt: impl FnMut(Box<dyn Transaction>) -> F,
+        context: &RequestContext,
+        change: AuditId,
+        work: F,
     ) -> Result<T, Error>
     where
-        F: Future<Output = Result<T, Error>>,
+        F: FnMut(Box<dyn Transaction>) -> Fut,
+        Fut: Future<Output = Result<Prepared<T>, Error>>,
     {
-        let tx = self.unit_of_work.begin(ReadMode::Optimistic).await?;
-        match attempt(tx).await {
-            Err(error) if StaleRead::caused(&error) => {
-                tracing::debug!("optimistic reads went stale; running the command again");
-                let tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
-                attempt(tx).await
-            }
-            result => result,
-        }
+        self.transactions.run(change, context.deadline, work).await
     }
 
-    /// The stamp of a change made now.
-    pub(crate) fn stamp(&self, context: &RequestContext) -> ChangeStamp {
+    /// The stamp of a change made now, stored under `audit_id` (the command's, see
+    /// [`StorageApp::transaction`]).
+    pub(crate) fn stamp(&self, context: &RequestContext, audit_id: AuditId) -> ChangeStamp {
         ChangeStamp {
             at: self.clock.now(),
             actor: context.actor.clone(),
-            audit_id: shared_kernel::AuditId::generate(),
+            audit_id,
         }
     }
 
-    /// Loads a live collection inside `tx`.
+    /// Loads a live collection inside `tx`, and guards it: the write commits only while the
+    /// collection is still live at the version read (so neither deleted nor given another
+    /// schema meanwhile).
     ///
     /// # Errors
     /// `NOT_FOUND` when there is none with that name.
@@ -100,13 +108,36 @@ impl StorageApp {
         tx: &mut dyn Transaction,
         name: &CollectionName,
     ) -> Result<Collection, Error> {
-        tx.collections()
+        let collection = tx
+            .collections()
             .find_by_name(name)
             .await?
-            .ok_or_else(|| collection_not_found(name))
+            .ok_or_else(|| collection_not_found(name))?;
+        tx.require(Guard::CollectionLive {
+            collection: collection.id(),
+            version: collection.version(),
+        });
+        Ok(collection)
     }
 
-    /// Loads a live collection and one of its documents (live or tombstone) inside `tx`.
+    /// Finds a document (live or tombstone) of `collection` inside `tx`, and guards it: the
+    /// write commits only while it is still at the version read (or still absent).
+    pub(crate) async fn find_document(
+        tx: &mut dyn Transaction,
+        collection: &Collection,
+        id: &DocumentId,
+    ) -> Result<Option<Document>, Error> {
+        let found = tx.documents().find(collection.id(), id).await?;
+        tx.require(Guard::DocumentAt {
+            collection: collection.id(),
+            id: id.clone(),
+            version: found.as_ref().map(Document::version),
+        });
+        Ok(found)
+    }
+
+    /// Loads a live collection and one of its documents (live or tombstone) inside `tx`,
+    /// both guarded.
     ///
     /// # Errors
     /// `NOT_FOUND` when either does not exist.
@@ -116,22 +147,23 @@ impl StorageApp {
         id: &DocumentId,
     ) -> Result<(Collection, Document), Error> {
         let collection = Self::live_collection(tx, name).await?;
-        let document = tx
-            .documents()
-            .find(collection.id(), id)
+        let document = Self::find_document(tx, &collection, id)
             .await?
             .ok_or_else(|| document_not_found(id))?;
         Ok((collection, document))
     }
 
-    /// Stores a collection change's audit entry and outbox event.
+    /// Stores a collection change's audit entry (under `audit_id`, the command's) and
+    /// outbox event. A collection command records one event.
     pub(crate) async fn record_collection_change(
         tx: &mut dyn Transaction,
         collection: &mut Collection,
         context: &RequestContext,
+        audit_id: AuditId,
     ) -> Result<(), Error> {
+        let mut ids = std::iter::once(audit_id).chain(std::iter::repeat_with(AuditId::generate));
         for event in collection.take_events() {
-            let audit_id = shared_kernel::AuditId::generate();
+            let audit_id = ids.next().unwrap_or_else(AuditId::generate);
             tx.audit()
                 .append(audit::collection_record(&event, audit_id, context))
                 .await?;
@@ -145,19 +177,19 @@ impl StorageApp {
     }
 
     /// Stores a document change (state and revision), its audit entry and outbox event, and
-    /// the idempotency key of the request if it has one, then commits: the last step of every
-    /// document command.
+    /// the idempotency key of the request if it has one, and hands the transaction back for
+    /// the manager to commit: the last step of every document command.
     ///
     /// # Errors
-    /// What the ports and [`Transaction::commit`] return (a stale optimistic read included).
-    pub(crate) async fn commit_document_change(
+    /// What the ports return.
+    pub(crate) async fn prepare_document_change(
         &self,
         mut tx: Box<dyn Transaction>,
         collection: &Collection,
         mut document: Document,
         context: &RequestContext,
         idempotency: Option<&Idempotency<DocumentView>>,
-    ) -> Result<DocumentView, Error> {
+    ) -> Result<Prepared<DocumentView>, Error> {
         tx.documents()
             .save(&document, &document.current_revision())
             .await?;
@@ -174,8 +206,7 @@ impl StorageApp {
         };
         self.record_idempotency_in(tx.as_mut(), idempotency, &view)
             .await?;
-        tx.commit().await?;
-        Ok(view)
+        Ok(Prepared::new(tx, view))
     }
 }
 

@@ -12,14 +12,16 @@ pub mod app;
 pub mod commands;
 pub mod cursor;
 pub mod events;
+pub mod guards;
 pub mod idempotency;
 pub mod ports;
 pub mod queries;
+pub mod transactions;
 
 mod audit;
 
 pub use app::{DocumentView, StorageApp};
 pub use events::OutboxEvent;
-pub use ports::{
-    EventOutbox, ReadMode, SchemaValidator, StaleRead, StorageReader, Transaction, UnitOfWork,
-};
+pub use guards::{Attempt, CommitError, Guard};
+pub use ports::{EventOutbox, SchemaValidator, StorageReader, Transaction, UnitOfWork};
+pub use transactions::{Pause, Prepared, RetryPolicy, TransactionManager};

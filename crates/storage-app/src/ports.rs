@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use audit_domain::succession::SUCCESSION_OPERATION;
 use audit_domain::{AuditLogger, AuditOperation, LoggedAuditEntry};
-use shared_kernel::{Actor, CollectionId, Deadline, Error, Position, Timestamp};
+use shared_kernel::{Actor, AuditId, CollectionId, Deadline, Error, Position, Timestamp};
 use storage_domain::query::DocumentQuery;
 use storage_domain::repository::{CollectionRepository, DocumentRepository};
 use storage_domain::{
@@ -14,45 +14,25 @@ use storage_domain::{
 use crate::events::OutboxEvent;
 use crate::idempotency::{IdempotencyRecord, IdempotencyScope, IdempotencyStore};
 
-/// How the reads of a transaction relate to its writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadMode {
-    /// Reads are exact: nothing they return can change before the transaction ends (the
-    /// store may hold its writer from `begin` to make it so).
-    Exclusive,
-    /// Reads see committed state and hold nothing; at commit the store checks that nothing
-    /// read has changed since, atomically with the writes, and fails the commit with a
-    /// [`StaleRead`] conflict (nothing stored) if it has. The caller then runs its command
-    /// again, typically [`ReadMode::Exclusive`]. Lets a store serve a write in one step
-    /// instead of holding its writer while the application works.
-    Optimistic,
-}
-
-/// The cause of a `CONFLICT` from [`Transaction::commit`] under [`ReadMode::Optimistic`]:
-/// something the transaction read changed before it committed. Nothing was stored; the
-/// command is safe to run again. See [`StaleRead::caused`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("state read by an optimistic transaction changed before it committed")]
-pub struct StaleRead;
-
-impl StaleRead {
-    /// Whether `error` is a stale optimistic read (rather than a conflict to report).
-    pub fn caused(error: &Error) -> bool {
-        std::error::Error::source(error).is_some_and(|source| source.is::<StaleRead>())
-    }
-}
+pub use crate::guards::{Attempt, CommitError, Guard};
 
 /// Opens transactions.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait UnitOfWork: Send + Sync {
-    /// Begins a write transaction whose reads follow `reads`. Everything done through the
-    /// returned handle commits or rolls back together; dropping it without
-    /// [`Transaction::commit`] rolls back.
+    /// Begins a write transaction. Everything done through the returned handle commits or
+    /// rolls back together; dropping it without [`Transaction::commit`] rolls back.
+    ///
+    /// Reads inside the transaction may see committed state that changes before the commit:
+    /// what a write relies on it states as a [`Guard`] ([`Transaction::require`]), which the
+    /// commit enforces. `attempt` says whether an earlier attempt of the same work was
+    /// refused; a store may use it to make the repeat more likely to succeed (the embedded
+    /// store takes its one writer at `begin` then, so the repeat cannot go stale). It
+    /// promises the caller nothing.
     ///
     /// # Errors
     /// `UNAVAILABLE` when storage cannot start a transaction.
-    async fn begin(&self, reads: ReadMode) -> Result<Box<dyn Transaction>, Error>;
+    async fn begin(&self, attempt: Attempt) -> Result<Box<dyn Transaction>, Error>;
 }
 
 /// One open write transaction and the ports bound to it.
@@ -69,12 +49,18 @@ pub trait Transaction: Send {
     /// Idempotency keys, inside this transaction.
     fn idempotency(&mut self) -> &mut dyn IdempotencyStore;
 
+    /// Requires `guard` to hold when this transaction commits: if it does not, the commit
+    /// stores nothing and answers [`CommitError::Stale`]. Ask for a guard right after the
+    /// read it protects and before the changes that rely on it (see [`Guard`] for what each
+    /// one means and how a backend without a single writer keeps it).
+    fn require(&mut self, guard: Guard);
+
     /// Makes every change durable (per the store's durability setting) or none of them.
     ///
     /// # Errors
-    /// `UNAVAILABLE` when the commit fails; a [`StaleRead`] `CONFLICT` under
-    /// [`ReadMode::Optimistic`]. Nothing was stored in either case.
-    async fn commit(self: Box<Self>) -> Result<(), Error>;
+    /// A [`CommitError`] saying whether anything may have been stored and whether the work
+    /// may run again.
+    async fn commit(self: Box<Self>) -> Result<(), CommitError>;
 }
 
 /// Appends events to the transactional outbox, published after commit by a relay.
@@ -227,6 +213,17 @@ pub trait StorageReader: Send + Sync {
         limit: u32,
         deadline: Option<Deadline>,
     ) -> Result<Vec<LoggedAuditEntry>, Error>;
+    /// Whether the audit entry `audit_id` is stored: how the [`TransactionManager`] learns
+    /// the fate of a commit whose outcome was unknown (every change stores exactly one entry
+    /// under the audit id its command chose, kept across attempts). A store answers only
+    /// once that commit can no longer land (for instance after its bounded transaction
+    /// lifetime), so a `false` is final.
+    ///
+    /// [`TransactionManager`]: crate::transactions::TransactionManager
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
+    async fn audit_entry_stored(&self, audit_id: AuditId) -> Result<bool, Error>;
 }
 
 /// Which audit entries, parsed and checked (every field optional; all given ones must hold).

@@ -180,6 +180,7 @@ fn commit_entries(store: &FakeLogStore, count: usize) -> Vec<AuditId> {
         actor: Actor::Anonymous,
         request_id: RequestId::parse("req").unwrap_or_else(|e| panic!("{e}")),
         trace_id: None,
+        deadline: None,
     };
     let collection = CollectionId::generate();
     let mut ids = Vec::new();

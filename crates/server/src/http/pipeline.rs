@@ -76,6 +76,8 @@ impl Pipeline {
             actor: Actor::Anonymous,
             request_id: request_id.clone(),
             trace_id,
+            // Set with the timeout, below.
+            deadline: None,
         });
         let mut response = REQUEST_ID
             .scope(request_id, self.catching_panics(request))
@@ -102,7 +104,11 @@ impl Pipeline {
     /// thread) is handed the deadline and stops there too.
     async fn within_timeout(self, mut request: Request) -> Response {
         let limit = self.state.request_timeout();
-        request.extensions_mut().insert(Deadline::after(limit));
+        let deadline = Deadline::after(limit);
+        request.extensions_mut().insert(deadline);
+        if let Some(context) = request.extensions_mut().get_mut::<RequestContext>() {
+            context.deadline = Some(deadline);
+        }
         match tokio::time::timeout(limit, self.route(request)).await {
             Ok(response) => response,
             Err(_) => ApiError(Error::unavailable(

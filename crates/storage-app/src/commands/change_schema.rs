@@ -1,11 +1,11 @@
 //! Set, replace or remove a collection's schema.
 
 use serde_json::Value;
-use shared_kernel::{Error, RequestContext};
+use shared_kernel::{AuditId, Error, RequestContext};
 use storage_domain::{Collection, CollectionName, CollectionSchema};
 
 use crate::app::StorageApp;
-use crate::ports::ReadMode;
+use crate::transactions::Prepared;
 
 /// The request to change a schema; `schema: None` removes it.
 #[derive(Debug, Clone)]
@@ -33,13 +33,21 @@ impl StorageApp {
         if let Some(schema) = &schema {
             self.schemas.check_schema(schema).await?;
         }
-        let mut tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
-        let mut collection = Self::live_collection(tx.as_mut(), &name).await?;
-        collection.change_schema(schema, self.clock.now())?;
-        tx.collections().update(&collection).await?;
-        let changed = collection.clone();
-        Self::record_collection_change(tx.as_mut(), &mut collection, context).await?;
-        tx.commit().await?;
+        let audit_id = AuditId::generate();
+        let (name, schema) = (&name, &schema);
+        let changed = self
+            .transaction(context, audit_id, |mut tx| async move {
+                // Guarded (live at the version read): a document write validated against
+                // the schema this replaces cannot commit after it.
+                let mut collection = Self::live_collection(tx.as_mut(), name).await?;
+                collection.change_schema(schema.clone(), self.clock.now())?;
+                tx.collections().update(&collection).await?;
+                let changed = collection.clone();
+                Self::record_collection_change(tx.as_mut(), &mut collection, context, audit_id)
+                    .await?;
+                Ok(Prepared::new(tx, changed))
+            })
+            .await?;
         // The compiled form of the replaced schema is of no further use.
         self.schemas.forget(changed.id());
         Ok(changed)
@@ -53,6 +61,7 @@ mod tests {
 
     use super::*;
     use crate::commands::test_support::*;
+    use crate::guards::Guard;
     use crate::ports::MockSchemaValidator;
 
     #[tokio::test]
@@ -66,6 +75,7 @@ mod tests {
             .times(1)
             .returning(|_| Ok(()));
         tx.expect_one_audit_entry("collection.schema_change");
+        let guards = tx.guards();
         let (app, committed) = app_with(tx, valid_schemas());
         let command = ChangeSchema {
             collection: "orders".into(),
@@ -74,6 +84,11 @@ mod tests {
         let collection = app.change_schema(&context(), command).await;
         assert_eq!(collection.map(|c| c.version()).ok(), Some(2));
         assert!(committed.was_committed());
+        // The change commits only over the version it read.
+        assert!(matches!(
+            guards.asked().as_slice(),
+            [Guard::CollectionLive { version: 1, .. }]
+        ));
     }
 
     #[tokio::test]

@@ -1,12 +1,12 @@
 //! Create a collection.
 
 use serde_json::Value;
-use shared_kernel::{Error, RequestContext};
+use shared_kernel::{AuditId, Error, RequestContext};
 use storage_domain::{Collection, CollectionName, CollectionSchema};
 
 use crate::app::StorageApp;
 use crate::idempotency::Idempotency;
-use crate::ports::ReadMode;
+use crate::transactions::Prepared;
 
 /// The request to create a collection, as received (unvalidated).
 #[derive(Debug)]
@@ -35,20 +35,25 @@ impl StorageApp {
         if let Some(schema) = &schema {
             self.schemas.check_schema(schema).await?;
         }
-        let mut tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
-        if tx.collections().find_by_name(&name).await?.is_some() {
-            return Err(Error::conflict(format!(
-                "collection `{name}` already exists"
-            )));
-        }
-        let mut collection = Collection::create(name, schema, self.clock.now());
-        tx.collections().insert(&collection).await?;
-        let created = collection.clone();
-        Self::record_collection_change(tx.as_mut(), &mut collection, context).await?;
-        self.record_idempotency_in(tx.as_mut(), command.idempotency.as_ref(), &created)
-            .await?;
-        tx.commit().await?;
-        Ok(created)
+        let audit_id = AuditId::generate();
+        let (name, schema, idempotency) = (&name, &schema, command.idempotency.as_ref());
+        // No guard: the store refuses a second live collection of one name at commit (a
+        // unique key), which is the answer a lost race deserves.
+        self.transaction(context, audit_id, |mut tx| async move {
+            if tx.collections().find_by_name(name).await?.is_some() {
+                return Err(Error::conflict(format!(
+                    "collection `{name}` already exists"
+                )));
+            }
+            let mut collection = Collection::create(name.clone(), schema.clone(), self.clock.now());
+            tx.collections().insert(&collection).await?;
+            let created = collection.clone();
+            Self::record_collection_change(tx.as_mut(), &mut collection, context, audit_id).await?;
+            self.record_idempotency_in(tx.as_mut(), idempotency, &created)
+                .await?;
+            Ok(Prepared::new(tx, created))
+        })
+        .await
     }
 }
 

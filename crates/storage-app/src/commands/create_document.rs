@@ -1,7 +1,7 @@
 //! Create (or re-create after delete) a document.
 
 use serde_json::Value;
-use shared_kernel::{Error, RequestContext};
+use shared_kernel::{AuditId, Error, RequestContext};
 use storage_domain::{CollectionName, Document, DocumentData, DocumentId};
 
 use crate::app::{DocumentView, StorageApp};
@@ -45,17 +45,18 @@ impl StorageApp {
             DocumentData::parse(command.data, &self.limits).map_err(|e| e.nested_under("/data"))?;
         let idempotency = command.idempotency.as_ref();
         let (name, id, data) = (&name, &id, &data);
-        self.optimistically(|mut tx| async move {
+        let audit_id = AuditId::generate();
+        self.transaction(context, audit_id, |mut tx| async move {
             let collection = Self::live_collection(tx.as_mut(), name).await?;
             self.schemas
                 .validate(&collection, data)
                 .await
                 .map_err(|e| e.nested_under("/data"))?;
-            let stamp = self.stamp(context);
+            let stamp = self.stamp(context, audit_id);
             let existing = if generated {
                 None
             } else {
-                tx.documents().find(collection.id(), id).await?
+                Self::find_document(tx.as_mut(), &collection, id).await?
             };
             let document = match existing {
                 None => Document::create(collection.id(), id.clone(), data.clone(), stamp),
@@ -64,7 +65,7 @@ impl StorageApp {
                     existing
                 }
             };
-            self.commit_document_change(tx, &collection, document, context, idempotency)
+            self.prepare_document_change(tx, &collection, document, context, idempotency)
                 .await
         })
         .await
@@ -78,6 +79,7 @@ mod tests {
 
     use super::*;
     use crate::commands::test_support::*;
+    use crate::guards::Guard;
 
     fn command(data: Value) -> CreateDocument {
         CreateDocument {
@@ -94,12 +96,23 @@ mod tests {
         tx.documents.expect_find().returning(|_, _| Ok(None));
         tx.documents.expect_save().times(1).returning(|_, _| Ok(()));
         tx.expect_one_audit_entry("document.create");
+        let guards = tx.guards();
         let (app, committed) = app_with(tx, valid_schemas());
         let view = app
             .create_document(&context(), command(json!({"a": 1})))
             .await;
         assert_eq!(view.map(|v| v.document.version().get()).ok(), Some(1));
         assert!(committed.was_committed());
+        // The races with a delete of the collection and with a schema change: the create
+        // commits only while its collection is live at the version (schema) it validated
+        // against, and while the id is still unused.
+        assert!(matches!(
+            guards.asked().as_slice(),
+            [
+                Guard::CollectionLive { version: 1, .. },
+                Guard::DocumentAt { version: None, .. }
+            ]
+        ));
     }
 
     #[tokio::test]

@@ -1,10 +1,10 @@
 //! Delete an empty collection.
 
-use shared_kernel::{Error, RequestContext};
+use shared_kernel::{AuditId, Error, RequestContext};
 use storage_domain::CollectionName;
 
 use crate::app::StorageApp;
-use crate::ports::ReadMode;
+use crate::transactions::Prepared;
 
 /// The request to delete a collection.
 #[derive(Debug, Clone)]
@@ -26,18 +26,28 @@ impl StorageApp {
         command: DeleteCollection,
     ) -> Result<(), Error> {
         let name = CollectionName::parse(&command.collection)?;
-        let mut tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
-        let mut collection = Self::live_collection(tx.as_mut(), &name).await?;
-        let live_documents = tx
-            .collections()
-            .count_live_documents(collection.id())
+        let audit_id = AuditId::generate();
+        let name = &name;
+        let deleted = self
+            .transaction(context, audit_id, |mut tx| async move {
+                // Guarded (live at the version read): a write into the collection that
+                // commits before this delete is counted, and one that would commit after it
+                // is refused (see `guards.rs` for how a store without a single writer
+                // keeps that).
+                let mut collection = Self::live_collection(tx.as_mut(), name).await?;
+                let live_documents = tx
+                    .collections()
+                    .count_live_documents(collection.id())
+                    .await?;
+                collection.delete(live_documents, self.clock.now())?;
+                tx.collections().update(&collection).await?;
+                Self::record_collection_change(tx.as_mut(), &mut collection, context, audit_id)
+                    .await?;
+                Ok(Prepared::new(tx, collection.id()))
+            })
             .await?;
-        collection.delete(live_documents, self.clock.now())?;
-        tx.collections().update(&collection).await?;
-        Self::record_collection_change(tx.as_mut(), &mut collection, context).await?;
-        tx.commit().await?;
         // A deleted collection is never validated against again.
-        self.schemas.forget(collection.id());
+        self.schemas.forget(deleted);
         Ok(())
     }
 }
@@ -48,6 +58,7 @@ mod tests {
 
     use super::*;
     use crate::commands::test_support::*;
+    use crate::guards::Guard;
     use crate::ports::MockSchemaValidator;
 
     #[tokio::test]
@@ -64,6 +75,7 @@ mod tests {
             .times(1)
             .returning(|_| Ok(()));
         tx.expect_one_audit_entry("collection.delete");
+        let guards = tx.guards();
         let mut schemas = MockSchemaValidator::new();
         schemas.expect_forget().times(1).returning(|_| ());
         let (app, committed) = app_with(tx, schemas);
@@ -77,6 +89,12 @@ mod tests {
             .await;
         assert!(result.is_ok());
         assert!(committed.was_committed());
+        // The race with a create into it: the delete commits only while the collection it
+        // counted is live at the version read.
+        assert!(matches!(
+            guards.asked().as_slice(),
+            [Guard::CollectionLive { version: 1, .. }]
+        ));
     }
 
     #[tokio::test]

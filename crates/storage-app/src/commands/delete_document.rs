@@ -1,6 +1,6 @@
 //! Delete a document, leaving a tombstone.
 
-use shared_kernel::{Error, RequestContext};
+use shared_kernel::{AuditId, Error, RequestContext};
 use storage_domain::{CollectionName, DocumentId, Precondition};
 
 use crate::app::{DocumentView, StorageApp};
@@ -31,10 +31,11 @@ impl StorageApp {
         let name = CollectionName::parse(&command.collection)?;
         let id = DocumentId::parse(&command.id)?;
         let (name, id, command) = (&name, &id, &command);
-        self.optimistically(|mut tx| async move {
+        let audit_id = AuditId::generate();
+        self.transaction(context, audit_id, |mut tx| async move {
             let (collection, mut document) = Self::load_document(tx.as_mut(), name, id).await?;
-            document.delete(&command.precondition, self.stamp(context))?;
-            self.commit_document_change(tx, &collection, document, context, None)
+            document.delete(&command.precondition, self.stamp(context, audit_id))?;
+            self.prepare_document_change(tx, &collection, document, context, None)
                 .await
         })
         .await

@@ -1,7 +1,7 @@
 //! Change a document with an RFC 7396 merge patch.
 
 use serde_json::Value;
-use shared_kernel::{Error, RequestContext};
+use shared_kernel::{AuditId, Error, RequestContext};
 use storage_domain::{CollectionName, DocumentId, Precondition};
 
 use crate::app::{DocumentView, StorageApp};
@@ -36,9 +36,10 @@ impl StorageApp {
         let name = CollectionName::parse(&command.collection)?;
         let id = DocumentId::parse(&command.id)?;
         let (name, id, command) = (&name, &id, &command);
-        self.optimistically(|mut tx| async move {
+        let audit_id = AuditId::generate();
+        self.transaction(context, audit_id, |mut tx| async move {
             let (collection, mut document) = Self::load_document(tx.as_mut(), name, id).await?;
-            let stamp = self.stamp(context);
+            let stamp = self.stamp(context, audit_id);
             document.merge_patch(
                 &command.merge_patch,
                 &self.limits,
@@ -48,7 +49,7 @@ impl StorageApp {
             if let Some(data) = document.data() {
                 self.schemas.validate(&collection, data).await?;
             }
-            self.commit_document_change(tx, &collection, document, context, None)
+            self.prepare_document_change(tx, &collection, document, context, None)
                 .await
         })
         .await

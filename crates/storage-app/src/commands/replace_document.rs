@@ -1,7 +1,7 @@
 //! Replace a document's data.
 
 use serde_json::Value;
-use shared_kernel::{Error, RequestContext};
+use shared_kernel::{AuditId, Error, RequestContext};
 use storage_domain::{CollectionName, DocumentData, DocumentId, Precondition};
 
 use crate::app::{DocumentView, StorageApp};
@@ -36,14 +36,15 @@ impl StorageApp {
         let data =
             DocumentData::parse(command.data, &self.limits).map_err(|e| e.nested_under("/data"))?;
         let (name, id, data, precondition) = (&name, &id, &data, &command.precondition);
-        self.optimistically(|mut tx| async move {
+        let audit_id = AuditId::generate();
+        self.transaction(context, audit_id, |mut tx| async move {
             let (collection, mut document) = Self::load_document(tx.as_mut(), name, id).await?;
             self.schemas
                 .validate(&collection, data)
                 .await
                 .map_err(|e| e.nested_under("/data"))?;
-            document.replace(data.clone(), precondition, self.stamp(context))?;
-            self.commit_document_change(tx, &collection, document, context, None)
+            document.replace(data.clone(), precondition, self.stamp(context, audit_id))?;
+            self.prepare_document_change(tx, &collection, document, context, None)
                 .await
         })
         .await
@@ -58,6 +59,7 @@ mod tests {
 
     use super::*;
     use crate::commands::test_support::*;
+    use crate::guards::CommitError;
 
     fn command(precondition: Precondition) -> ReplaceDocument {
         ReplaceDocument {
@@ -120,8 +122,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_replace_whose_optimistic_reads_went_stale_runs_again_exclusively() {
-        let attempt = |stale_at_commit| {
+    async fn a_replace_whose_reads_went_stale_runs_again_with_one_audit_id() {
+        let attempt = |refuse_commit| {
             let mut tx = MockTx::with_collection();
             tx.documents
                 .expect_find()
@@ -129,16 +131,20 @@ mod tests {
                 .returning(|c, id| Ok(Some(live_document(c, id))));
             tx.documents.expect_save().times(1).returning(|_, _| Ok(()));
             tx.expect_one_audit_entry("document.replace");
-            tx.stale_at_commit = stale_at_commit;
+            tx.refuse_commit = refuse_commit;
             tx
         };
-        let (app, first, second) = app_with_two_attempts(attempt(true), attempt(false));
+        let (first_tx, again_tx) = (attempt(Some(CommitError::Stale)), attempt(None));
+        let (first_guards, again_guards) = (first_tx.guards(), again_tx.guards());
+        let (app, first, second) = app_with_two_attempts(first_tx, again_tx);
         let view = app
             .replace_document(&context(), command(Precondition::None))
             .await;
         assert_eq!(view.map(|v| v.document.version().get()).ok(), Some(2));
         assert!(!first.was_committed());
         assert!(second.was_committed());
+        assert_eq!(first_guards.asked().len(), 2, "collection and document");
+        assert_eq!(again_guards.asked().len(), 2, "asked again on fresh reads");
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! one module's `tests`.
 
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
@@ -23,11 +24,13 @@ use storage_domain::{
 };
 
 use crate::app::StorageApp;
+use crate::guards::{Attempt, CommitError, Guard};
 use crate::idempotency::{IdempotencyStore, MockIdempotencyStore};
 use crate::ports::{
-    EventOutbox, MockEventOutbox, MockSchemaValidator, MockStorageReader, MockUnitOfWork, ReadMode,
-    StaleRead, Transaction,
+    EventOutbox, MockEventOutbox, MockSchemaValidator, MockStorageReader, MockUnitOfWork,
+    Transaction,
 };
+use crate::transactions::MockPause;
 
 /// Whether the transaction handed to the handler was committed.
 #[derive(Clone, Default)]
@@ -39,6 +42,19 @@ impl CommitFlag {
     }
 }
 
+/// The guards a transaction was asked for, in order.
+#[derive(Clone, Default)]
+pub(crate) struct GuardLog(Arc<Mutex<Vec<Guard>>>);
+
+impl GuardLog {
+    pub(crate) fn asked(&self) -> Vec<Guard> {
+        self.0
+            .lock()
+            .map(|guards| guards.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// A transaction made of one mock per port.
 #[derive(Default)]
 pub(crate) struct MockTx {
@@ -47,9 +63,10 @@ pub(crate) struct MockTx {
     pub(crate) audit: MockAuditLogger,
     pub(crate) outbox: MockEventOutbox,
     pub(crate) idempotency: MockIdempotencyStore,
-    /// Fails the commit as a store does when optimistic reads went stale.
-    pub(crate) stale_at_commit: bool,
-    committed: CommitFlag,
+    /// How the commit fails, if it does (nothing is then committed).
+    pub(crate) refuse_commit: Option<CommitError>,
+    pub(crate) committed: CommitFlag,
+    pub(crate) guards: GuardLog,
 }
 
 impl MockTx {
@@ -80,6 +97,16 @@ impl MockTx {
             .times(1)
             .returning(|_| Ok(()));
         self.outbox.expect_append().times(1).returning(|_| Ok(()));
+    }
+
+    /// Whether this transaction will have been committed.
+    pub(crate) fn commit_flag(&self) -> CommitFlag {
+        self.committed.clone()
+    }
+
+    /// The guards this transaction will have been asked for.
+    pub(crate) fn guards(&self) -> GuardLog {
+        self.guards.clone()
     }
 
     /// No audit entry or event may be written (a save may be attempted).
@@ -113,9 +140,14 @@ impl Transaction for MockTx {
     fn idempotency(&mut self) -> &mut dyn IdempotencyStore {
         &mut self.idempotency
     }
-    async fn commit(self: Box<Self>) -> Result<(), Error> {
-        if self.stale_at_commit {
-            return Err(Error::conflict("stale").with_source(StaleRead));
+    fn require(&mut self, guard: Guard) {
+        if let Ok(mut guards) = self.guards.0.lock() {
+            guards.push(guard);
+        }
+    }
+    async fn commit(self: Box<Self>) -> Result<(), CommitError> {
+        if let Some(refusal) = self.refuse_commit {
+            return Err(refusal);
         }
         self.committed.0.store(true, Ordering::SeqCst);
         Ok(())
@@ -127,6 +159,7 @@ pub(crate) fn context() -> RequestContext {
         actor: Actor::Anonymous,
         request_id: RequestId::parse("req-1").unwrap_or_else(|_| RequestId::generate()),
         trace_id: None,
+        deadline: None,
     }
 }
 
@@ -172,6 +205,13 @@ pub(crate) fn rejecting_schemas() -> MockSchemaValidator {
     schemas
 }
 
+/// A pause that returns at once (the manager's own tests check what it is asked to wait).
+pub(crate) fn no_pause() -> MockPause {
+    let mut pause = MockPause::new();
+    pause.expect_pause().returning(|_| ());
+    pause
+}
+
 fn app(unit_of_work: MockUnitOfWork, schemas: MockSchemaValidator) -> StorageApp {
     StorageApp::new(
         Arc::new(unit_of_work),
@@ -179,6 +219,7 @@ fn app(unit_of_work: MockUnitOfWork, schemas: MockSchemaValidator) -> StorageApp
         Arc::new(schemas),
         Arc::new(ManualClock::new(Timestamp::from_millis(1_000))),
         DocumentLimits::default(),
+        Arc::new(no_pause()),
     )
 }
 
@@ -192,6 +233,7 @@ pub(crate) fn app_with_reader(reader: MockStorageReader) -> StorageApp {
         Arc::new(valid_schemas()),
         Arc::new(ManualClock::new(Timestamp::from_millis(1_000))),
         DocumentLimits::default(),
+        Arc::new(no_pause()),
     )
 }
 
@@ -206,27 +248,27 @@ pub(crate) fn app_with(tx: MockTx, schemas: MockSchemaValidator) -> (StorageApp,
     (app(unit_of_work, schemas), committed)
 }
 
-/// An app whose unit of work hands out `optimistic` for the first attempt, then `exclusive`
-/// for a second one, in that order.
+/// An app whose unit of work hands out `first` for the first attempt, then `again` for a
+/// second one, in that order.
 pub(crate) fn app_with_two_attempts(
-    optimistic: MockTx,
-    exclusive: MockTx,
+    first: MockTx,
+    again: MockTx,
 ) -> (StorageApp, CommitFlag, CommitFlag) {
-    let flags = (optimistic.committed.clone(), exclusive.committed.clone());
+    let flags = (first.committed.clone(), again.committed.clone());
     let mut unit_of_work = MockUnitOfWork::new();
     let mut order = mockall::Sequence::new();
     unit_of_work
         .expect_begin()
-        .withf(|reads| *reads == ReadMode::Optimistic)
+        .withf(|attempt| *attempt == Attempt::First)
         .times(1)
         .in_sequence(&mut order)
-        .return_once(move |_| Ok(Box::new(optimistic)));
+        .return_once(move |_| Ok(Box::new(first)));
     unit_of_work
         .expect_begin()
-        .withf(|reads| *reads == ReadMode::Exclusive)
+        .withf(|attempt| *attempt == Attempt::Again)
         .times(1)
         .in_sequence(&mut order)
-        .return_once(move |_| Ok(Box::new(exclusive)));
+        .return_once(move |_| Ok(Box::new(again)));
     (app(unit_of_work, valid_schemas()), flags.0, flags.1)
 }
 

@@ -8,7 +8,8 @@ use super::{
     Idempotency, IdempotencyKey, IdempotencyRecord, IdempotencyScope, KeptAnswer, StoredResponse,
 };
 use crate::app::StorageApp;
-use crate::ports::{ReadMode, Transaction};
+use crate::guards::Attempt;
+use crate::ports::Transaction;
 
 impl StorageApp {
     /// The live (unexpired) record of `scope`, if any.
@@ -54,14 +55,14 @@ impl StorageApp {
     }
 
     async fn record_alone(&self, key: &IdempotencyKey, answer: &KeptAnswer) -> Result<(), Error> {
-        let mut tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
+        let mut tx = self.unit_of_work.begin(Attempt::First).await?;
         tx.idempotency()
             .purge_scope_if_expired(&key.scope, self.idempotency_cutoff())
             .await?;
         tx.idempotency()
             .record(key, answer, self.clock.now())
             .await?;
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 
     /// Deletes expired keys; returns how many.
@@ -69,7 +70,7 @@ impl StorageApp {
     /// # Errors
     /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
     pub async fn purge_expired_idempotency_keys(&self) -> Result<u64, Error> {
-        let mut tx = self.unit_of_work.begin(ReadMode::Exclusive).await?;
+        let mut tx = self.unit_of_work.begin(Attempt::First).await?;
         let purged = tx
             .idempotency()
             .purge_before(self.idempotency_cutoff())
@@ -114,7 +115,7 @@ mod tests {
 
     use super::*;
     use crate::commands::CreateCollection;
-    use crate::commands::test_support::{MockTx, valid_schemas};
+    use crate::commands::test_support::{MockTx, no_pause, valid_schemas};
     use crate::idempotency::RenderResponse;
     use crate::ports::{MockStorageReader, MockUnitOfWork};
 
@@ -146,6 +147,7 @@ mod tests {
             Arc::new(valid_schemas()),
             Arc::new(ManualClock::new(Timestamp::from_millis(NOW))),
             DocumentLimits::default(),
+            Arc::new(no_pause()),
         )
     }
 
@@ -270,6 +272,7 @@ mod tests {
             actor: Actor::Anonymous,
             request_id: RequestId::generate(),
             trace_id: None,
+            deadline: None,
         };
         assert!(app(tx).create_collection(&context, command).await.is_ok());
     }
@@ -294,6 +297,7 @@ mod tests {
             actor: Actor::Anonymous,
             request_id: RequestId::generate(),
             trace_id: None,
+            deadline: None,
         };
         let error = app(tx)
             .create_collection(&context, command)

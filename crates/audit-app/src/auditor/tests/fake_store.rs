@@ -75,6 +75,7 @@ impl FakeStore {
             actor: Actor::Anonymous,
             request_id: RequestId::parse("req").unwrap_or_else(|e| panic!("{e}")),
             trace_id: None,
+            deadline: None,
         };
         let entry = AuditEntry::new(
             AuditId::generate(),

@@ -32,6 +32,7 @@ impl Fixture {
             actor: Actor::Anonymous,
             request_id: RequestId::parse("req-1").unwrap_or_else(|e| panic!("{e}")),
             trace_id: None,
+            deadline: None,
         };
         let mut entries = Vec::new();
         for n in 0..size {

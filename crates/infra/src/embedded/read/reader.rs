@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use audit_domain::LoggedAuditEntry;
-use shared_kernel::{CollectionId, Deadline, Error, Position};
+use shared_kernel::{AuditId, CollectionId, Deadline, Error, Position};
 use storage_app::StorageReader;
 use storage_app::idempotency::{IdempotencyRecord, IdempotencyScope};
 use storage_app::ports::AuditQuery;
@@ -172,6 +172,23 @@ impl StorageReader for SqliteReader {
     ) -> Result<Option<IdempotencyRecord>, Error> {
         self.pool
             .read(move |connection| idempotency::select_record(connection, scope))
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", name = "embedded.read.audit_entry_stored", skip_all)]
+    async fn audit_entry_stored(&self, audit_id: AuditId) -> Result<bool, Error> {
+        // The writer answers every commit, so a committed entry is visible here once its
+        // commit was answered: a `false` is final.
+        let id = audit_id.to_string();
+        self.pool
+            .read(move |connection| {
+                connection
+                    .prepare_cached("SELECT 1 FROM audit_entries WHERE id = ?1")
+                    .and_then(|mut statement| statement.exists(rusqlite::params![id]))
+                    .map_err(|e| {
+                        crate::embedded::error::storage_error("looking an audit entry up", e)
+                    })
+            })
             .await
     }
 

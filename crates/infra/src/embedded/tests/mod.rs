@@ -2,10 +2,11 @@
 //! migrations, transactions that commit or roll back, and the `# Errors` contracts of the
 //! ports bound to a transaction. Where a revision's data is kept: `revision_data.rs`.
 
+mod guards;
 mod revision_data;
 
 use std::path::Path;
-use storage_app::ReadMode;
+use storage_app::Attempt;
 
 use audit_domain::{AuditEntry, AuditOperation, AuditRecord, AuditSubject};
 use rusqlite::{Connection, OpenFlags};
@@ -94,12 +95,12 @@ pub(super) async fn save_alone(
     store: &EmbeddedStore,
     document: &Document,
 ) -> Result<(), shared_kernel::Error> {
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx
         .documents()
         .save(document, &document.current_revision())
         .await);
-    tx.commit().await
+    tx.commit().await.map_err(shared_kernel::Error::from)
 }
 
 /// Creates `collection` and one document in it, with its audit entry and outbox event.
@@ -108,7 +109,7 @@ pub(super) async fn commit_collection_and_document(
     collection: &Collection,
 ) -> Document {
     let mut doc = document(collection, "doc-1", json!({"b": 1e2, "a": "x"}));
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx.collections().insert(collection).await);
     ok(tx.documents().save(&doc, &doc.current_revision()).await);
     let record = audit_record(collection);
@@ -121,7 +122,7 @@ pub(super) async fn commit_collection_and_document(
         .collect();
     ok(tx.outbox().append(events).await);
     assert_ne!(audit_id, doc.audit_id(), "entries are distinct from stamps");
-    ok(tx.commit().await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
     doc
 }
 
@@ -268,10 +269,10 @@ async fn audit_entries_store_the_exact_leaf_bytes_and_hash_with_no_leaf_index() 
     let mut record = audit_record(&orders);
     record.patch = Some(json!([{"op": "add", "value": 1e2, "path": "/a"}]));
     let entry = record.entry.clone();
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx.collections().insert(&orders).await);
     ok(tx.audit().append(record).await);
-    ok(tx.commit().await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
 
     let connection =
         Connection::open_with_flags(store.database_path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -304,14 +305,14 @@ async fn a_dropped_transaction_leaves_nothing_and_the_writer_stays_usable() {
     let dir = tempdir();
     let store = open(dir.path());
     let orders = collection("orders");
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx.collections().insert(&orders).await);
     ok(tx.audit().append(audit_record(&orders)).await);
     drop(tx);
 
     // The next transaction waits for the rollback, then starts cleanly.
-    let tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
-    ok(tx.commit().await);
+    let tx = ok(store.unit_of_work().begin(Attempt::Again).await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
     assert_eq!(ok(store.reader().collection(orders.name()).await), None);
     assert_eq!(count(&store, "collections"), 0);
     assert_eq!(count(&store, "audit_entries"), 0);
@@ -322,7 +323,7 @@ async fn a_request_cancelled_in_the_middle_of_a_statement_leaves_nothing() {
     let dir = tempdir();
     let store = open(dir.path());
     let orders = collection("orders");
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx.collections().insert(&orders).await);
     {
         // The request's future is dropped while its statement is on the writer: polled once
@@ -333,8 +334,8 @@ async fn a_request_cancelled_in_the_middle_of_a_statement_leaves_nothing() {
     }
     drop(tx);
 
-    let tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
-    ok(tx.commit().await);
+    let tx = ok(store.unit_of_work().begin(Attempt::Again).await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
     assert_eq!(count(&store, "collections"), 0);
     assert_eq!(count(&store, "audit_entries"), 0);
 }
@@ -366,7 +367,7 @@ async fn a_live_duplicate_collection_name_is_a_conflict_but_a_deleted_name_can_b
     let dir = tempdir();
     let store = open(dir.path());
     let mut first = collection("orders");
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx.collections().insert(&first).await);
     assert_eq!(
         code(tx.collections().insert(&collection("orders")).await),
@@ -381,7 +382,7 @@ async fn a_live_duplicate_collection_name_is_a_conflict_but_a_deleted_name_can_b
     ok(tx.collections().update(&first).await);
     let second = collection("orders");
     ok(tx.collections().insert(&second).await);
-    ok(tx.commit().await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
 
     let live = ok(store.reader().collection(second.name()).await);
     assert_eq!(live.map(|c| c.id()), Some(second.id()));
@@ -392,7 +393,7 @@ async fn updating_an_unknown_collection_is_not_found_and_updates_are_stored() {
     let dir = tempdir();
     let store = open(dir.path());
     let mut orders = collection("orders");
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     assert_eq!(
         code(tx.collections().update(&orders).await),
         Some(ErrorCode::NotFound)
@@ -406,7 +407,7 @@ async fn updating_an_unknown_collection_is_not_found_and_updates_are_stored() {
     let found = ok(tx.collections().find_by_name(orders.name()).await);
     assert_eq!(found.as_ref().and_then(Collection::schema), Some(&schema));
     assert_eq!(found.map(|c| c.version()), Some(2));
-    ok(tx.commit().await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
 }
 
 #[tokio::test]
@@ -418,7 +419,7 @@ async fn saving_version_one_of_an_existing_document_is_a_conflict() {
     let again = document(&orders, "doc-1", json!({"other": true}));
     // Saves are deferred to the transaction's next hand-off to the writer, which answers the
     // conflict: a read of the same transaction...
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx.documents().save(&again, &again.current_revision()).await);
     assert_eq!(
         code(tx.documents().find(orders.id(), first.id()).await),
@@ -444,7 +445,7 @@ async fn a_save_with_a_stale_version_is_a_conflict() {
     let orders = collection("orders");
     let doc = commit_collection_and_document(&store, &orders).await;
 
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     let loaded =
         ok(tx.documents().find(orders.id(), doc.id()).await).unwrap_or_else(|| panic!("missing"));
     let (mut winner, mut loser) = (loaded.clone(), loaded);
@@ -454,7 +455,7 @@ async fn a_save_with_a_stale_version_is_a_conflict() {
         .documents()
         .save(&winner, &winner.current_revision())
         .await);
-    ok(tx.commit().await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
     // The loser saves the version the winner already stored.
     assert_eq!(
         code(save_alone(&store, &loser).await),
@@ -471,7 +472,7 @@ async fn a_deleted_document_reads_as_a_tombstone_and_is_recreated_on_the_same_ro
     let orders = collection("orders");
     let doc = commit_collection_and_document(&store, &orders).await;
     let mut current = doc.clone();
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(current.delete(&Precondition::None, stamp(20)));
     ok(tx
         .documents()
@@ -481,14 +482,14 @@ async fn a_deleted_document_reads_as_a_tombstone_and_is_recreated_on_the_same_ro
         ok(tx.collections().count_live_documents(orders.id()).await),
         0
     );
-    ok(tx.commit().await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
 
     let tombstone = ok(store.reader().document(orders.id(), doc.id().clone()).await)
         .unwrap_or_else(|| panic!("the tombstone is missing"));
     assert!(!tombstone.is_live());
     assert_eq!(tombstone.version().get(), 2);
 
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     let mut reloaded =
         ok(tx.documents().find(orders.id(), doc.id()).await).unwrap_or_else(|| panic!("missing"));
     ok(reloaded.recreate(data(json!({"back": true})), stamp(30)));
@@ -500,7 +501,7 @@ async fn a_deleted_document_reads_as_a_tombstone_and_is_recreated_on_the_same_ro
         ok(tx.collections().count_live_documents(orders.id()).await),
         1
     );
-    ok(tx.commit().await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
     assert_eq!(count(&store, "documents"), 1);
     assert_eq!(count(&store, "revisions"), 3);
 }
@@ -511,10 +512,13 @@ async fn an_audit_entry_with_a_duplicate_id_is_a_conflict() {
     let store = open(dir.path());
     let orders = collection("orders");
     let record = audit_record(&orders);
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx.audit().append(record.clone()).await);
     ok(tx.audit().append(record).await);
-    assert_eq!(code(tx.commit().await), Some(ErrorCode::Conflict));
+    assert_eq!(
+        code(tx.commit().await.map_err(shared_kernel::Error::from)),
+        Some(ErrorCode::Conflict)
+    );
     let entries: i64 = on_writer(&store, |connection| {
         connection.query_row("SELECT COUNT(*) FROM audit_entries", [], |row| row.get(0))
     })
@@ -526,7 +530,7 @@ async fn an_audit_entry_with_a_duplicate_id_is_a_conflict() {
 async fn the_reader_lists_live_collections_by_name_after_a_cursor() {
     let dir = tempdir();
     let store = open(dir.path());
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     for name in ["delta", "alpha", "charlie", "bravo"] {
         ok(tx.collections().insert(&collection(name)).await);
     }
@@ -534,7 +538,7 @@ async fn the_reader_lists_live_collections_by_name_after_a_cursor() {
     ok(tx.collections().insert(&gone).await);
     ok(gone.delete(0, Timestamp::from_millis(2)));
     ok(tx.collections().update(&gone).await);
-    ok(tx.commit().await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
 
     let reader = store.reader();
     let names = |list: Vec<Collection>| -> Vec<String> {
@@ -562,15 +566,15 @@ fn a_transaction_dropped_outside_any_runtime_is_rolled_back_inline() {
     let store = open(dir.path());
     let orders = collection("orders");
     let tx = runtime.block_on(async {
-        let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+        let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
         ok(tx.collections().insert(&orders).await);
         tx
     });
     // Not inside the runtime here: `Drop` cannot reach a blocking pool.
     drop(tx);
     runtime.block_on(async {
-        let tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
-        ok(tx.commit().await);
+        let tx = ok(store.unit_of_work().begin(Attempt::Again).await);
+        ok(tx.commit().await.map_err(shared_kernel::Error::from));
         assert_eq!(ok(store.reader().collection(orders.name()).await), None);
     });
 }
@@ -581,13 +585,13 @@ async fn the_readers_collection_cache_follows_committed_changes_and_only_those()
     let store = open(dir.path());
     let reader = store.reader();
     let mut orders = collection("orders");
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx.collections().insert(&orders).await);
     assert!(
         ok(reader.collection(orders.name()).await).is_none(),
         "an uncommitted collection is not read"
     );
-    ok(tx.commit().await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
     let read = ok(reader.collection(orders.name()).await);
     assert_eq!(read.map(|c| c.version()), Some(1), "now cached");
 
@@ -597,23 +601,23 @@ async fn the_readers_collection_cache_follows_committed_changes_and_only_those()
     ));
     let mut changed = orders.clone();
     ok(changed.change_schema(Some(schema.clone()), Timestamp::from_millis(9)));
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx.collections().update(&changed).await);
     drop(tx);
     let read = ok(reader.collection(orders.name()).await);
     assert_eq!(read.map(|c| c.version()), Some(1));
 
     // A committed schema change is read at once, then a committed deletion.
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx.collections().update(&changed).await);
-    ok(tx.commit().await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
     let read = ok(reader.collection(orders.name()).await);
     assert_eq!(read.as_ref().and_then(Collection::schema), Some(&schema));
     orders = changed;
     ok(orders.delete(0, Timestamp::from_millis(10)));
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx.collections().update(&orders).await);
-    ok(tx.commit().await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
     assert!(ok(reader.collection(orders.name()).await).is_none());
 }
 
@@ -633,7 +637,7 @@ async fn the_readers_document_cache_follows_committed_changes_and_only_those() {
     // A change in an open transaction, then rolled back, leaves what readers see as it was.
     let mut changed = doc.clone();
     ok(changed.replace(data(json!({"n": 2})), &Precondition::None, stamp(10)));
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx
         .documents()
         .save(&changed, &changed.current_revision())

@@ -5,7 +5,7 @@
 
 use rusqlite::Connection;
 use serde_json::{Value, json};
-use storage_app::ReadMode;
+use storage_app::Attempt;
 use storage_domain::{Collection, Document, DocumentId, Precondition, Version};
 use tempfile::TempDir;
 
@@ -149,10 +149,10 @@ async fn revisions_that_kept_a_copy_of_the_current_data_read_the_same_and_are_le
         [json!({"a": "x", "b": 100})]
     );
 
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(doc.replace(data(json!({"v": 2})), &Precondition::None, stamp(10)));
     ok(tx.documents().save(&doc, &doc.current_revision()).await);
-    ok(tx.commit().await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
     assert_eq!(revision_columns(&store), [(1, Some(first)), (2, None)]);
     assert_eq!(
         history(&store, &orders, doc.id()).await,

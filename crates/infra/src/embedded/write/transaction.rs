@@ -14,18 +14,21 @@
 //! at the latest `commit()`, and the whole transaction is rolled back as before. Nothing is
 //! ever acknowledged that was not written.
 //!
-//! # Optimistic transactions
+//! # Guards
 //!
-//! A transaction begun with [`ReadMode::Optimistic`] does not take the writer at `begin`:
-//! its reads go to the readers (committed state), and each is remembered as an
-//! [`Assumption`]. At commit, the assumptions are checked on the writer, in the write's group
+//! A first attempt ([`Attempt::First`]) does not take the writer at `begin`: its reads go to
+//! the readers (committed state), and what the command relies on it states as a [`Guard`],
+//! kept as an [`Assumption`]. The assumptions are checked on the writer, in the write's group
 //! transaction and before its statements, so the check and the writes are one atomic step; a
-//! failed check has written nothing and answers a [`StaleRead`] conflict, and the application
-//! runs its command again. A write that only reads and then writes is thus served by the writer in
+//! failed check at commit has written nothing and answers [`CommitError::Stale`], and the
+//! application runs its command again ([`Attempt::Again`], which takes the writer at `begin`,
+//! so its reads cannot go stale). A write that only reads and then writes is thus served by the writer in
 //! a single hand-off ([`Writer::write_whole`]) and holds it only while its statements run,
 //! instead of from `begin` to `commit` while its task works on an async worker. A transaction
 //! that needs more than reads of collections and documents (changing a collection, counting,
-//! purging) takes the writer at that point; its assumptions are then checked first.
+//! purging) takes the writer at that point; its assumptions are then checked first, and if
+//! one fails the transaction goes on (every later read is exact, under the writer) but its
+//! commit is refused as `Stale` and rolls back.
 //!
 //! `commit()` returns only once the group holding the write has committed durably, so an
 //! answer the application sends after it never names a change that could still be lost.
@@ -37,11 +40,14 @@ use audit_domain::AuditLogger;
 use rusqlite::{Connection, OptionalExtension, params};
 use shared_kernel::{CollectionId, Error};
 use storage_app::idempotency::IdempotencyStore;
-use storage_app::{EventOutbox, ReadMode, StaleRead, StorageReader, Transaction, UnitOfWork};
+use storage_app::{
+    Attempt, CommitError, EventOutbox, Guard, StorageReader, Transaction, UnitOfWork,
+};
 use storage_domain::repository::{CollectionRepository, DocumentRepository};
 use storage_domain::{Collection, CollectionName, Document, DocumentId};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::writer::{Session, Statements, Writer};
 use crate::embedded::error::storage_error;
@@ -86,16 +92,17 @@ impl SqliteUnitOfWork {
 #[async_trait]
 impl UnitOfWork for SqliteUnitOfWork {
     #[tracing::instrument(level = "debug", name = "embedded.begin", skip_all)]
-    async fn begin(&self, reads: ReadMode) -> Result<Box<dyn Transaction>, Error> {
-        let session = match reads {
-            ReadMode::Exclusive => Some(self.writer.begin().await?),
-            ReadMode::Optimistic => None,
+    async fn begin(&self, attempt: Attempt) -> Result<Box<dyn Transaction>, Error> {
+        let session = match attempt {
+            Attempt::Again => Some(self.writer.begin().await?),
+            Attempt::First => None,
         };
         Ok(Box::new(SqliteTransaction {
             writer: self.writer.clone(),
             reader: Arc::clone(&self.reader),
             session,
             assumed: Vec::new(),
+            stale: Arc::new(AtomicBool::new(false)),
             collections: CollectionsSeen {
                 cache: Arc::clone(&self.collections),
                 committed: Arc::clone(&self.committed_collections),
@@ -113,8 +120,10 @@ pub(crate) struct SqliteTransaction {
     reader: Arc<SqliteReader>,
     /// The writer, once this transaction holds it (from `begin` when exclusive).
     session: Option<Session>,
-    /// What this transaction read while it did not hold the writer.
+    /// The guards not yet checked on the writer.
     assumed: Vec<Assumption>,
+    /// Set on the writer thread when a guard was found not to hold.
+    stale: Arc<AtomicBool>,
     collections: CollectionsSeen,
     /// Deferred writes, in call order, run first in the next hand-off to the writer.
     deferred: Vec<Statements>,
@@ -156,41 +165,22 @@ impl SqliteTransaction {
         self.session.is_none()
     }
 
-    /// The live collection `name` as committed, remembered as an assumption.
+    /// The live collection `name` as committed (what the command relies on, it guards).
     pub(crate) async fn read_collection_optimistically(
         &mut self,
         name: &CollectionName,
     ) -> Result<Option<Collection>, Error> {
-        let found = self.reader.collection(name).await?;
-        self.assumed.push(match &found {
-            Some(collection) => Assumption::LiveCollection {
-                id: collection.id().to_string(),
-                version: to_sql_integer(collection.version(), "collection version")?,
-            },
-            None => Assumption::NoLiveCollection {
-                name: name.as_str().to_owned(),
-            },
-        });
-        Ok(found)
+        self.reader.collection(name).await
     }
 
-    /// The document `id` (live or tombstone) as committed, remembered as an assumption.
+    /// The document `id` (live or tombstone) as committed (what the command relies on, it
+    /// guards).
     pub(crate) async fn read_document_optimistically(
         &mut self,
         collection: CollectionId,
         id: &DocumentId,
     ) -> Result<Option<Document>, Error> {
-        let found = self.reader.document(collection, id.clone()).await?;
-        let version = found
-            .as_ref()
-            .map(|document| to_sql_integer(document.version().get(), "document version"))
-            .transpose()?;
-        self.assumed.push(Assumption::Document {
-            collection_id: collection.to_string(),
-            id: id.as_str().to_owned(),
-            version,
-        });
-        Ok(found)
+        self.reader.document(collection, id.clone()).await
     }
 
     /// The readers' cache of committed documents, which a statement that changes a document
@@ -216,7 +206,7 @@ impl SqliteTransaction {
             Some(session) => session,
             None => self.writer.begin().await?,
         };
-        let deferred = self.take_deferred();
+        let deferred = self.take_deferred(Stale::GoOn);
         let session = &*self.session.insert(session);
         match deferred {
             None => session.run(work).await,
@@ -241,17 +231,24 @@ impl SqliteTransaction {
     }
 
     /// The check of the assumptions, then the deferred writes, as one batch that stops at
-    /// the first failure.
-    fn take_deferred(&mut self) -> Option<Statements> {
+    /// the first failure. A guard that does not hold marks the transaction stale; under
+    /// [`Stale::Refuse`] (the commit) it also stops the batch, so nothing is written.
+    fn take_deferred(&mut self, on_stale: Stale) -> Option<Statements> {
         if self.deferred.is_empty() && self.assumed.is_empty() {
             return None;
         }
         let assumed = std::mem::take(&mut self.assumed);
         let deferred = std::mem::take(&mut self.deferred);
+        let stale = Arc::clone(&self.stale);
         Some(Box::new(move |connection: &Connection| {
-            assumed
-                .iter()
-                .try_for_each(|assumption| assumption.check(connection))?;
+            for assumption in &assumed {
+                if !assumption.holds(connection)? {
+                    stale.store(true, Ordering::Release);
+                }
+            }
+            if on_stale == Stale::Refuse && stale.load(Ordering::Acquire) {
+                return Err(Error::conflict(CommitError::Stale.to_string()));
+            }
             deferred.iter().try_for_each(|work| work(connection))
         }))
     }
@@ -279,64 +276,108 @@ impl Transaction for SqliteTransaction {
         self
     }
 
+    fn require(&mut self, guard: Guard) {
+        self.assumed.push(Assumption::from(guard));
+    }
+
     #[tracing::instrument(level = "debug", name = "embedded.commit", skip_all)]
-    async fn commit(mut self: Box<Self>) -> Result<(), Error> {
-        let last = self.take_deferred();
+    async fn commit(mut self: Box<Self>) -> Result<(), CommitError> {
+        let last = self.take_deferred(Stale::Refuse);
         let Self {
             writer,
             session,
             collections,
+            stale,
             ..
         } = *self;
-        let committed = match session {
-            Some(session) => session.commit_after(last).await,
-            None => match last {
-                Some(statements) => writer.write_whole(statements).await,
-                // Nothing read, nothing written: there is nothing to commit.
-                None => Ok(()),
-            },
+        let committed = if stale.load(Ordering::Acquire) {
+            // A guard broke when the writer was taken: dropping the session rolls back.
+            drop(session);
+            Err(Error::conflict(CommitError::Stale.to_string()))
+        } else {
+            match session {
+                Some(session) => session.commit_after(last).await,
+                None => match last {
+                    Some(statements) => writer.write_whole(statements).await,
+                    // Nothing read, nothing written: there is nothing to commit.
+                    None => Ok(()),
+                },
+            }
         };
         // Only now, once the group's outcome is known, may the cache be refilled.
         drop(collections);
-        committed
+        // The writer knows every outcome it answers: never `OutcomeUnknown`, and a failed
+        // commit (a full disk, a failed fsync) is not worth repeating at once.
+        committed.map_err(|error| {
+            if stale.load(Ordering::Acquire) {
+                CommitError::Stale
+            } else {
+                CommitError::Failed(error)
+            }
+        })
     }
 }
 
-/// Something an optimistic transaction read, which must still hold when it writes.
+/// What a guard that does not hold does to the batch that checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stale {
+    /// Mark the transaction stale and go on (a hand-off before the commit: the commit will
+    /// be refused).
+    GoOn,
+    /// Mark it stale and write nothing (the commit).
+    Refuse,
+}
+
+/// A [`Guard`] as the writer checks it.
 enum Assumption {
     /// The collection `id` is live at `version`.
-    LiveCollection { id: String, version: i64 },
-    /// No live collection is named `name`.
-    NoLiveCollection { name: String },
+    LiveCollection { id: String, version: u64 },
     /// The document row is at `version`, or there is none.
     Document {
         collection_id: String,
         id: String,
-        version: Option<i64>,
+        version: Option<u64>,
     },
 }
 
+impl From<Guard> for Assumption {
+    fn from(guard: Guard) -> Self {
+        match guard {
+            Guard::CollectionLive {
+                collection,
+                version,
+            } => Self::LiveCollection {
+                id: collection.to_string(),
+                version,
+            },
+            Guard::DocumentAt {
+                collection,
+                id,
+                version,
+            } => Self::Document {
+                collection_id: collection.to_string(),
+                id: id.as_str().to_owned(),
+                version: version.map(|version| version.get()),
+            },
+        }
+    }
+}
+
 impl Assumption {
-    /// Checks the assumption on the writer's connection.
+    /// Whether the guard holds on the writer's connection.
     ///
     /// # Errors
-    /// A [`StaleRead`] `CONFLICT` when it no longer holds.
-    fn check(&self, connection: &Connection) -> Result<(), Error> {
-        let holds = match self {
+    /// `UNAVAILABLE` when the check cannot be read.
+    fn holds(&self, connection: &Connection) -> Result<bool, Error> {
+        Ok(match self {
             Self::LiveCollection { id, version } => {
                 let current = select_integer(
                     connection,
                     "SELECT version FROM collections WHERE id = ?1 AND deleted_at IS NULL",
                     params![id],
                 )?;
-                current == Some(*version)
+                current == Some(to_sql_integer(*version, "collection version")?)
             }
-            Self::NoLiveCollection { name } => select_integer(
-                connection,
-                "SELECT 1 FROM collections WHERE name = ?1 AND deleted_at IS NULL",
-                params![name],
-            )?
-            .is_none(),
             Self::Document {
                 collection_id,
                 id,
@@ -347,17 +388,12 @@ impl Assumption {
                     "SELECT version FROM documents WHERE collection_id = ?1 AND id = ?2",
                     params![collection_id, id],
                 )?;
-                current == *version
+                let version = version
+                    .map(|version| to_sql_integer(version, "document version"))
+                    .transpose()?;
+                current == version
             }
-        };
-        if holds {
-            Ok(())
-        } else {
-            Err(Error::conflict(
-                "what this write read changed before it could commit; nothing was stored",
-            )
-            .with_source(StaleRead))
-        }
+        })
     }
 }
 

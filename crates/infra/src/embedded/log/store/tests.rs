@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use storage_app::ReadMode;
+use storage_app::Attempt;
 
 use audit_app::{LogQueries, RememberingSigner, Sequencer, SequencerOptions};
 use audit_domain::merkle::{MemoryTree, verify_consistency, verify_inclusion};
@@ -56,9 +56,9 @@ async fn commit_entries(store: &EmbeddedStore, count: usize) -> Vec<AuditId> {
             AuditSubject::Collection,
         );
         ids.push(entry.id);
-        let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+        let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
         ok(tx.audit().append(AuditRecord { entry, patch: None }).await);
-        ok(tx.commit().await);
+        ok(tx.commit().await.map_err(shared_kernel::Error::from));
     }
     ids
 }

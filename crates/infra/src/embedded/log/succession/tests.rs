@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 use shared_kernel::{
     Actor, AuditId, CollectionId, RequestContext, RequestId, SystemClock, Timestamp,
 };
-use storage_app::ReadMode;
+use storage_app::Attempt;
 
 use super::EndedCheckpoint;
 use crate::embedded::{EmbeddedOptions, EmbeddedStore};
@@ -65,9 +65,9 @@ async fn commit_entries(store: &EmbeddedStore, count: usize) -> Vec<AuditId> {
             AuditSubject::Collection,
         );
         ids.push(entry.id);
-        let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+        let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
         ok(tx.audit().append(AuditRecord { entry, patch: None }).await);
-        ok(tx.commit().await);
+        ok(tx.commit().await.map_err(shared_kernel::Error::from));
     }
     ids
 }

@@ -4,7 +4,7 @@
 //! translation claims to be exact, the SQL alone must already say so.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use storage_app::ReadMode;
+use storage_app::Attempt;
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -239,7 +239,7 @@ async fn store_seeds(
         None,
         Timestamp::from_millis(1),
     );
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx.collections().insert(&collection).await);
     let mut documents = Vec::new();
     for (i, seed) in seeds.iter().enumerate() {
@@ -271,7 +271,7 @@ async fn store_seeds(
         }
         documents.push(document);
     }
-    ok(tx.commit().await);
+    ok(tx.commit().await.map_err(shared_kernel::Error::from));
     (collection, documents)
 }
 

@@ -109,7 +109,7 @@ impl IdempotencyStore for SqliteTransaction {
 #[cfg(test)]
 mod tests {
     use shared_kernel::Sha256Digest;
-    use storage_app::ReadMode;
+    use storage_app::Attempt;
     use storage_app::idempotency::StoredResponse;
 
     use super::*;
@@ -137,12 +137,12 @@ mod tests {
             body: b"{\"items\":[]}".to_vec(),
         });
         for (name, answer) in [("small", &replay), ("large", &KeptAnswer::RunAgain)] {
-            let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+            let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
             ok(tx
                 .idempotency()
                 .record(&key(name), answer, Timestamp::from_millis(5))
                 .await);
-            ok(tx.commit().await);
+            ok(tx.commit().await.map_err(shared_kernel::Error::from));
         }
         for (name, answer) in [("small", replay), ("large", KeptAnswer::RunAgain)] {
             let record = ok(store.reader().idempotency_record(key(name).scope).await)

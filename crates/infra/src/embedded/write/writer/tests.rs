@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use storage_app::ReadMode;
+use storage_app::Attempt;
 
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
@@ -56,6 +56,7 @@ fn app(store: &EmbeddedStore) -> Arc<StorageApp> {
         ),
         Arc::new(SystemClock),
         DocumentLimits::default(),
+        Arc::new(crate::pause::TokioPause),
     ))
 }
 
@@ -256,7 +257,7 @@ async fn a_failing_member_leaves_no_rows_and_the_rest_of_its_group_commits() {
     let before = store.write_stats();
 
     // The first member holds the writer while the others queue behind it.
-    let mut first = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut first = ok(store.unit_of_work().begin(Attempt::Again).await);
     let spawn = |command| spawn_command(&app, command);
     let good_one = spawn(Ok(create("good-1", json!({"name": "g1"}))));
     let schema_failure = spawn(Ok(create("bad-schema", json!({"name": 7}))));
@@ -286,7 +287,7 @@ async fn a_failing_member_leaves_no_rows_and_the_rest_of_its_group_commits() {
         },
     );
     ok(first.documents().save(&doc, &doc.current_revision()).await);
-    ok(first.commit().await);
+    ok(first.commit().await.map_err(shared_kernel::Error::from));
 
     ok(joined(good_one).await);
     assert_eq!(
@@ -330,11 +331,11 @@ async fn a_write_that_fails_after_writing_rows_is_rolled_back_alone() {
     create_people(&app).await;
     let before = store.write_stats();
 
-    let first = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let first = ok(store.unit_of_work().begin(Attempt::Again).await);
     let failing = {
         let store = store.clone();
         tokio::spawn(async move {
-            let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+            let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
             ok(tx
                 .outbox()
                 .append(vec![outbox_event(KEPT_ONLY_IF_COMMITTED)])
@@ -345,19 +346,23 @@ async fn a_write_that_fails_after_writing_rows_is_rolled_back_alone() {
                 .outbox()
                 .append(vec![outbox_event(KEPT_ONLY_IF_COMMITTED)])
                 .await);
-            tx.commit().await.err().map(|e| e.code())
+            tx.commit()
+                .await
+                .map_err(shared_kernel::Error::from)
+                .err()
+                .map(|e| e.code())
         })
     };
     let good = {
         let store = store.clone();
         tokio::spawn(async move {
-            let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+            let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
             ok(tx.outbox().append(vec![outbox_event(GOOD)]).await);
-            tx.commit().await
+            tx.commit().await.map_err(shared_kernel::Error::from)
         })
     };
     until_queued(&store, 2).await;
-    ok(first.commit().await);
+    ok(first.commit().await.map_err(shared_kernel::Error::from));
     assert_eq!(
         failing.await.unwrap_or_else(|e| panic!("{e}")),
         Some(ErrorCode::Conflict)
@@ -472,22 +477,16 @@ async fn writes_dropped_while_queued_or_open_are_rolled_back_and_the_group_commi
     let app = app(&store);
     create_people(&app).await;
 
-    let first = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let first = ok(store.unit_of_work().begin(Attempt::Again).await);
     // One request gives up while it waits for the writer; another after writing its rows.
     let gives_up_queued = {
         let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .unit_of_work()
-                .begin(ReadMode::Exclusive)
-                .await
-                .map(drop)
-        })
+        tokio::spawn(async move { store.unit_of_work().begin(Attempt::Again).await.map(drop) })
     };
     let gives_up_open = {
         let store = store.clone();
         tokio::spawn(async move {
-            let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+            let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
             ok(tx.outbox().append(vec![outbox_event(ABANDONED)]).await);
             // The request is cancelled here: the transaction is dropped, never committed.
         })
@@ -505,7 +504,7 @@ async fn writes_dropped_while_queued_or_open_are_rolled_back_and_the_group_commi
     };
     until_queued(&store, 3).await;
     gives_up_queued.abort();
-    ok(first.commit().await);
+    ok(first.commit().await.map_err(shared_kernel::Error::from));
     gives_up_open.await.unwrap_or_else(|e| panic!("{e}"));
     ok(kept.await.unwrap_or_else(|e| panic!("{e}")));
 
@@ -628,7 +627,7 @@ async fn writes_see_every_collection_change_despite_the_collection_cache() {
         None,
         shared_kernel::Timestamp::from_millis(1),
     );
-    let mut tx = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
     ok(tx.collections().insert(&ghost).await);
     assert!(
         ok(tx
@@ -664,7 +663,7 @@ async fn optimistic_writes_that_lost_a_race_run_again_and_answer_as_if_they_had_
 
     // While the writer is held, each write reads committed state: both creates of `twin`
     // see no document, both patches of `shared` see version 1 (no If-Match).
-    let held = ok(store.unit_of_work().begin(ReadMode::Exclusive).await);
+    let held = ok(store.unit_of_work().begin(Attempt::Again).await);
     let spawn = |command| spawn_command(&app, command);
     let unconditional_patch = |n: u64| PatchDocument {
         precondition: Precondition::None,
@@ -679,7 +678,7 @@ async fn optimistic_writes_that_lost_a_race_run_again_and_answer_as_if_they_had_
         spawn(Err(unconditional_patch(2))),
     ];
     until_queued(&store, 4).await;
-    ok(held.commit().await);
+    ok(held.commit().await.map_err(shared_kernel::Error::from));
 
     let mut codes = Vec::new();
     for handle in twins {
