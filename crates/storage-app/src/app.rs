@@ -11,7 +11,7 @@ use storage_domain::{Collection, CollectionName, Document, DocumentId, DocumentL
 
 use crate::audit;
 use crate::events::OutboxEvent;
-use crate::idempotency::Idempotency;
+use crate::idempotency::{DocumentOutcome, IdempotencyKey, Outcome};
 use crate::ports::{ReadMode, SchemaValidator, StaleRead, StorageReader, Transaction, UnitOfWork};
 
 /// The Storage application: command and query handlers over injected ports.
@@ -156,7 +156,7 @@ impl StorageApp {
         collection: &Collection,
         mut document: Document,
         context: &RequestContext,
-        idempotency: Option<&Idempotency<DocumentView>>,
+        idempotency: Option<&IdempotencyKey>,
     ) -> Result<DocumentView, Error> {
         tx.documents()
             .save(&document, &document.current_revision())
@@ -172,8 +172,10 @@ impl StorageApp {
             collection: collection.name().clone(),
             document,
         };
-        self.record_idempotency_in(tx.as_mut(), idempotency, &view)
-            .await?;
+        self.record_outcome_in(tx.as_mut(), idempotency, || {
+            Outcome::Document(DocumentOutcome::from(&view))
+        })
+        .await?;
         tx.commit().await?;
         Ok(view)
     }
