@@ -100,7 +100,7 @@ impl fmt::Display for ErrorCode {
 }
 
 /// One failing location inside a request: a JSON pointer and what is wrong there.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FieldError {
     /// RFC 6901 JSON pointer (`""` is the whole value).
     pub path: String,

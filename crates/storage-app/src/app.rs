@@ -12,7 +12,7 @@ use storage_domain::{Collection, CollectionName, Document, DocumentId, DocumentL
 use crate::audit;
 use crate::events::OutboxEvent;
 use crate::guards::Guard;
-use crate::idempotency::Idempotency;
+use crate::idempotency::{DocumentOutcome, IdempotencyKey, Outcome};
 use crate::ports::{SchemaValidator, StorageReader, Transaction, UnitOfWork};
 use crate::transactions::{Pause, Prepared, RetryPolicy, TransactionManager};
 
@@ -188,7 +188,7 @@ impl StorageApp {
         collection: &Collection,
         mut document: Document,
         context: &RequestContext,
-        idempotency: Option<&Idempotency<DocumentView>>,
+        idempotency: Option<&IdempotencyKey>,
     ) -> Result<Prepared<DocumentView>, Error> {
         tx.documents()
             .save(&document, &document.current_revision())
@@ -204,8 +204,10 @@ impl StorageApp {
             collection: collection.name().clone(),
             document,
         };
-        self.record_idempotency_in(tx.as_mut(), idempotency, &view)
-            .await?;
+        self.record_outcome_in(tx.as_mut(), idempotency, || {
+            Outcome::Document(DocumentOutcome::from(&view))
+        })
+        .await?;
         Ok(Prepared::new(tx, view))
     }
 }

@@ -78,9 +78,11 @@ pub struct IdempotencyRow {
     pub key: IdempotencyRecordKey,
     /// The `request_hash` column (hex SHA-256).
     pub request_hash: String,
-    /// The recorded status.
+    /// The recorded HTTP status of an answer kept as rendered (stores written before the
+    /// neutral outcome), 0 for a record that keeps none (its outcome, or only its request).
     pub status: i64,
-    /// The recorded body.
+    /// The recorded body: the rendered answer, or the outcome's JSON (a document's with the
+    /// answer's fields at the top level either way).
     pub body: Vec<u8>,
 }
 

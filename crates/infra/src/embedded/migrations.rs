@@ -186,6 +186,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (origin, tree_size)
     );
     ",
+    // 8: an idempotency key keeps its request's neutral outcome (storage-app
+    // `idempotency::Outcome`), not a rendered HTTP answer: its kind in `outcome`, its JSON in
+    // `body` (status 0, headers `[]`). Rows written before keep their rendered answer with
+    // `outcome` NULL and are read as the outcome it showed (`read/idempotency/legacy.rs`).
+    "
+    ALTER TABLE idempotency_keys ADD COLUMN outcome TEXT;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -10,14 +10,13 @@ use serde_json::Value;
 use storage_app::commands::{ChangeSchema, CreateCollection, DeleteCollection};
 
 use axum::Extension;
-use shared_kernel::Error;
-use storage_app::idempotency::{Idempotency, IdempotencyKey, StoredResponse};
-use storage_domain::Collection;
+use storage_app::idempotency::IdempotencyKey;
 
 use super::AppState;
+use super::answers::collection_created;
 use super::dto::{CollectionDto, ListDto};
 use super::extract::{Context, JsonBody, PathParams, QueryParams, RequestBody};
-use super::idempotency::{RecordedInTransaction, render_json, to_response};
+use super::idempotency::RecordedInTransaction;
 use super::problem::ApiError;
 
 /// The collection routes.
@@ -56,15 +55,6 @@ struct ListParams {
     cursor: Option<String>,
 }
 
-/// The 201 answer to a created collection: sent, and recorded for an `Idempotency-Key`.
-fn render_created(collection: &Collection) -> Result<StoredResponse, Error> {
-    render_json(
-        StatusCode::CREATED,
-        Vec::new(),
-        &CollectionDto::from(collection),
-    )
-}
-
 async fn create(
     State(state): State<AppState>,
     Context(context): Context,
@@ -72,17 +62,13 @@ async fn create(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
     let recorded = key.is_some();
-    let idempotency = key.map(|Extension(key)| Idempotency {
-        key,
-        render: Box::new(render_created),
-    });
     let command = CreateCollection {
         name: body.name,
         schema: body.schema,
-        idempotency,
+        idempotency: key.map(|Extension(key)| key),
     };
     let collection = state.storage().create_collection(&context, command).await?;
-    let mut response = to_response(&render_created(&collection)?);
+    let mut response = collection_created(&CollectionDto::from(&collection))?;
     if recorded {
         response.extensions_mut().insert(RecordedInTransaction);
     }

@@ -12,12 +12,13 @@ use storage_app::DocumentView;
 use storage_app::commands::{CreateDocument, DeleteDocument, PatchDocument, ReplaceDocument};
 
 use axum::Extension;
-use storage_app::idempotency::{Idempotency, IdempotencyKey, StoredResponse};
+use storage_app::idempotency::IdempotencyKey;
 
 use super::AppState;
+use super::answers::document_created;
 use super::dto::DocumentDto;
 use super::extract::{Context, JsonBody, MergePatchBody, PathParams, QueryParams, RequestBody};
-use super::idempotency::{RecordedInTransaction, render_json, to_response};
+use super::idempotency::RecordedInTransaction;
 use super::precondition::{etag, if_match};
 use super::problem::ApiError;
 
@@ -72,15 +73,6 @@ struct ReadParams {
     version: Option<u64>,
 }
 
-/// `/v1/collections/{name}/documents/{id}`.
-pub fn location(view: &DocumentView) -> String {
-    format!(
-        "/v1/collections/{}/documents/{}",
-        view.collection,
-        view.document.id()
-    )
-}
-
 /// A document answer with its ETag.
 fn document_response(status: StatusCode, view: &DocumentView) -> Result<Response, ApiError> {
     let body = document_body(&DocumentDto::from(view))?;
@@ -102,16 +94,6 @@ fn document_body(dto: &DocumentDto<'_>) -> Result<Vec<u8>, Error> {
     Ok(body)
 }
 
-/// The 201 answer to a created document (with `ETag` and `Location`): sent, and recorded for
-/// an `Idempotency-Key`.
-fn render_created(view: &DocumentView) -> Result<StoredResponse, Error> {
-    let headers = vec![
-        (header::ETAG, format!("\"{}\"", view.document.version())),
-        (header::LOCATION, location(view)),
-    ];
-    render_json(StatusCode::CREATED, headers, &DocumentDto::from(view))
-}
-
 async fn create(
     State(state): State<AppState>,
     Context(context): Context,
@@ -120,18 +102,14 @@ async fn create(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
     let recorded = key.is_some();
-    let idempotency = key.map(|Extension(key)| Idempotency {
-        key,
-        render: Box::new(render_created),
-    });
     let command = CreateDocument {
         collection: name,
         id: body.id,
         data: body.data,
-        idempotency,
+        idempotency: key.map(|Extension(key)| key),
     };
     let view = state.storage().create_document(&context, command).await?;
-    let mut response = to_response(&render_created(&view)?);
+    let mut response = document_created(&DocumentDto::from(&view))?;
     if recorded {
         response.extensions_mut().insert(RecordedInTransaction);
     }

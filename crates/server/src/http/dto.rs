@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use storage_app::DocumentView;
+use storage_app::idempotency::{CollectionOutcome, DocumentOutcome};
 use storage_app::queries::Page;
 use storage_domain::{Collection, DocumentData, Revision};
 
@@ -28,6 +29,21 @@ impl From<&Collection> for CollectionDto {
             version: collection.version(),
             created_at: collection.created_at().to_rfc3339(),
             updated_at: collection.updated_at().to_rfc3339(),
+        }
+    }
+}
+
+/// A collection answer kept for an `Idempotency-Key`, shown again: the same fields
+/// [`From<&Collection>`] shows (`CollectionOutcome` is made from a collection the same way).
+impl From<&CollectionOutcome> for CollectionDto {
+    fn from(kept: &CollectionOutcome) -> Self {
+        Self {
+            name: kept.name.clone(),
+            id: kept.id.clone(),
+            schema: kept.schema.clone(),
+            version: kept.version,
+            created_at: kept.created_at.clone(),
+            updated_at: kept.updated_at.clone(),
         }
     }
 }
@@ -66,7 +82,38 @@ impl<'a> From<&'a DocumentView> for DocumentDto<'a> {
     }
 }
 
+/// A document answer kept for an `Idempotency-Key`, shown again (see `CollectionDto`'s).
+impl<'a> From<&'a DocumentOutcome> for DocumentDto<'a> {
+    fn from(kept: &'a DocumentOutcome) -> Self {
+        Self {
+            id: &kept.id,
+            collection: &kept.collection,
+            version: kept.version,
+            data: kept.data.as_deref(),
+            content_hash: kept.content_hash.clone(),
+            created_at: kept.created_at.clone(),
+            updated_at: kept.updated_at.clone(),
+            audit_id: kept.audit_id.clone(),
+        }
+    }
+}
+
 impl DocumentDto<'_> {
+    /// The document id.
+    pub fn id(&self) -> &str {
+        self.id
+    }
+
+    /// The collection's name.
+    pub fn collection(&self) -> &str {
+        self.collection
+    }
+
+    /// The version (the `ETag`'s value).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// The body's size before it is written, give or take a little: the data, plus room for
     /// the other fields (names, ids, hash and times come to about 300 bytes). Sizing the
     /// buffer once spares the five or six doublings a kilobyte body takes from a small start.
@@ -84,6 +131,11 @@ pub struct ListDto<T> {
 }
 
 impl<T> ListDto<T> {
+    /// A page of `items`, then `next_cursor`.
+    pub fn new(items: Vec<T>, next_cursor: Option<String>) -> Self {
+        Self { items, next_cursor }
+    }
+
     /// Maps a page's items; the items may borrow from the page, which outlives the answer.
     pub fn from_page<'a, U>(page: &'a Page<U>, map: impl Fn(&'a U) -> T) -> Self {
         Self {

@@ -5,14 +5,17 @@
 //! flight in this process answers 409; a recorded key with the same hash replays the first
 //! answer (status, body, `ETag`, `Location`); with another hash it answers 422.
 //!
-//! Handlers that change something render their answer as a [`StoredResponse`] and pass it to
-//! the command, which records it *inside the change's transaction*; they mark their response
-//! with [`RecordedInTransaction`]. Any other 2xx or 4xx answer is recorded here afterwards,
-//! in its own transaction (it changed nothing). 5xx answers are never recorded.
+//! What is kept is the request's neutral outcome (`storage_app::idempotency::Outcome`), never
+//! the rendered answer; a replay is rendered from it by `answers.rs`, which renders the first
+//! answers too, so it is the same answer. Handlers that change something pass the key to the
+//! command, which records the outcome *inside the change's transaction*; they mark their
+//! response with [`RecordedInTransaction`]. A refusal (4xx) carries its
+//! [`Refusal`] (`problem.rs`) and is recorded here afterwards, in its own transaction (it
+//! changed nothing). 5xx answers are never recorded.
 //!
-//! A read (`POST .../documents/query`) marks its answer with [`ReadAnswer`]: its answer is
-//! kept only up to 64 KiB of body; above that only the request's hash is kept, and a repeat
-//! of the same request runs the read again (answered as a fresh answer, without
+//! A read (`POST .../documents/query`) marks its answer with [`ReadAnswer`]: its page is kept
+//! only when the answer is at most 64 KiB; above that only the request's hash is kept, and a
+//! repeat of the same request runs the read again (answered as a fresh answer, without
 //! `Idempotent-Replayed`), while another request with the key is still refused.
 
 use std::collections::HashSet;
@@ -21,13 +24,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use shared_kernel::{Error, ErrorCode, RequestContext, Sha256Digest};
-use storage_app::idempotency::{IdempotencyKey, IdempotencyScope, KeptAnswer, StoredResponse};
+use storage_app::idempotency::{
+    IdempotencyKey, IdempotencyScope, KeptAnswer, PageOutcome, Refusal,
+};
 
 use super::AppState;
+use super::answers::replay;
 use super::dispatch::call_routes;
 use super::extract::read_body;
 use super::problem::ApiError;
@@ -36,16 +41,15 @@ use super::problem::ApiError;
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// The response header marking a replayed answer.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
-/// The headers of an answer that are recorded and replayed.
-const REPLAYED_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::ETAG, header::LOCATION];
 
 /// Marks a response whose idempotency record was written in the change's transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordedInTransaction;
 
-/// Marks the answer of a read: kept for its key only when small (see the module docs).
-#[derive(Debug, Clone, Copy)]
-pub struct ReadAnswer;
+/// Marks the answer of a keyed read, with its page when the answer is small enough to keep
+/// (see the module docs).
+#[derive(Debug, Clone)]
+pub struct ReadAnswer(pub Option<PageOutcome>);
 
 /// The scopes being served right now in this process.
 #[derive(Debug, Default)]
@@ -75,48 +79,6 @@ impl Drop for InFlightClaim {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&self.scope);
     }
-}
-
-/// Renders a JSON answer as the bytes that are both sent and recorded.
-///
-/// # Errors
-/// `INTERNAL_ERROR` when the body cannot be serialised.
-pub fn render_json(
-    status: StatusCode,
-    headers: Vec<(HeaderName, String)>,
-    body: &impl Serialize,
-) -> Result<StoredResponse, Error> {
-    let body =
-        serde_json::to_vec(body).map_err(|e| Error::internal("could not encode the answer", e))?;
-    let mut stored_headers = vec![(
-        header::CONTENT_TYPE.to_string(),
-        "application/json".to_owned(),
-    )];
-    stored_headers.extend(
-        headers
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value)),
-    );
-    Ok(StoredResponse {
-        status: status.as_u16(),
-        headers: stored_headers,
-        body,
-    })
-}
-
-/// Turns a stored answer into an HTTP response.
-pub fn to_response(stored: &StoredResponse) -> Response {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, Body::from(stored.body.clone())).into_response();
-    for (name, value) in &stored.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::from_str(value),
-        ) {
-            response.headers_mut().insert(name, value);
-        }
-    }
-    response
 }
 
 /// Whether `request` goes through the key's handling: a POST with an `Idempotency-Key`.
@@ -188,8 +150,8 @@ async fn serve_with_key(
             .into());
         }
         match record.answer {
-            KeptAnswer::Replay(stored) => {
-                let mut response = to_response(&stored);
+            KeptAnswer::Replay(outcome) => {
+                let mut response = replay(&outcome);
                 response
                     .headers_mut()
                     .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
@@ -206,9 +168,8 @@ async fn serve_with_key(
 
     let mut request = Request::from_parts(parts, Body::from(bytes));
     request.extensions_mut().insert(key.clone());
-    let response = call_routes(routes, request).await;
+    let mut response = call_routes(routes, request).await;
     let status = response.status();
-    let read = response.extensions().get::<ReadAnswer>().is_some();
     if response
         .extensions()
         .get::<RecordedInTransaction>()
@@ -217,34 +178,20 @@ async fn serve_with_key(
     {
         return Ok(response);
     }
-    let (parts, body) = response.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .map_err(|e| Error::internal("could not buffer the answer", e))?;
-    let headers = REPLAYED_HEADERS
-        .iter()
-        .filter_map(|name| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| (name.to_string(), v.to_owned()))
-        })
-        .collect();
-    let stored = StoredResponse {
-        status: status.as_u16(),
-        headers,
-        body: body.to_vec(),
-    };
     let storage = state.storage();
-    let recorded = if read {
-        storage.record_read_answer(&key, stored).await
+    let recorded = if let Some(refusal) = response.extensions_mut().remove::<Refusal>() {
+        storage.record_refusal(&key, refusal).await
+    } else if let Some(ReadAnswer(page)) = response.extensions_mut().remove::<ReadAnswer>() {
+        storage.record_read_answer(&key, page).await
     } else {
-        storage.record_idempotent_response(&key, stored).await
+        // Every keyed route marks its answer; one that does not is answered unrecorded
+        // rather than recorded wrong.
+        tracing::warn!(%status, "a keyed answer carried no outcome; its key is not recorded");
+        return Ok(response);
     };
     if let Err(error) = recorded {
         // The answer stands; only its replay is lost (a concurrent twin may have recorded first).
         tracing::warn!(error = %error.chain(), "could not record an idempotent answer");
     }
-    Ok(Response::from_parts(parts, Body::from(body)))
+    Ok(response)
 }

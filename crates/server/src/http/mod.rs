@@ -1,6 +1,7 @@
 //! The REST API: routes under `/v1`, middleware, extractors, and the mapping of errors to
 //! HTTP. Handlers are thin: extract, build a command, call the application, map to a DTO.
 
+mod answers;
 mod audit;
 mod collections;
 mod dispatch;

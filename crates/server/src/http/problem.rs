@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use shared_kernel::{Error, ErrorCode};
+use storage_app::idempotency::Refusal;
 
 use super::request_id::current_request_id;
 
@@ -67,7 +68,6 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let error = self.0;
         let code = error.code();
-        let status = status_of(code);
         let request_id = current_request_id();
         let detail = match code {
             ErrorCode::Internal => {
@@ -95,37 +95,51 @@ impl IntoResponse for ApiError {
                 error.detail().to_owned()
             }
         };
-        let mut body = Map::new();
-        body.insert(
-            "type".into(),
-            json!(format!(
-                "urn:offchain-db:error:{}",
-                code.as_str().to_lowercase()
-            )),
-        );
-        body.insert("title".into(), json!(title_of(code)));
-        body.insert("status".into(), json!(status.as_u16()));
-        body.insert("code".into(), json!(code.as_str()));
-        body.insert("detail".into(), json!(detail));
-        body.insert("request_id".into(), json!(request_id));
-        if !error.field_errors().is_empty() {
-            body.insert("errors".into(), json!(error.field_errors()));
+        let refusal = Refusal::of(&error, detail, request_id);
+        let mut response = problem_response(&refusal);
+        if !code.is_server_fault() {
+            // What the `Idempotency-Key` handling keeps of a refused keyed request.
+            response.extensions_mut().insert(refusal);
         }
-        if !error.details().is_empty() && !code.is_server_fault() {
-            body.insert("details".into(), Value::Object(error.details().clone()));
-        }
-        // RFC 9457 extension members; never in place of a standard member.
-        for (name, value) in error.extensions() {
-            if !body.contains_key(name) {
-                body.insert(name.clone(), value.clone());
-            }
-        }
-        let mut response = (status, axum::Json(Value::Object(body))).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         response
     }
+}
+
+/// The problem answer of `refusal`: every error answer, first or replayed, is rendered here,
+/// so a replay is the first answer again.
+pub fn problem_response(refusal: &Refusal) -> Response {
+    let code = refusal.code;
+    let status = status_of(code);
+    let mut body = Map::new();
+    body.insert(
+        "type".into(),
+        json!(format!(
+            "urn:offchain-db:error:{}",
+            code.as_str().to_lowercase()
+        )),
+    );
+    body.insert("title".into(), json!(title_of(code)));
+    body.insert("status".into(), json!(status.as_u16()));
+    body.insert("code".into(), json!(code.as_str()));
+    body.insert("detail".into(), json!(refusal.detail));
+    body.insert("request_id".into(), json!(refusal.request_id));
+    if !refusal.errors.is_empty() {
+        body.insert("errors".into(), json!(refusal.errors));
+    }
+    if !refusal.details.is_empty() {
+        body.insert("details".into(), Value::Object(refusal.details.clone()));
+    }
+    // RFC 9457 extension members; never in place of a standard member.
+    for (name, value) in &refusal.extensions {
+        if !body.contains_key(name) {
+            body.insert(name.clone(), value.clone());
+        }
+    }
+    let mut response = (status, axum::Json(Value::Object(body))).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
 }
 
 /// The answer for a route that does not exist.

@@ -5,13 +5,15 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Router};
 use serde::Deserialize;
 use serde_json::Value;
 use shared_kernel::Error;
+use storage_app::idempotency::{IdempotencyKey, PageOutcome, keeps_read_answer};
 use storage_app::queries::query_documents::QueryDocuments;
 
 use super::AppState;
+use super::answers;
 use super::dto::{DocumentDto, ListDto};
 use super::extract::{JsonBody, PathParams, QueryParams, RequestBody, RequestDeadline};
 use super::idempotency::ReadAnswer;
@@ -54,9 +56,21 @@ impl RequestBody for QueryBody {
     const FIELDS: &'static [&'static str] = &["filter", "sort", "limit", "cursor"];
 }
 
-async fn answer(state: &AppState, name: &str, query: QueryDocuments) -> Result<Response, ApiError> {
+/// One page of documents. For a keyed read the answer carries what its key keeps: the page
+/// when the answer is small enough to keep, nothing but the mark when it is not.
+async fn answer(
+    state: &AppState,
+    name: &str,
+    query: QueryDocuments,
+    keyed: bool,
+) -> Result<Response, ApiError> {
     let page = state.storage().query_documents(name, query).await?;
-    Ok(Json(ListDto::from_page(&page, DocumentDto::from)).into_response())
+    let (mut response, length) = answers::page(&ListDto::from_page(&page, DocumentDto::from))?;
+    if keyed {
+        let kept = keeps_read_answer(length).then(|| PageOutcome::from(&page));
+        response.extensions_mut().insert(ReadAnswer(kept));
+    }
+    Ok(response)
 }
 
 async fn list(
@@ -88,13 +102,14 @@ async fn list(
         cursor: params.cursor,
         deadline,
     };
-    answer(&state, &name, query).await
+    answer(&state, &name, query, false).await
 }
 
 async fn query(
     State(state): State<AppState>,
     RequestDeadline(deadline): RequestDeadline,
     PathParams((name, segment)): PathParams<(String, String)>,
+    key: Option<Extension<IdempotencyKey>>,
     body: Result<JsonBody<QueryBody>, ApiError>,
 ) -> Response {
     if segment != QUERY_SEGMENT {
@@ -109,12 +124,10 @@ async fn query(
                 cursor: body.cursor,
                 deadline,
             };
-            answer(&state, &name, query).await
+            answer(&state, &name, query, key.is_some()).await
         }
         Err(rejection) => Err(rejection),
     };
-    let mut response = answered.unwrap_or_else(IntoResponse::into_response);
-    // A read's answer is kept for an `Idempotency-Key` only when small.
-    response.extensions_mut().insert(ReadAnswer);
-    response
+    // A refusal carries its own outcome (see `problem.rs`).
+    answered.unwrap_or_else(IntoResponse::into_response)
 }

@@ -5,7 +5,7 @@ use shared_kernel::{AuditId, Error, RequestContext};
 use storage_domain::{Collection, CollectionName, CollectionSchema};
 
 use crate::app::StorageApp;
-use crate::idempotency::Idempotency;
+use crate::idempotency::{CollectionOutcome, IdempotencyKey, Outcome};
 use crate::transactions::Prepared;
 
 /// The request to create a collection, as received (unvalidated).
@@ -15,8 +15,8 @@ pub struct CreateCollection {
     pub name: String,
     /// An optional JSON Schema.
     pub schema: Option<Value>,
-    /// An idempotency key to record with the change.
-    pub idempotency: Option<Idempotency<Collection>>,
+    /// An idempotency key to record with the change (and the outcome it answered).
+    pub idempotency: Option<IdempotencyKey>,
 }
 
 impl StorageApp {
@@ -49,8 +49,10 @@ impl StorageApp {
             tx.collections().insert(&collection).await?;
             let created = collection.clone();
             Self::record_collection_change(tx.as_mut(), &mut collection, context, audit_id).await?;
-            self.record_idempotency_in(tx.as_mut(), idempotency, &created)
-                .await?;
+            self.record_outcome_in(tx.as_mut(), idempotency, || {
+                Outcome::Collection(CollectionOutcome::from(&created))
+            })
+            .await?;
             Ok(Prepared::new(tx, created))
         })
         .await

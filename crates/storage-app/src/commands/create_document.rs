@@ -5,7 +5,7 @@ use shared_kernel::{AuditId, Error, RequestContext};
 use storage_domain::{CollectionName, Document, DocumentData, DocumentId};
 
 use crate::app::{DocumentView, StorageApp};
-use crate::idempotency::Idempotency;
+use crate::idempotency::IdempotencyKey;
 
 /// The request to create a document, as received (unvalidated).
 #[derive(Debug)]
@@ -16,8 +16,8 @@ pub struct CreateDocument {
     pub id: Option<String>,
     /// The data.
     pub data: Value,
-    /// An idempotency key to record with the change.
-    pub idempotency: Option<Idempotency<DocumentView>>,
+    /// An idempotency key to record with the change (and the outcome it answered).
+    pub idempotency: Option<IdempotencyKey>,
 }
 
 impl StorageApp {
@@ -113,6 +113,96 @@ mod tests {
                 Guard::DocumentAt { version: None, .. }
             ]
         ));
+    }
+
+    fn key() -> IdempotencyKey {
+        let scope = crate::idempotency::IdempotencyScope::new(
+            "anonymous".into(),
+            "POST".into(),
+            "/v1/collections/orders/documents".into(),
+            "k",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        IdempotencyKey {
+            scope,
+            request_hash: shared_kernel::Sha256Digest::of(b"{}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_keyed_create_records_what_it_created_in_its_own_transaction() {
+        use std::sync::{Arc, Mutex};
+
+        use crate::idempotency::{KeptAnswer, Outcome};
+
+        let audit_id = Arc::new(Mutex::new(None));
+        let mut tx = MockTx::with_collection();
+        tx.documents.expect_find().returning(|_, _| Ok(None));
+        tx.documents.expect_save().times(1).returning(|_, _| Ok(()));
+        let appended = Arc::clone(&audit_id);
+        tx.audit.expect_append().times(1).returning(move |record| {
+            *appended.lock().unwrap_or_else(|e| panic!("{e}")) = Some(record.entry.id.to_string());
+            Ok(())
+        });
+        tx.outbox.expect_append().times(1).returning(|_| Ok(()));
+        tx.idempotency
+            .expect_purge_scope_if_expired()
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let recorded = Arc::new(Mutex::new(None));
+        let kept = Arc::clone(&recorded);
+        tx.idempotency
+            .expect_record()
+            .withf(|key, _, _| key.scope.key == "k")
+            .times(1)
+            .returning(move |_, answer, _| {
+                *kept.lock().unwrap_or_else(|e| panic!("{e}")) = Some(answer.clone());
+                Ok(())
+            });
+        let (app, committed) = app_with(tx, valid_schemas());
+        let view = app
+            .create_document(
+                &context(),
+                CreateDocument {
+                    idempotency: Some(key()),
+                    ..command(json!({"b": 1e2, "a": 1}))
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(committed.was_committed());
+        let recorded = recorded.lock().unwrap_or_else(|e| panic!("{e}")).take();
+        let Some(KeptAnswer::Replay(Outcome::Document(snapshot))) = recorded else {
+            panic!("not a document outcome: {recorded:?}");
+        };
+        assert_eq!(snapshot, crate::idempotency::DocumentOutcome::from(&view));
+        assert_eq!((snapshot.id.as_str(), snapshot.version), ("o-1", 1));
+        assert_eq!(snapshot.collection, "orders");
+        assert_eq!(
+            snapshot.data.map(|d| d.get().to_owned()).as_deref(),
+            Some(r#"{"a":1,"b":100}"#)
+        );
+        assert_eq!(
+            Some(snapshot.audit_id),
+            audit_id.lock().unwrap_or_else(|e| panic!("{e}")).clone(),
+            "the outcome names the change's audit entry"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_create_without_a_key_touches_no_idempotency_record() {
+        let mut tx = MockTx::with_collection();
+        tx.documents.expect_find().returning(|_, _| Ok(None));
+        tx.documents.expect_save().times(1).returning(|_, _| Ok(()));
+        tx.expect_one_audit_entry("document.create");
+        tx.idempotency.expect_record().never();
+        tx.idempotency.expect_purge_scope_if_expired().never();
+        let (app, committed) = app_with(tx, valid_schemas());
+        let view = app
+            .create_document(&context(), command(json!({"a": 1})))
+            .await;
+        assert!(view.is_ok(), "{view:?}");
+        assert!(committed.was_committed());
     }
 
     #[tokio::test]

@@ -5,21 +5,26 @@
 //! the answer are recorded *in the change's own transaction*, so a crash can never leave a
 //! change without its key (a retry would repeat it) or a key without its change. Rejections
 //! (4xx) change nothing and are recorded on their own; failures (5xx) are never recorded, so
-//! a retry can succeed. The answer is stored as opaque bytes rendered by the HTTP layer.
+//! a retry can succeed. What is kept is the neutral [`Outcome`] (what changed, or the whole
+//! problem, or a read's page), never a rendered answer: the server renders the replay from it
+//! with the code that rendered the first answer.
 //!
 //! A read's answer (`POST .../documents/query`) is kept only up to
-//! [`MAX_KEPT_READ_ANSWER_BYTES`]; above that only the request's hash is kept and a repeat
-//! runs the read again ([`KeptAnswer::RunAgain`]). Running a read twice is harmless, while
-//! keeping every large answer for a day let anonymous keyed queries fill the disk.
+//! [`MAX_KEPT_READ_ANSWER_BYTES`] as sent; above that only the request's hash is kept and a
+//! repeat runs the read again ([`KeptAnswer::RunAgain`]). Running a read twice is harmless,
+//! while keeping every large answer for a day let anonymous keyed queries fill the disk.
 //!
-//! This file declares the values and the [`IdempotencyStore`] port; `recording.rs` holds the
-//! application's handlers that read, record and purge keys.
+//! This file declares the values and the [`IdempotencyStore`] port; `outcome.rs` the kept
+//! outcomes; `recording.rs` the application's handlers that read, record and purge keys.
 
 use async_trait::async_trait;
 use shared_kernel::constants::{MAX_IDEMPOTENCY_KEY_LEN, MAX_KEPT_READ_ANSWER_BYTES};
 use shared_kernel::{Error, Sha256Digest, Timestamp};
 
+mod outcome;
 mod recording;
+
+pub use outcome::{CollectionOutcome, DocumentOutcome, Outcome, PageOutcome, Refusal};
 
 /// What a key is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -65,41 +70,25 @@ pub struct IdempotencyKey {
     pub request_hash: Sha256Digest,
 }
 
-/// An answer as it was sent: status, the headers worth replaying, and the body bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResponse {
-    /// HTTP status code.
-    pub status: u16,
-    /// Headers to replay (content type, ETag, Location).
-    pub headers: Vec<(String, String)>,
-    /// The body bytes.
-    pub body: Vec<u8>,
-}
-
 /// What is kept of the first answer to a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum KeptAnswer {
-    /// The answer itself: a repeat replays it.
-    Replay(StoredResponse),
+    /// The outcome: a repeat answers it again.
+    Replay(Outcome),
     /// Only the request's hash: the answer was a read's and too large to keep, so a repeat of
     /// the same request runs the read again (another request with the key is still refused).
     RunAgain,
 }
 
-impl KeptAnswer {
-    /// What to keep of a read's answer: the answer up to [`MAX_KEPT_READ_ANSWER_BYTES`] of
-    /// body, nothing above (API.md "Idempotency").
-    pub fn of_read(response: StoredResponse) -> Self {
-        if response.body.len() > MAX_KEPT_READ_ANSWER_BYTES {
-            Self::RunAgain
-        } else {
-            Self::Replay(response)
-        }
-    }
+/// Whether a read's answer of `answer_bytes` (as sent) is kept for its key: up to
+/// [`MAX_KEPT_READ_ANSWER_BYTES`], nothing above (API.md "Idempotency"). Asked before the
+/// page's outcome is built, so a large page is never copied for nothing.
+pub fn keeps_read_answer(answer_bytes: usize) -> bool {
+    answer_bytes <= MAX_KEPT_READ_ANSWER_BYTES
 }
 
 /// A recorded key with what was kept of its first answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IdempotencyRecord {
     /// The key and request hash.
     pub key: IdempotencyKey,
@@ -107,25 +96,6 @@ pub struct IdempotencyRecord {
     pub answer: KeptAnswer,
     /// When it was recorded.
     pub created_at: Timestamp,
-}
-
-/// Renders a command's result into the answer to record.
-pub type RenderResponse<T> = Box<dyn Fn(&T) -> Result<StoredResponse, Error> + Send + Sync>;
-
-/// An idempotency key to record in a command's transaction, with the renderer of its answer.
-pub struct Idempotency<T> {
-    /// The key.
-    pub key: IdempotencyKey,
-    /// Renders the answer from the command's result, inside the transaction.
-    pub render: RenderResponse<T>,
-}
-
-impl<T> std::fmt::Debug for Idempotency<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Idempotency")
-            .field("key", &self.key)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Records idempotency keys inside the current transaction.

@@ -5,7 +5,7 @@ use shared_kernel::constants::IDEMPOTENCY_RETENTION;
 use shared_kernel::{Error, Timestamp};
 
 use super::{
-    Idempotency, IdempotencyKey, IdempotencyRecord, IdempotencyScope, KeptAnswer, StoredResponse,
+    IdempotencyKey, IdempotencyRecord, IdempotencyScope, KeptAnswer, Outcome, PageOutcome, Refusal,
 };
 use crate::app::StorageApp;
 use crate::guards::Attempt;
@@ -28,30 +28,34 @@ impl StorageApp {
             .filter(|r| r.created_at >= cutoff))
     }
 
-    /// Records a rejection (an answer that changed nothing) in its own transaction.
+    /// Records a refusal (an answer that changed nothing) in its own transaction.
     ///
     /// # Errors
     /// `CONFLICT` when a concurrent request recorded the scope first.
-    pub async fn record_idempotent_response(
+    pub async fn record_refusal(
         &self,
         key: &IdempotencyKey,
-        response: StoredResponse,
+        refusal: Refusal,
     ) -> Result<(), Error> {
-        self.record_alone(key, &KeptAnswer::Replay(response)).await
+        self.record_alone(key, &KeptAnswer::Replay(Outcome::Refused(refusal)))
+            .await
     }
 
-    /// Records a read's answer in its own transaction: the answer itself up to
-    /// [`MAX_KEPT_READ_ANSWER_BYTES`](shared_kernel::constants::MAX_KEPT_READ_ANSWER_BYTES) of body, only the request's hash above
-    /// ([`KeptAnswer::of_read`]).
+    /// Records a read's answer in its own transaction: its page when the answer was small
+    /// enough to keep ([`super::keeps_read_answer`]), only the request's hash when `page` is
+    /// `None` because it was not.
     ///
     /// # Errors
     /// `CONFLICT` when a concurrent request recorded the scope first.
     pub async fn record_read_answer(
         &self,
         key: &IdempotencyKey,
-        response: StoredResponse,
+        page: Option<PageOutcome>,
     ) -> Result<(), Error> {
-        self.record_alone(key, &KeptAnswer::of_read(response)).await
+        let answer = page.map_or(KeptAnswer::RunAgain, |page| {
+            KeptAnswer::Replay(Outcome::Page(page))
+        });
+        self.record_alone(key, &answer).await
     }
 
     async fn record_alone(&self, key: &IdempotencyKey, answer: &KeptAnswer) -> Result<(), Error> {
@@ -79,23 +83,23 @@ impl StorageApp {
         Ok(purged)
     }
 
-    /// Records `idempotency` (if any) for `result` inside `tx`: called by commands just
-    /// before they commit.
-    pub(crate) async fn record_idempotency_in<T>(
+    /// Records `key` (if any) with the outcome `outcome` builds, inside `tx`: called by
+    /// commands just before they commit. Without a key nothing is built.
+    pub(crate) async fn record_outcome_in(
         &self,
         tx: &mut dyn Transaction,
-        idempotency: Option<&Idempotency<T>>,
-        result: &T,
+        key: Option<&IdempotencyKey>,
+        outcome: impl FnOnce() -> Outcome,
     ) -> Result<(), Error> {
-        let Some(idempotency) = idempotency else {
+        let Some(key) = key else {
             return Ok(());
         };
-        let answer = KeptAnswer::Replay((idempotency.render)(result)?);
+        let answer = KeptAnswer::Replay(outcome());
         tx.idempotency()
-            .purge_scope_if_expired(&idempotency.key.scope, self.idempotency_cutoff())
+            .purge_scope_if_expired(&key.scope, self.idempotency_cutoff())
             .await?;
         tx.idempotency()
-            .record(&idempotency.key, &answer, self.clock.now())
+            .record(key, &answer, self.clock.now())
             .await
     }
 
@@ -116,7 +120,6 @@ mod tests {
     use super::*;
     use crate::commands::CreateCollection;
     use crate::commands::test_support::{MockTx, no_pause, valid_schemas};
-    use crate::idempotency::RenderResponse;
     use crate::ports::{MockStorageReader, MockUnitOfWork};
 
     const NOW: i64 = 100_000_000_000;
@@ -161,29 +164,26 @@ mod tests {
         }
     }
 
-    fn answer_of(bytes: usize) -> StoredResponse {
-        StoredResponse {
-            status: 200,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: vec![b' '; bytes],
+    fn page_of(documents: usize) -> PageOutcome {
+        PageOutcome {
+            items: Vec::new(),
+            next_cursor: Some(format!("{documents}")),
         }
     }
 
+    fn refusal() -> Refusal {
+        let error = shared_kernel::Error::not_found("collection `c` not found");
+        Refusal::of(&error, error.detail().to_owned(), "req-1".into())
+    }
+
     #[test]
-    fn a_read_answer_is_kept_up_to_64_kib_and_only_its_request_above() {
-        let largest = answer_of(64 * 1024);
-        assert_eq!(
-            KeptAnswer::of_read(largest.clone()),
-            KeptAnswer::Replay(largest)
-        );
-        assert_eq!(
-            KeptAnswer::of_read(answer_of(64 * 1024 + 1)),
-            KeptAnswer::RunAgain
-        );
+    fn a_read_answer_is_kept_up_to_64_kib_as_sent() {
+        assert!(crate::idempotency::keeps_read_answer(64 * 1024));
+        assert!(!crate::idempotency::keeps_read_answer(64 * 1024 + 1));
     }
 
     #[tokio::test]
-    async fn a_large_read_answer_records_the_key_without_the_answer() {
+    async fn a_read_answer_not_kept_records_the_key_alone() {
         let mut tx = MockTx::default();
         tx.idempotency
             .expect_purge_scope_if_expired()
@@ -194,36 +194,51 @@ mod tests {
             .withf(|key, answer, _| key.scope.key == "k" && *answer == KeptAnswer::RunAgain)
             .times(1)
             .returning(|_, _, _| Ok(()));
-        let recorded = app(tx)
-            .record_read_answer(&key(), answer_of(70 * 1024))
-            .await;
+        let recorded = app(tx).record_read_answer(&key(), None).await;
         assert!(recorded.is_ok(), "{recorded:?}");
     }
 
     #[tokio::test]
-    async fn a_small_read_answer_and_a_rejection_are_kept_whole() {
-        for large_rejection in [false, true] {
+    async fn a_kept_page_and_a_refusal_are_recorded_whole() {
+        for kept in [Outcome::Page(page_of(3)), Outcome::Refused(refusal())] {
             let mut tx = MockTx::default();
             tx.idempotency
                 .expect_purge_scope_if_expired()
                 .returning(|_, _| Ok(()));
-            let size = if large_rejection { 70 * 1024 } else { 100 };
+            let expected = KeptAnswer::Replay(kept.clone());
             tx.idempotency
                 .expect_record()
-                .withf(move |_, answer, _| {
-                    matches!(answer, KeptAnswer::Replay(r) if r.body.len() == size)
-                })
+                .withf(move |_, answer, _| *answer == expected)
                 .times(1)
                 .returning(|_, _, _| Ok(()));
             let app = app(tx);
-            let recorded = if large_rejection {
-                app.record_idempotent_response(&key(), answer_of(size))
-                    .await
-            } else {
-                app.record_read_answer(&key(), answer_of(size)).await
+            let recorded = match kept {
+                Outcome::Page(page) => app.record_read_answer(&key(), Some(page)).await,
+                Outcome::Refused(refusal) => app.record_refusal(&key(), refusal).await,
+                Outcome::Collection(_) | Outcome::Document(_) => unreachable!("not in this test"),
             };
             assert!(recorded.is_ok(), "{recorded:?}");
         }
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_whole_problem_but_a_server_faults_details() {
+        let error = shared_kernel::Error::invalid_input("bad")
+            .with_field_error(shared_kernel::FieldError::new("/a", "no"))
+            .with_detail("limit", 3)
+            .with_extension("reason", "x");
+        let refusal = Refusal::of(&error, "bad".into(), "r".into());
+        assert_eq!(refusal.code, shared_kernel::ErrorCode::InvalidInput);
+        assert_eq!(refusal.errors, error.field_errors());
+        assert_eq!(refusal.details, *error.details());
+        assert_eq!(refusal.extensions, *error.extensions());
+        let fault = shared_kernel::Error::unavailable("down", std::io::Error::other("x"))
+            .with_detail("secret", 1);
+        assert!(
+            Refusal::of(&fault, "down".into(), "r".into())
+                .details
+                .is_empty()
+        );
     }
 
     #[tokio::test]
@@ -252,21 +267,17 @@ mod tests {
             .expect_record()
             .withf(|key, answer, _| {
                 key.scope.key == "k"
-                    && matches!(answer, KeptAnswer::Replay(response) if response.status == 201)
+                    && matches!(
+                        answer,
+                        KeptAnswer::Replay(Outcome::Collection(c)) if c.name == "orders" && c.version == 1
+                    )
             })
             .times(1)
             .returning(|_, _, _| Ok(()));
-        let render: RenderResponse<storage_domain::Collection> = Box::new(|_| {
-            Ok(StoredResponse {
-                status: 201,
-                headers: Vec::new(),
-                body: b"{}".to_vec(),
-            })
-        });
         let command = CreateCollection {
             name: "orders".into(),
             schema: None,
-            idempotency: Some(Idempotency { key: key(), render }),
+            idempotency: Some(key()),
         };
         let context = RequestContext {
             actor: Actor::Anonymous,
@@ -286,12 +297,10 @@ mod tests {
             )))
         });
         tx.idempotency.expect_record().never();
-        let render: RenderResponse<storage_domain::Collection> =
-            Box::new(|_| panic!("nothing to render"));
         let command = CreateCollection {
             name: "orders".into(),
             schema: None,
-            idempotency: Some(Idempotency { key: key(), render }),
+            idempotency: Some(key()),
         };
         let context = RequestContext {
             actor: Actor::Anonymous,

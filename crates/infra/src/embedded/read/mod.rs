@@ -10,7 +10,7 @@
 pub(crate) mod collection_cache;
 pub(crate) mod document_cache;
 mod history;
-mod idempotency;
+pub(crate) mod idempotency;
 mod query;
 pub(crate) mod reader;
 pub(crate) mod reader_pool;

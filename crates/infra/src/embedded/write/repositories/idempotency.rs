@@ -1,8 +1,11 @@
 //! Idempotency keys in the embedded store: recorded inside the change's own transaction,
 //! purged by age (the reader reads them back: `read/idempotency.rs`).
 //!
-//! A key whose answer is not kept ([`KeptAnswer::RunAgain`]) is a row with `answer_kept = 0`
-//! and an empty status, headers and body: only its scope, request hash and time take room.
+//! A kept outcome is its kind in `outcome` and its JSON in `body`
+//! (`read/idempotency/format.rs`); `status` and `headers`, which held the rendered answer
+//! before migration 8, are 0 and `[]`. A key whose answer is not kept
+//! ([`KeptAnswer::RunAgain`]) is a row with `answer_kept = 0`, no kind and an empty body:
+//! only its scope, request hash and time take room.
 
 use async_trait::async_trait;
 use rusqlite::params;
@@ -10,6 +13,7 @@ use shared_kernel::{Error, Timestamp};
 use storage_app::idempotency::{IdempotencyKey, IdempotencyScope, IdempotencyStore, KeptAnswer};
 
 use crate::embedded::error::{conflict_or_storage_error, storage_error};
+use crate::embedded::read::idempotency::format;
 use crate::embedded::write::transaction::SqliteTransaction;
 
 #[async_trait]
@@ -22,23 +26,20 @@ impl IdempotencyStore for SqliteTransaction {
         at: Timestamp,
     ) -> Result<(), Error> {
         let key = key.clone();
-        let (kept, status, headers, body) = match answer {
-            KeptAnswer::Replay(response) => (
-                true,
-                i64::from(response.status),
-                serde_json::to_string(&response.headers)
-                    .map_err(|e| Error::internal("could not encode stored headers", e))?,
-                response.body.clone(),
-            ),
-            KeptAnswer::RunAgain => (false, 0, "[]".to_owned(), Vec::new()),
+        let (kept, kind, body) = match answer {
+            KeptAnswer::Replay(outcome) => {
+                let (kind, body) = format::encode(outcome)?;
+                (true, Some(kind), body)
+            }
+            KeptAnswer::RunAgain => (false, None, Vec::new()),
         };
         // Deferred to the next hand-off (see `write/transaction.rs`).
         self.defer(move |connection| {
             connection
                 .prepare_cached(
                     "INSERT INTO idempotency_keys (actor, method, path, key, request_hash, \
-                     status, headers, body, created_at, answer_kept) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     status, headers, body, created_at, answer_kept, outcome) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, '[]', ?6, ?7, ?8, ?9)",
                 )
                 .and_then(|mut statement| {
                     let scope = &key.scope;
@@ -48,11 +49,10 @@ impl IdempotencyStore for SqliteTransaction {
                         scope.path,
                         scope.key,
                         key.request_hash.to_hex(),
-                        status,
-                        headers,
                         body,
                         at.as_millis(),
-                        kept
+                        kept,
+                        kind
                     ])
                 })
                 .map(drop)
@@ -110,7 +110,7 @@ impl IdempotencyStore for SqliteTransaction {
 mod tests {
     use shared_kernel::Sha256Digest;
     use storage_app::Attempt;
-    use storage_app::idempotency::StoredResponse;
+    use storage_app::idempotency::{Outcome, PageOutcome};
 
     use super::*;
     use crate::embedded::tests::{ok, open, tempdir};
@@ -131,11 +131,10 @@ mod tests {
     async fn a_kept_answer_and_a_request_alone_read_back_as_recorded() {
         let dir = tempdir();
         let store = open(dir.path());
-        let replay = KeptAnswer::Replay(StoredResponse {
-            status: 200,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: b"{\"items\":[]}".to_vec(),
-        });
+        let replay = KeptAnswer::Replay(Outcome::Page(PageOutcome {
+            items: Vec::new(),
+            next_cursor: Some("next".into()),
+        }));
         for (name, answer) in [("small", &replay), ("large", &KeptAnswer::RunAgain)] {
             let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
             ok(tx
@@ -161,5 +160,33 @@ mod tests {
             )
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(stored, 2, "only `[]` and an empty body beside the key");
+    }
+
+    #[tokio::test]
+    async fn a_row_written_before_migration_8_reads_back_as_the_outcome_it_rendered() {
+        let dir = tempdir();
+        let store = open(dir.path());
+        let connection =
+            rusqlite::Connection::open(store.database_path()).unwrap_or_else(|e| panic!("{e}"));
+        // As the af45eca release wrote a refusal: the rendered problem, no outcome kind.
+        let problem = r#"{"code":"NOT_FOUND","detail":"collection `c` not found","request_id":"r-1","status":404,"title":"Not found","type":"urn:offchain-db:error:not_found"}"#;
+        connection
+            .execute(
+                "INSERT INTO idempotency_keys (actor, method, path, key, request_hash, status, \
+                 headers, body, created_at) VALUES ('anonymous', 'POST', \
+                 '/v1/collections/c/documents/query', 'old', ?1, 404, \
+                 '[[\"content-type\",\"application/problem+json\"]]', ?2, 5)",
+                rusqlite::params![key("old").request_hash.to_hex(), problem.as_bytes()],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let record = ok(store.reader().idempotency_record(key("old").scope).await)
+            .unwrap_or_else(|| panic!("the old row was not read"));
+        let KeptAnswer::Replay(Outcome::Refused(refusal)) = record.answer else {
+            panic!("not a refusal: {:?}", record.answer);
+        };
+        assert_eq!(refusal.code, shared_kernel::ErrorCode::NotFound);
+        assert_eq!(refusal.detail, "collection `c` not found");
+        assert_eq!(refusal.request_id, "r-1");
+        assert!(refusal.extensions.is_empty(), "{refusal:?}");
     }
 }
