@@ -2,6 +2,7 @@
 //! migrations, transactions that commit or roll back, and the `# Errors` contracts of the
 //! ports bound to a transaction. Where a revision's data is kept: `revision_data.rs`.
 
+mod log_order;
 mod revision_data;
 
 use std::path::Path;
