@@ -19,16 +19,13 @@ pub struct TreeHead {
     pub size: u64,
     /// RFC 9162 root hash at `size`.
     pub root: Hash,
-    /// Commit sequence of the last audit entry in the log (0 when empty): every entry up to it
-    /// has a leaf index, none after it does.
-    pub last_seq: u64,
 }
 
 /// A committed audit entry that has no leaf index yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingLeaf {
-    /// Its commit sequence.
-    pub seq: u64,
+    /// The entry's id: how the store finds it again to give it its leaf index.
+    pub id: AuditId,
     /// Its exact leaf bytes: the sequencer hashes them itself rather than trust a stored
     /// leaf hash.
     pub leaf: Vec<u8>,
@@ -41,7 +38,8 @@ pub struct LogAppend {
     pub from: TreeHead,
     /// The head after the batch.
     pub to: TreeHead,
-    /// The entries, in commit order: the i-th gets leaf index `from.size + i`.
+    /// The entries, in the order [`LogStore::pending`] returned them: the i-th gets leaf index
+    /// `from.size + i`.
     pub leaves: Vec<PendingLeaf>,
     /// The stored hashes to append, the first at position `stored_hash_count(from.size)`.
     pub hashes: Vec<Hash>,
@@ -85,7 +83,7 @@ pub struct AuditLeaf {
 /// Storage of the Merkle log.
 #[async_trait]
 pub trait LogStore: Send + Sync {
-    /// The committed tree head (size 0, the empty root and `last_seq` 0 for a new store).
+    /// The committed tree head (size 0 and the empty root for a new store).
     ///
     /// # Errors
     /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails or holds a malformed head.
@@ -102,12 +100,20 @@ pub trait LogStore: Send + Sync {
         self.head().await
     }
 
-    /// Up to `limit` committed audit entries with a commit sequence above `after_seq`, in
-    /// commit order.
+    /// Up to `limit` committed audit entries that have no leaf index yet (and only those),
+    /// in an order the store defines; the sequencer gives them the next leaf indexes in that
+    /// order. The store MUST keep two rules of the order (API.md "Lists"): the entries of one
+    /// document come in the order their versions were made, so a document's entries get leaf
+    /// indexes in version order; and an entry it returned, until sequenced, keeps coming
+    /// before the entries committed after it was (so a steady stream of writes cannot starve
+    /// it). It need not be commit order, and nothing may assume a gap-free or monotonic
+    /// counter behind it: on a backend whose transactions commit concurrently, a number
+    /// taken early can commit after a larger one. The embedded store answers in commit order
+    /// from an index of the unsequenced entries.
     ///
     /// # Errors
     /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
-    async fn pending(&self, after_seq: u64, limit: usize) -> Result<Vec<PendingLeaf>, Error>;
+    async fn pending(&self, limit: usize) -> Result<Vec<PendingLeaf>, Error>;
 
     /// In ONE transaction: gives each leaf its index, appends the stored hashes and records
     /// the new head. Nothing is written when anything fails.

@@ -1,12 +1,15 @@
 //! The sequencer: committed audit entries become leaves of the Merkle log, and the log's head
 //! is signed as C2SP checkpoints.
 //!
-//! Each [`Sequencer::sequence_batch`] takes up to [`SEQUENCER_BATCH_SIZE`] entries that
-//! committed after the last one in the log, in commit order, gives them the next leaf indexes,
-//! computes the stored hashes they add (from the in-memory right edge of the tree, so no leaf
-//! is ever re-read) and writes indexes, hashes and the new head in one transaction. The head
-//! records the commit sequence of its last entry, so a restart resumes exactly there, and a
-//! crash between two batches loses nothing: the uncommitted batch is simply redone.
+//! Each [`Sequencer::sequence_batch`] takes up to [`SEQUENCER_BATCH_SIZE`] committed entries
+//! that have no leaf index yet ([`LogStore::pending`], in the store's order: a document's
+//! entries in version order), gives them the next leaf indexes, computes the stored hashes
+//! they add (from the in-memory right edge of the tree, so no leaf is ever re-read) and writes
+//! indexes, hashes and the new head in one transaction. It asks for what is unsequenced, never
+//! for "everything after the last number it saw", so it depends on no gap-free or monotonic
+//! commit counter: an entry that commits late on a concurrent backend is still sequenced. A
+//! restart resumes with whatever is still unsequenced, and a crash between two batches loses
+//! nothing: the uncommitted batch is simply redone.
 //!
 //! Checkpoints are signed only for heads that are committed, at most one per
 //! `checkpoint_interval` while the tree grows, and only after checking that the previous
@@ -201,13 +204,10 @@ impl Sequencer {
     }
 
     async fn try_sequence_batch(&mut self) -> Result<usize, Error> {
-        let pending = self
-            .store
-            .pending(self.head.last_seq, self.options.batch_size)
-            .await?;
-        let Some(last) = pending.last() else {
+        let pending = self.store.pending(self.options.batch_size).await?;
+        if pending.is_empty() {
             return Ok(0);
-        };
+        }
         let from = self.head;
         let base = stored_hash_count(from.size).ok_or_else(|| too_large(from.size))?;
         let count = u64::try_from(pending.len()).map_err(|_| too_large(from.size))?;
@@ -235,11 +235,7 @@ impl Sequencer {
         let root = tree_hash(size, &overlay).map_err(internal_tree_error)?;
         let positions = frontier_positions(size)?;
         let frontier_hashes = overlay_read(&overlay, &positions)?;
-        let to = TreeHead {
-            size,
-            root,
-            last_seq: last.seq,
-        };
+        let to = TreeHead { size, root };
         self.check_signer_allows(size)?;
         self.store
             .append(LogAppend {

@@ -23,7 +23,7 @@ pub(crate) struct FakeEntry {
 
 #[derive(Debug)]
 pub(crate) struct FakeState {
-    /// Entries by commit sequence (1-based: seq = position + 1).
+    /// Entries in the store's own order (what `pending` walks), sequenced or not.
     pub(crate) entries: Vec<FakeEntry>,
     pub(crate) hashes: Vec<Hash>,
     pub(crate) head: TreeHead,
@@ -49,7 +49,6 @@ impl FakeLogStore {
                 head: TreeHead {
                     size: 0,
                     root: empty_root(),
-                    last_seq: 0,
                 },
                 checkpoints: BTreeMap::new(),
                 appends: Vec::new(),
@@ -61,6 +60,19 @@ impl FakeLogStore {
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Commits an entry that a concurrent backend would list before entries that committed
+    /// earlier (a commit number taken early, committed late): first in the store's order.
+    pub(crate) fn commit_late_with_a_low_number(&self, leaf: &str) {
+        self.lock().entries.insert(
+            0,
+            FakeEntry {
+                id: AuditId::generate(),
+                leaf: leaf.as_bytes().to_vec(),
+                index: None,
+            },
+        );
     }
 
     /// Commits `count` entries with arbitrary leaf bytes.
@@ -77,10 +89,6 @@ impl FakeLogStore {
     }
 }
 
-fn seq_of(position: usize) -> u64 {
-    u64::try_from(position).unwrap_or(u64::MAX) + 1
-}
-
 #[async_trait]
 impl LogStore for FakeLogStore {
     async fn head(&self) -> Result<TreeHead, Error> {
@@ -92,17 +100,15 @@ impl LogStore for FakeLogStore {
         Ok(self.lock().head)
     }
 
-    async fn pending(&self, after_seq: u64, limit: usize) -> Result<Vec<PendingLeaf>, Error> {
+    async fn pending(&self, limit: usize) -> Result<Vec<PendingLeaf>, Error> {
         let state = self.lock();
         Ok(state
             .entries
             .iter()
-            .enumerate()
-            .map(|(position, entry)| (seq_of(position), entry))
-            .filter(|(seq, _)| *seq > after_seq)
+            .filter(|entry| entry.index.is_none())
             .take(limit)
-            .map(|(seq, entry)| PendingLeaf {
-                seq,
+            .map(|entry| PendingLeaf {
+                id: entry.id,
                 leaf: entry.leaf.clone(),
             })
             .collect())
@@ -122,8 +128,7 @@ impl LogStore for FakeLogStore {
             return Err(Error::conflict("stale head"));
         }
         for (offset, leaf) in batch.leaves.iter().enumerate() {
-            let position = usize::try_from(leaf.seq - 1).unwrap_or(usize::MAX);
-            let Some(entry) = state.entries.get_mut(position) else {
+            let Some(entry) = state.entries.iter_mut().find(|e| e.id == leaf.id) else {
                 return Err(Error::conflict("no such entry"));
             };
             if entry.index.is_some() {

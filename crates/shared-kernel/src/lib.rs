@@ -5,7 +5,7 @@
 //! change ([`context`]), a request's [`deadline`], typed UUIDv7 identifiers ([`id`]), time
 //! and the clock port ([`time`]), canonical JSON and SHA-256 digests ([`canonical`]), a strict
 //! JSON reader ([`json`]), the rule every client number obeys ([`number`]), page limits
-//! ([`pagination`]) and positions in the store's sequences ([`position`]).
+//! ([`pagination`]) and opaque positions in a store's listings ([`position`]).
 //!
 //! It must stay tiny and free of I/O: no async runtime, no HTTP, no database driver.
 

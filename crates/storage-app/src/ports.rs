@@ -165,17 +165,19 @@ pub trait StorageReader: Send + Sync {
         scope: IdempotencyScope,
     ) -> Result<Option<IdempotencyRecord>, Error>;
 
-    /// The document's audit entries after commit sequence `after_seq`, in commit order, at
-    /// most `limit`.
+    /// The document's audit entries in the order its changes were made, after `after` (the
+    /// [`LoggedAuditEntry::position`] of the previous page's last entry, opaque: the store made
+    /// it), at most `limit`.
     ///
     /// # Errors
+    /// `INVALID_INPUT` at `/cursor` when `after` is not a position this store made;
     /// `INTERNAL_ERROR` when a stored entry is not canonical (a damaged store); `UNAVAILABLE`
     /// when storage fails.
     async fn document_audit_trail(
         &self,
         collection: CollectionId,
         id: DocumentId,
-        after_seq: Option<Position>,
+        after: Option<Position>,
         limit: u32,
     ) -> Result<Vec<LoggedAuditEntry>, Error>;
 
@@ -197,19 +199,27 @@ pub trait StorageReader: Send + Sync {
         deadline: Option<Deadline>,
     ) -> Result<Vec<Document>, Error>;
 
-    /// Audit entries across the store matching `filter`, after commit sequence `after_seq`,
-    /// in commit order, at most `limit`. A successor log's `log.succession` entry is one of
-    /// them (a walk never skips an entry); it has no collection or document, so a filter on
-    /// either leaves it out. A filter may scan the whole log, so `deadline` is honoured as
-    /// for [`StorageReader::query_documents`].
+    /// Audit entries across the store matching `filter`, in log order (API.md "Lists"):
+    /// sequenced entries by leaf index, then entries not yet sequenced in an order the store
+    /// defines; after `after` (the [`LoggedAuditEntry::position`] of the previous page's last
+    /// entry, opaque: the store made it), at most `limit`.
+    ///
+    /// A walk page by page MUST never skip an entry that was committed before the walk
+    /// began, even one the sequencer moves from the pending part into the log while the walk
+    /// runs (a position therefore remembers both where the walk is in the log and where in
+    /// the pending part); such an entry may be listed twice, once pending and once with its
+    /// leaf index. A successor log's `log.succession` entry is one of them; it has no
+    /// collection or document, so a filter on either leaves it out. A filter may scan the
+    /// whole log, so `deadline` is honoured as for [`StorageReader::query_documents`].
     ///
     /// # Errors
+    /// `INVALID_INPUT` at `/cursor` when `after` is not a position this store made;
     /// `INTERNAL_ERROR` when a stored entry is damaged; `UNAVAILABLE` when the work was
     /// stopped at `deadline` or storage fails.
     async fn audit_entries(
         &self,
         filter: AuditQuery,
-        after_seq: Option<Position>,
+        after: Option<Position>,
         limit: u32,
         deadline: Option<Deadline>,
     ) -> Result<Vec<LoggedAuditEntry>, Error>;

@@ -101,8 +101,15 @@ async fn hand_made_cursors_holding_two_to_the_63_are_400_naming_the_cursor() {
             "/v1/collections/c/documents/d/history",
             hex_cursor("history", TWO_TO_THE_63),
         ),
-        ("/v1/audit", hex_cursor("audit", TWO_TO_THE_63)),
-        ("/v1/audit", hex_cursor("audit", TWO_TO_THE_64)),
+        // The audit list's position is the embedded store's (next leaf, after seq).
+        (
+            "/v1/audit",
+            hex_cursor("audit", &format!("{TWO_TO_THE_63}.0")),
+        ),
+        (
+            "/v1/audit",
+            hex_cursor("audit", &format!("0.{TWO_TO_THE_64}")),
+        ),
         ("/v1/collections", hex_cursor("collections", TWO_TO_THE_63)),
     ];
     for (route, cursor) in cases {
@@ -113,7 +120,7 @@ async fn hand_made_cursors_holding_two_to_the_63_are_400_naming_the_cursor() {
     let last = app
         .get(&format!(
             "/v1/audit?cursor={}",
-            hex_cursor("audit", "9223372036854775807")
+            hex_cursor("audit", "9223372036854775807.9223372036854775807")
         ))
         .await;
     assert_eq!(last.status, StatusCode::OK, "{:#}", last.body);

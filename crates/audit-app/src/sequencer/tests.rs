@@ -109,11 +109,43 @@ async fn pending_entries_get_consecutive_indexes_in_commit_order_in_bounded_batc
     let expected = world.expected_tree(10);
     assert_eq!(world.store.lock().hashes, expected.stored_hashes());
     assert_eq!(sequencer.head().size, 10);
-    assert_eq!(sequencer.head().last_seq, 10);
     assert_eq!(
         Ok(sequencer.head().root),
         expected.root().map_err(|e| e.to_string())
     );
+}
+
+#[tokio::test]
+async fn the_sequencer_takes_what_is_unsequenced_even_an_entry_that_committed_late_before_others() {
+    // On a backend whose transactions commit concurrently, an entry can commit after entries
+    // the log already holds, yet sort before them in the store's own order (a commit number
+    // taken early). "Everything after the last one sequenced" would skip it for ever.
+    let world = World::new();
+    let mut sequencer = started(world.start(100).await);
+    world.store.commit(3);
+    assert_eq!(sequencer.sequence_batch().await.ok(), Some(3));
+    world.store.commit_late_with_a_low_number("late");
+    world.store.commit(1);
+    assert_eq!(sequencer.sequence_batch().await.ok(), Some(2));
+    assert_eq!(sequencer.sequence_batch().await.ok(), Some(0));
+    let state = world.store.lock();
+    let by_leaf: Vec<(String, Option<u64>)> = state
+        .entries
+        .iter()
+        .map(|e| (String::from_utf8_lossy(&e.leaf).into_owned(), e.index))
+        .collect();
+    assert_eq!(
+        by_leaf,
+        [
+            ("late".to_owned(), Some(3)),
+            ("leaf 0".to_owned(), Some(0)),
+            ("leaf 1".to_owned(), Some(1)),
+            ("leaf 2".to_owned(), Some(2)),
+            ("leaf 4".to_owned(), Some(4)),
+        ],
+        "only the unsequenced entries were taken, in the store's order; no index moved"
+    );
+    assert_eq!(state.appends, [3, 2]);
 }
 
 #[tokio::test]
@@ -157,6 +189,7 @@ async fn a_second_sequencer_on_a_moved_head_is_refused() {
     let mut second = started(world.start(100).await);
     world.store.commit(2);
     assert_eq!(first.sequence_batch().await.ok(), Some(2));
+    world.store.commit(1);
     let stale = second.sequence_batch().await;
     assert_eq!(stale.err().map(|e| e.code()), Some(ErrorCode::Conflict));
 }
@@ -355,10 +388,10 @@ async fn after_a_conflict_the_sequencer_reloads_the_head_instead_of_retrying_a_s
     let mut second = started(world.start(100).await);
     world.store.commit(2);
     assert_eq!(first.sequence_batch().await.ok(), Some(2));
+    world.store.commit(1);
     let stale = second.sequence_batch().await;
     assert_eq!(stale.err().map(|e| e.code()), Some(ErrorCode::Conflict));
     assert_eq!(second.head().size, 2, "the head was reloaded from storage");
-    world.store.commit(1);
     assert_eq!(second.sequence_batch().await.ok(), Some(1));
     let expected = world.expected_tree(3);
     assert_eq!(world.store.lock().hashes, expected.stored_hashes());

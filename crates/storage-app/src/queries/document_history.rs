@@ -1,4 +1,4 @@
-//! List a document's audit entries, in commit order.
+//! List a document's audit entries, in the order its changes were made.
 
 use audit_domain::LoggedAuditEntry;
 use shared_kernel::Error;
@@ -33,15 +33,16 @@ impl StorageApp {
         let after = cursor
             .map(|c| cursor::decode_position(CURSOR_KIND, c))
             .transpose()?;
+        let first_page = after.is_none();
         let items = self
             .reader
             .document_audit_trail(collection.id(), id.clone(), after, limit.get() + 1)
             .await?;
-        if items.is_empty() && after.is_none() {
+        if items.is_empty() && first_page {
             return Err(document_not_found(&id));
         }
         Ok(Page::from_overfetch(items, limit, CURSOR_KIND, |e| {
-            e.seq.to_string()
+            e.position.as_str().to_owned()
         }))
     }
 }

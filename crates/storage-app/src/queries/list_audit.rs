@@ -1,4 +1,4 @@
-//! List audit entries across the store, in commit order, with optional filters.
+//! List audit entries across the store, in log order, with optional filters.
 
 use audit_domain::LoggedAuditEntry;
 use shared_kernel::pagination::PageLimit;
@@ -67,7 +67,8 @@ impl ListAudit {
 }
 
 impl StorageApp {
-    /// Audit entries across the store, oldest commit first, a page at a time.
+    /// Audit entries across the store in log order (sequenced entries by leaf index, then the
+    /// pending ones), a page at a time; the cursor carries the store's opaque position.
     ///
     /// # Errors
     /// `INVALID_INPUT` for a bad filter, limit or cursor.
@@ -90,7 +91,7 @@ impl StorageApp {
             .then(|| {
                 items
                     .last()
-                    .map(|e| cursor::encode(CURSOR_KIND, &e.seq.to_string()))
+                    .map(|e| cursor::encode(CURSOR_KIND, e.position.as_str()))
             })
             .flatten();
         Ok(Page { items, next_cursor })

@@ -5,6 +5,15 @@
 //! by primary key); `log_state` the one committed head (size, root, last sequenced `seq`);
 //! `checkpoints` every signed checkpoint. Leaf indexes live in `audit_entries.leaf_index`.
 //!
+//! The unsequenced entries are those whose `leaf_index` is `NULL`; `pending` reads them in
+//! `seq` (commit) order from the `UNIQUE` index on `leaf_index`, which holds the `NULL`s too,
+//! first and in rowid order: it is the index of unsequenced entries, kept on every insert
+//! anyway, so no other index (and no extra write per create) is needed. A document's entries
+//! commit in version order on the one writer (version N+1 is written only over a committed
+//! version N), so commit order gives them leaf indexes in version order. `log_state.last_seq`
+//! stays the store's own record of the last sequenced `seq` (the auditor's check that the
+//! log is a prefix of commit order reads it); no port exposes it.
+//!
 //! A batch is written on the store's one writer, as a write like any other (a savepoint in a
 //! group transaction, see `write/writer.rs`), so it serialises with document writes: `seq` order is
 //! commit order, and indexes, hashes and head move together atomically. `append` and
@@ -72,16 +81,43 @@ fn hash_from(bytes: &[u8], what: &str) -> Result<Hash, Error> {
 
 /// Reads the committed head.
 pub(crate) fn select_head(connection: &Connection) -> Result<TreeHead, Error> {
-    let (size, root, last_seq): (i64, Vec<u8>, i64) = connection
-        .prepare_cached("SELECT tree_size, root, last_seq FROM log_state WHERE id = 1")
-        .and_then(|mut s| s.query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))))
+    let (size, root): (i64, Vec<u8>) = connection
+        .prepare_cached("SELECT tree_size, root FROM log_state WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |row| Ok((row.get(0)?, row.get(1)?))))
         .map_err(|e| storage_error("reading the log head", e))?;
     Ok(TreeHead {
         size: from_sql_integer(size, "log tree size")?,
         root: hash_from(&root, "log root")?,
-        last_seq: from_sql_integer(last_seq, "log last sequence")?,
     })
 }
+
+/// Up to `limit` unsequenced entries, in commit order (see the module's notes on the index).
+pub(crate) fn select_pending(
+    connection: &Connection,
+    limit: i64,
+) -> Result<Vec<PendingLeaf>, Error> {
+    let rows = connection
+        .prepare_cached(PENDING_SQL)
+        .and_then(|mut s| {
+            s.query_map([limit], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|e| storage_error("reading pending audit entries", e))?;
+    rows.into_iter()
+        .map(|(id, leaf)| {
+            Ok(PendingLeaf {
+                id: AuditId::parse(&id).map_err(|e| corrupt("audit entry id", e))?,
+                leaf,
+            })
+        })
+        .collect()
+}
+
+/// The unsequenced entries in commit order.
+pub(crate) const PENDING_SQL: &str =
+    "SELECT id, leaf FROM audit_entries WHERE leaf_index IS NULL ORDER BY seq LIMIT ?1";
 
 /// Writes a batch inside `transaction` (see [`LogStore::append`]).
 pub(crate) fn append_batch(transaction: &Connection, batch: &LogAppend) -> Result<(), Error> {
@@ -108,22 +144,29 @@ pub(crate) fn append_batch(transaction: &Connection, batch: &LogAppend) -> Resul
     }
     let mut assign = transaction
         .prepare_cached(
-            "UPDATE audit_entries SET leaf_index = ?1 WHERE seq = ?2 AND leaf_index IS NULL",
+            "UPDATE audit_entries SET leaf_index = ?1 WHERE id = ?2 AND leaf_index IS NULL \
+             RETURNING seq",
         )
         .map_err(|e| storage_error("sequencing audit entries", e))?;
+    let mut last_seq: i64 = transaction
+        .prepare_cached("SELECT last_seq FROM log_state WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |row| row.get(0)))
+        .map_err(|e| storage_error("reading the log head", e))?;
     for (index, leaf) in (batch.from.size..).zip(&batch.leaves) {
-        let changed = assign
-            .execute(params![
-                to_sql_integer(index, "leaf index")?,
-                to_sql_integer(leaf.seq, "audit sequence")?
-            ])
+        let seq: Option<i64> = assign
+            .query_row(
+                params![to_sql_integer(index, "leaf index")?, leaf.id.to_string()],
+                |row| row.get(0),
+            )
+            .optional()
             .map_err(|e| storage_error("sequencing audit entries", e))?;
-        if changed != 1 {
+        let Some(seq) = seq else {
             return Err(Error::conflict(format!(
                 "audit entry {} is missing or already sequenced",
-                leaf.seq
+                leaf.id
             )));
-        }
+        };
+        last_seq = last_seq.max(seq);
     }
     let mut insert = transaction
         .prepare_cached("INSERT INTO log_hashes (idx, hash) VALUES (?1, ?2)")
@@ -137,7 +180,6 @@ pub(crate) fn append_batch(transaction: &Connection, batch: &LogAppend) -> Resul
             .map_err(|e| storage_error("appending log hashes", e))?;
     }
     let size = to_sql_integer(batch.to.size, "tree size")?;
-    let last_seq = to_sql_integer(batch.to.last_seq, "audit sequence")?;
     transaction
         .prepare_cached(
             "UPDATE log_state SET tree_size = ?1, root = ?2, last_seq = ?3 WHERE id = 1",
@@ -200,31 +242,10 @@ impl LogStore for SqliteLogStore {
     }
 
     #[tracing::instrument(level = "debug", name = "embedded.log.pending", skip_all)]
-    async fn pending(&self, after_seq: u64, limit: usize) -> Result<Vec<PendingLeaf>, Error> {
-        let after = to_sql_integer(after_seq, "audit sequence")?;
+    async fn pending(&self, limit: usize) -> Result<Vec<PendingLeaf>, Error> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.readers
-            .read(move |connection| {
-                let rows = connection
-                    .prepare_cached(
-                        "SELECT seq, leaf FROM audit_entries WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-                    )
-                    .and_then(|mut s| {
-                        s.query_map(params![after, limit], |row| {
-                            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
-                        })?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                    })
-                    .map_err(|e| storage_error("reading pending audit entries", e))?;
-                rows.into_iter()
-                    .map(|(seq, leaf)| {
-                        Ok(PendingLeaf {
-                            seq: from_sql_integer(seq, "audit sequence")?,
-                            leaf,
-                        })
-                    })
-                    .collect()
-            })
+            .read(move |connection| select_pending(connection, limit))
             .await
     }
 

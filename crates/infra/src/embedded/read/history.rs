@@ -1,14 +1,12 @@
 //! Reads of the past: a document at any version, its revisions, and its audit trail.
 //!
 //! Every row read back is checked against its own hash (revision data against its content
-//! hash, audit leaves against their leaf hash and canonical form), so an edit made to the
+//! hash, audit leaves against their leaf hash and canonical form, `audit_row.rs`), so an edit made to the
 //! file behind the store's back surfaces as an error instead of as history.
 
-use audit_domain::merkle::Hash;
-use audit_domain::succession::LogEntry;
-use audit_domain::{AuditEntry, LoggedAuditEntry};
+use audit_domain::LoggedAuditEntry;
 use rusqlite::{Connection, OptionalExtension, params};
-use shared_kernel::{Actor, AuditId, CollectionId, Error, Timestamp};
+use shared_kernel::{Actor, AuditId, CollectionId, Error, Position, Timestamp};
 use storage_domain::{DocumentData, DocumentId, DocumentOperation, Revision, Version};
 
 use crate::embedded::error::{corrupt, storage_error};
@@ -22,6 +20,7 @@ macro_rules! revision_data {
          AND d.id = r.document_id AND d.version = r.version))"
     };
 }
+use super::audit_row::{AuditRow, audit_row_columns};
 use crate::embedded::rows::{DocumentRow, from_sql_integer, to_sql_integer};
 
 /// The document `id` as it was at `version`, or `None` if it never reached that version.
@@ -153,72 +152,47 @@ pub(crate) fn select_revisions(
         .collect()
 }
 
-/// One stored audit row.
-struct AuditRow {
-    seq: i64,
-    leaf: Vec<u8>,
-    leaf_hash: Vec<u8>,
-    leaf_index: Option<i64>,
-    patch: Option<String>,
-}
-
-impl AuditRow {
-    fn into_domain(self) -> Result<LoggedAuditEntry, Error> {
-        let entry =
-            AuditEntry::from_leaf_bytes(&self.leaf).map_err(|e| corrupt("audit entry leaf", e))?;
-        let leaf_hash =
-            Hash::try_from(self.leaf_hash.as_slice()).map_err(|e| corrupt("audit leaf hash", e))?;
-        if entry.leaf_hash() != leaf_hash {
-            return Err(corrupt(
-                "audit leaf hash",
-                format!("entry {} does not match its leaf hash", entry.id),
-            ));
-        }
-        let patch = self
-            .patch
-            .map(|text| serde_json::from_str(&text))
-            .transpose()
-            .map_err(|e| corrupt("audit patch", e))?;
-        Ok(LoggedAuditEntry {
-            seq: from_sql_integer(self.seq, "audit sequence")?,
-            entry: LogEntry::Data(entry),
-            leaf_hash,
-            leaf_index: self
-                .leaf_index
-                .map(|i| from_sql_integer(i, "leaf index"))
-                .transpose()?,
-            patch,
-        })
-    }
-}
-
-/// Audit entries of document `id` after commit sequence `after`, in commit order.
+/// Audit entries of document `id` after `after` (a position of [`trail_position`]), in commit
+/// order: the order its changes were made, since each change is written over the committed
+/// one before it.
 pub(crate) fn select_audit_trail(
     connection: &Connection,
     collection_id: &str,
     id: &str,
-    after: u64,
+    after: Option<&Position>,
     limit: u32,
 ) -> Result<Vec<LoggedAuditEntry>, Error> {
+    let after = match after {
+        None => 0,
+        Some(position) => position.numbers(1)?.first().copied().unwrap_or(0),
+    };
     let after = to_sql_integer(after, "audit sequence")?;
     let rows = connection
-        .prepare_cached(
-            "SELECT seq, leaf, leaf_hash, leaf_index, patch FROM audit_entries \
+        .prepare_cached(concat!(
+            "SELECT ",
+            audit_row_columns!(),
+            " FROM audit_entries \
              WHERE collection_id = ?1 AND document_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
-        )
+        ))
         .and_then(|mut statement| {
             statement
-                .query_map(params![collection_id, id, after, i64::from(limit)], |row| {
-                    Ok(AuditRow {
-                        seq: row.get(0)?,
-                        leaf: row.get(1)?,
-                        leaf_hash: row.get(2)?,
-                        leaf_index: row.get(3)?,
-                        patch: row.get(4)?,
-                    })
-                })?
+                .query_map(
+                    params![collection_id, id, after, i64::from(limit)],
+                    AuditRow::read,
+                )?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(|e| storage_error("listing audit entries", e))?;
-    rows.into_iter().map(AuditRow::into_domain).collect()
+    rows.into_iter()
+        .map(|row| {
+            let row = row.checked()?;
+            let position = trail_position(row.seq);
+            row.into_domain(position)
+        })
+        .collect()
+}
+
+/// A trail's position: the entry's `seq`, this store's commit order.
+fn trail_position(seq: u64) -> Position {
+    Position::from_numbers(&[seq])
 }

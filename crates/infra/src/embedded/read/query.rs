@@ -1,4 +1,4 @@
-//! Document queries and the store-wide audit listing, in SQL.
+//! Document queries, in SQL.
 //!
 //! A [`Filter`](storage_domain::query::Filter) becomes a `WHERE` clause over the stored canonical JSON (`json_type`,
 //! `json_extract`, `json_each`), every value and path bound as a parameter, never spliced
@@ -17,22 +17,17 @@
 //! and the keyset condition) and `query/sql.rs` (SQL text with its bound parameters).
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, params, params_from_iter};
+use rusqlite::{Connection, params_from_iter};
 use shared_kernel::{CollectionId, Error};
-use storage_app::ports::AuditQuery;
 use storage_domain::Document;
 use storage_domain::query::DocumentQuery;
-
-use audit_domain::LoggedAuditEntry;
-use audit_domain::merkle::Hash;
-use audit_domain::succession::LogEntry;
 
 use self::filter::filter_sql;
 use self::keyset::{keyset_sql, keyword, sort_components};
 use self::sql::Sql;
 use super::reader_pool::StopSignal;
-use crate::embedded::error::{corrupt, storage_error};
-use crate::embedded::rows::{DocumentRow, from_sql_integer, to_sql_integer};
+use crate::embedded::error::storage_error;
+use crate::embedded::rows::DocumentRow;
 
 mod filter;
 mod keyset;
@@ -179,80 +174,6 @@ pub(crate) fn select_documents(
     }
     drop(snapshot);
     Ok(found)
-}
-
-/// Audit entries matching `filter` after `after`, in commit order, which is log order. A
-/// successor log's `log.succession` entry (`seq` 1, leaf 0) is listed too: "a walk never
-/// skips an entry" (API.md "Lists"). Its collection is stored as `''` and its document as
-/// `NULL`, so a collection or document filter never matches it, and its operation is no
-/// data operation, so neither does an operation filter.
-pub(crate) fn select_audit_entries(
-    connection: &Connection,
-    filter: &AuditQuery,
-    after: u64,
-    limit: u32,
-) -> Result<Vec<LoggedAuditEntry>, Error> {
-    let after = to_sql_integer(after, "audit sequence")?;
-    let rows = connection
-        .prepare_cached(
-            "SELECT seq, leaf, leaf_hash, leaf_index, patch FROM audit_entries WHERE seq > ?1 \
-             AND (?2 IS NULL OR collection = ?2) AND (?3 IS NULL OR document_id = ?3) \
-             AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR operation = ?5) \
-             AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7) ORDER BY seq LIMIT ?8",
-        )
-        .and_then(|mut statement| {
-            statement
-                .query_map(
-                    params![
-                        after,
-                        filter.collection.as_ref().map(|c| c.as_str().to_owned()),
-                        filter.document_id.as_ref().map(|d| d.as_str().to_owned()),
-                        filter.actor.as_ref().map(ToString::to_string),
-                        filter.operation.map(|o| o.as_str()),
-                        filter.since.map(|t| t.as_millis()),
-                        filter.until.map(|t| t.as_millis()),
-                        i64::from(limit)
-                    ],
-                    |row| {
-                        Ok((
-                            row.get::<_, i64>(0)?,
-                            row.get::<_, Vec<u8>>(1)?,
-                            row.get::<_, Vec<u8>>(2)?,
-                            row.get::<_, Option<i64>>(3)?,
-                            row.get::<_, Option<String>>(4)?,
-                        ))
-                    },
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(|e| storage_error("listing audit entries", e))?;
-    rows.into_iter()
-        .map(|(seq, leaf, leaf_hash, leaf_index, patch)| {
-            let entry =
-                LogEntry::from_leaf_bytes(&leaf).map_err(|e| corrupt("audit entry leaf", e))?;
-            let leaf_hash =
-                Hash::try_from(leaf_hash.as_slice()).map_err(|e| corrupt("audit leaf hash", e))?;
-            if entry.leaf_hash() != leaf_hash {
-                return Err(corrupt(
-                    "audit leaf hash",
-                    format!("entry {} does not match its leaf hash", entry.id()),
-                ));
-            }
-            let patch = patch
-                .map(|text| serde_json::from_str(&text))
-                .transpose()
-                .map_err(|e| corrupt("audit patch", e))?;
-            Ok(LoggedAuditEntry {
-                seq: from_sql_integer(seq, "audit sequence")?,
-                entry,
-                leaf_hash,
-                leaf_index: leaf_index
-                    .map(|i| from_sql_integer(i, "leaf index"))
-                    .transpose()?,
-                patch,
-            })
-        })
-        .collect()
 }
 
 /// Whether the filter's SQL is exactly the specification (no clause was widened).

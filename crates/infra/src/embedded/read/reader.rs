@@ -23,7 +23,7 @@ use storage_domain::{Collection, CollectionName, Document, DocumentId, Revision,
 use super::collection_cache::CollectionCache;
 use super::document_cache::{DocumentCache, DocumentKey};
 use super::reader_pool::ReaderPool;
-use super::{history, idempotency, query};
+use super::{audit_list, history, idempotency, query};
 use crate::embedded::rows;
 
 /// The [`StorageReader`] of the embedded store.
@@ -153,14 +153,19 @@ impl StorageReader for SqliteReader {
         &self,
         collection: CollectionId,
         id: DocumentId,
-        after_seq: Option<Position>,
+        after: Option<Position>,
         limit: u32,
     ) -> Result<Vec<LoggedAuditEntry>, Error> {
         let collection = collection.to_string();
-        let after = after_seq.map_or(0, Position::get);
         self.pool
             .read(move |connection| {
-                history::select_audit_trail(connection, &collection, id.as_str(), after, limit)
+                history::select_audit_trail(
+                    connection,
+                    &collection,
+                    id.as_str(),
+                    after.as_ref(),
+                    limit,
+                )
             })
             .await
     }
@@ -216,14 +221,13 @@ impl StorageReader for SqliteReader {
     async fn audit_entries(
         &self,
         filter: AuditQuery,
-        after_seq: Option<Position>,
+        after: Option<Position>,
         limit: u32,
         deadline: Option<Deadline>,
     ) -> Result<Vec<LoggedAuditEntry>, Error> {
-        let after = after_seq.map_or(0, Position::get);
         self.pool
             .scan(deadline, move |connection, _| {
-                query::select_audit_entries(connection, &filter, after, limit)
+                audit_list::select_audit_entries(connection, &filter, after.as_ref(), limit)
             })
             .await
     }

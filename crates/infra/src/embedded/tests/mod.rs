@@ -3,6 +3,7 @@
 //! ports bound to a transaction. Where a revision's data is kept: `revision_data.rs`.
 
 mod guards;
+mod log_order;
 mod revision_data;
 
 use std::path::Path;
