@@ -10,7 +10,9 @@
 use shared_kernel::Error;
 
 use super::finding::{Finding, FindingKind, Location};
-use super::source::PAGE;
+
+/// How many commit sequences the check asks for at a time (as many rows as the other passes).
+const PAGE: usize = 1000;
 
 /// The part of an [`super::AuditSource`] that only its backend knows how to check.
 pub trait BackendChecks {
