@@ -153,6 +153,14 @@ pub trait LogStore: Send + Sync {
     /// # Errors
     /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
     async fn leaf_by_audit_id(&self, id: AuditId) -> Result<Option<AuditLeaf>, Error>;
+
+    /// Whether the log was never written: no checkpoint, no leaf, no audit entry. Only an
+    /// empty log may be given a new signing key (its checkpoints were signed with the old
+    /// one, and a new key would make them all look forged).
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` or `INTERNAL_ERROR` when storage fails.
+    async fn is_empty(&self) -> Result<bool, Error>;
 }
 
 /// The log's signing key, which remembers the last checkpoint it signed (see

@@ -199,4 +199,9 @@ impl LogStore for FakeLogStore {
                 leaf_hash: leaf_hash(&e.leaf),
             }))
     }
+
+    async fn is_empty(&self) -> Result<bool, Error> {
+        let state = self.lock();
+        Ok(state.checkpoints.is_empty() && state.entries.is_empty() && state.head.size == 0)
+    }
 }

@@ -1,7 +1,9 @@
-//! `offchain-db audit`: audits a whole embedded store (see [`audit_app::auditor`]) and prints
-//! one line per finding, then a summary.
+//! `offchain-db audit`: audits a whole store (see [`audit_app::auditor`]) and prints one line
+//! per finding, then a summary.
 //!
-//! The store is opened read-only without its folder lock, so a stopped store, a copy of one,
+//! The store is opened by its backend ([`crate::backend::open_audit`]), which hands the
+//! auditor its port ([`AuditSource`]) and runs the backend's own checks through it. The
+//! embedded store is opened read-only without its folder lock, so a stopped store, a copy of one,
 //! or one a server is running on can be audited. The signing key sits in the data folder, so
 //! a thorough attacker could rewrite the store and re-sign it: only checkpoints kept outside
 //! the store (`--checkpoint`) rule that out, and the summary says when none was given.
@@ -10,15 +12,16 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use audit_app::auditor::{Anchor, Finding, FindingKind, Summary, audit};
+use audit_app::auditor::{Anchor, AuditSource, Finding, FindingKind, Summary, audit};
 use audit_domain::note::NoteVerifier;
 use clap::Args;
-use infra::embedded::AuditReader;
 
+use crate::backend::{self, AuditPorts};
 use crate::cli_input::{FINDING_EXIT_CODE, USAGE_EXIT_CODE, read_note, read_vkey};
+use crate::config::StoreMode;
 
 /// Lines printed per finding kind; the summary still counts every finding.
 const MAX_LINES_PER_KIND: u64 = 1000;
@@ -26,6 +29,9 @@ const MAX_LINES_PER_KIND: u64 = 1000;
 /// The flags of `offchain-db audit`.
 #[derive(Debug, Args)]
 pub struct AuditArgs {
+    /// Which storage backend holds the store: `embedded`, the only one built so far.
+    #[arg(long, value_enum, default_value = "embedded")]
+    store: StoreMode,
     /// Folder of the embedded store to audit (read only; it may be in use by a server).
     #[arg(long, value_name = "DIR")]
     data_dir: PathBuf,
@@ -39,8 +45,9 @@ pub struct AuditArgs {
 
 /// Runs the audit and prints its report to stdout.
 pub fn run(args: &AuditArgs) -> ExitCode {
-    match prepare(args).and_then(|(reader, verifier, anchors)| report(&reader, &verifier, &anchors))
-    {
+    match prepare(args).and_then(|(store, verifier, anchors)| {
+        report(&*store.source, &store.location, &verifier, &anchors)
+    }) {
         Ok(summary) if summary.is_clean() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(FINDING_EXIT_CODE),
         Err(message) => {
@@ -52,7 +59,7 @@ pub fn run(args: &AuditArgs) -> ExitCode {
 
 /// Parses the key and the outside checkpoints, opens the store: anything wrong here is a
 /// usage or I/O error, never a finding.
-fn prepare(args: &AuditArgs) -> Result<(AuditReader, NoteVerifier, Vec<Anchor>), String> {
+fn prepare(args: &AuditArgs) -> Result<(AuditPorts, NoteVerifier, Vec<Anchor>), String> {
     let verifier = read_vkey(&args.vkey)?;
     let anchors = args
         .checkpoints
@@ -68,14 +75,15 @@ fn prepare(args: &AuditArgs) -> Result<(AuditReader, NoteVerifier, Vec<Anchor>),
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let reader = AuditReader::open(&args.data_dir)
+    let store = backend::open_audit(args.store, &args.data_dir)
         .map_err(|e| format!("cannot open the store: {}", e.chain()))?;
-    Ok((reader, verifier, anchors))
+    Ok((store, verifier, anchors))
 }
 
 /// Runs the audit, printing findings as they come, then the summary.
 fn report(
-    reader: &AuditReader,
+    source: &dyn AuditSource,
+    location: &str,
     verifier: &NoteVerifier,
     anchors: &[Anchor],
 ) -> Result<Summary, String> {
@@ -90,19 +98,19 @@ fn report(
             let _ignored = writeln!(out, "{finding}");
         }
     };
-    let summary = audit(reader, verifier, anchors, &mut sink)
+    let summary = audit(source, verifier, anchors, &mut sink)
         .map_err(|e| format!("reading the store failed: {}", e.chain()))?;
-    let _ignored = write!(out, "{}", summary_text(reader.path(), &summary));
+    let _ignored = write!(out, "{}", summary_text(location, &summary));
     Ok(summary)
 }
 
 /// The closing lines: what was checked, whether an outside anchor was given, the verdict.
-fn summary_text(path: &Path, summary: &Summary) -> String {
+fn summary_text(location: &str, summary: &Summary) -> String {
     let mut text = format!(
         "audited {}: {} documents, {} revisions, {} audit entries in the log \
          ({} committed but not yet in it), {} leaves, {} stored checkpoints, \
          {} outside checkpoints\n",
-        path.display(),
+        location,
         summary.documents,
         summary.revisions,
         summary.entries,
@@ -113,9 +121,15 @@ fn summary_text(path: &Path, summary: &Summary) -> String {
     );
     text.push_str(&format!(
         "checked against their entries: {} collections, {} outbox events, {} idempotency \
-         records, and the commit sequence\n",
+         records\n",
         summary.collections, summary.events, summary.idempotency_records
     ));
+    if !summary.backend_checks.is_empty() {
+        text.push_str(&format!(
+            "checked by the store's own rules: {}\n",
+            summary.backend_checks.join(", ")
+        ));
+    }
     if summary.anchors == 0 {
         text.push_str(
             "warning: no outside checkpoint was given: the signing key sits in the data \

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
     self, CONFIG_ERROR_EXIT_CODE, DurabilityMode, Loaded, LogFormat, Overrides, ServingMode,
-    SettingsError,
+    SettingsError, StoreMode,
 };
 use crate::{audit_cmd, log_cmd, run, telemetry, verify_cmd};
 
@@ -28,7 +28,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start the REST server on the embedded store.
+    /// Start the REST server on the configured store (`store`, by default `embedded`).
     Serve(SettingsArgs),
     /// Print the effective configuration as TOML, saying where each value came from, and exit.
     Config(SettingsArgs),
@@ -72,6 +72,10 @@ struct SettingsArgs {
     /// Address to listen on [env: OFFCHAIN_LISTEN; default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Which storage backend holds the data: `embedded` (one SQLite file in the data
+    /// folder), the only one built so far [env: OFFCHAIN_STORE; default: embedded].
+    #[arg(long, value_enum)]
+    store: Option<StoreMode>,
     /// Folder of the embedded store, created if missing, locked while in use
     /// [env: OFFCHAIN_DATA_DIR; default: ./data].
     #[arg(long, value_name = "DIR")]
@@ -152,6 +156,7 @@ impl SettingsArgs {
         Overrides {
             config_file: self.config,
             listen: self.listen,
+            store: self.store,
             data_dir: self.data_dir,
             max_document_bytes: self.max_document_bytes,
             durability: self.durability,

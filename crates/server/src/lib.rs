@@ -5,6 +5,8 @@
 //! - [`cli_input`]: the inputs `verify` and `audit` share (key, files, notes) and their exit codes.
 //! - [`config`]: the configuration in layers (defaults, TOML file, environment, flags).
 //! - [`wiring`]: builds the application from the configuration (the composition root).
+//! - [`backend`]: the storage backends the composition root chooses from, each handing out
+//!   ports only.
 //! - [`http`]: axum routes, middleware, extractors and the one mapping of errors to HTTP.
 //! - [`run`]: binds, serves, and shuts down within the shutdown timeout.
 //! - [`log_worker`]: the verifiable log's key, wiring and sequencer task.
@@ -15,6 +17,7 @@
 //! Tests build the router with [`http::router`] or start a real server with [`start`].
 
 pub mod audit_cmd;
+pub mod backend;
 pub mod cli;
 pub mod cli_input;
 pub mod config;

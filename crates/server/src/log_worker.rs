@@ -4,7 +4,8 @@
 //! [`wire_log`] loads the signing key (generating `<data_dir>/log-signing.key`, mode 0600, only
 //! when no path is configured and the log is empty: one key per log), derives the origin,
 //! opens the signer's memory of the last checkpoint it signed (`tlog.signer_state`, by default
-//! beside the key) and logs the verifier key.
+//! beside the key) and logs the verifier key. It and the sequencer take the backend's log
+//! port ([`LogStore`]), never a backend.
 //! [`SequencerTask`] owns the [`Sequencer`]: it sequences batch after batch while a backlog
 //! remains, otherwise polls every [`SEQUENCER_POLL_INTERVAL`] and signs checkpoints when due.
 //! Asked to stop, it drains what is pending and signs the final head before it returns, so a
@@ -19,7 +20,7 @@
 //! milliseconds of CPU under a steady write load), and on a serving thread every request of
 //! that thread's connections would wait for it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,9 +28,9 @@ use audit_app::origin::default_origin;
 use audit_app::sequencer::SEQUENCER_POLL_INTERVAL;
 use audit_app::signer::is_rolled_back;
 use audit_app::{LogQueries, LogSigner, LogStore, RememberingSigner, Sequencer, SequencerOptions};
-use audit_domain::note::{KeyName, NoteSigner};
+use audit_domain::note::{KeyName, NoteSigner, NoteVerifier};
 use infra::embedded::{
-    EmbeddedStore, FileSignerMemory, SIGNING_KEY_FILE_NAME, default_signer_state_path,
+    FileSignerMemory, SIGNING_KEY_FILE_NAME, default_signer_state_path,
     load_or_create_signing_seed, successor_key_path,
 };
 use shared_kernel::{Clock, Error, ErrorCode};
@@ -54,7 +55,7 @@ pub struct LogOptions {
     pub sequencer: SequencerOptions,
 }
 
-/// The log's parts, wired over the embedded store.
+/// The log's parts, wired over the backend's log port.
 #[derive(Clone)]
 pub struct LogWiring {
     /// The log's storage.
@@ -67,20 +68,42 @@ pub struct LogWiring {
     pub sequencer: SequencerOptions,
 }
 
-/// Loads (or, for an empty log, creates) the key and wires the log over `store`. Blocking:
-/// file I/O.
+/// Loads (or, for an empty log, creates) the key and wires the log over `store`, the log's
+/// port on whichever backend was opened. The key's file I/O runs on the blocking pool.
 ///
 /// # Errors
 /// `UNAVAILABLE` when the key file cannot be read or written; `INTERNAL_ERROR` when it is
 /// malformed; `INVALID_INPUT` when the configured origin is not a valid key name, when the
 /// default key file is missing although the log is not empty, when an interrupted
 /// `log succeed` left its successor's key (`<key file>.successor`), or when the signer state
-/// belongs to another key or origin.
-pub fn wire_log(
-    store: &EmbeddedStore,
-    data_dir: &std::path::Path,
+/// belongs to another key or origin; as [`LogStore::is_empty`].
+pub async fn wire_log(
+    store: Arc<dyn LogStore>,
+    data_dir: &Path,
     options: &LogOptions,
 ) -> Result<LogWiring, Error> {
+    let log_is_empty = store.is_empty().await?;
+    let sequencer = options.sequencer;
+    let (data_dir, options) = (data_dir.to_owned(), options.clone());
+    let (signer, verifier) =
+        tokio::task::spawn_blocking(move || load_signer(&data_dir, &options, log_is_empty))
+            .await
+            .map_err(|e| Error::internal("loading the log signing key panicked", e))??;
+    Ok(LogWiring {
+        queries: LogQueries::new(Arc::clone(&store), verifier),
+        store,
+        signer,
+        sequencer,
+    })
+}
+
+/// The signing key with its memory (see [`wire_log`]), and its verifier. A key is created
+/// only when no path is configured, none is there and `log_is_empty`. Blocking: file I/O.
+fn load_signer(
+    data_dir: &Path,
+    options: &LogOptions,
+    log_is_empty: bool,
+) -> Result<(Arc<RememberingSigner>, NoteVerifier), Error> {
     let (path, create) = match &options.signing_key {
         Some(path) => (path.clone(), false),
         None => (data_dir.join(SIGNING_KEY_FILE_NAME), true),
@@ -93,7 +116,7 @@ pub fn wire_log(
             successor.display()
         )));
     }
-    if create && !path.exists() && !store.log_is_empty()? {
+    if create && !path.exists() && !log_is_empty {
         return Err(Error::invalid_input(format!(
             "the log signing key `{}` is missing, but this store's log is not empty: its \
              checkpoints were signed with that key, and a new one would make them all look \
@@ -137,13 +160,7 @@ pub fn wire_log(
         last_signed_size = signer.last_signed().map(|tree| tree.size),
         "log signing key loaded"
     );
-    let log_store = store.log();
-    Ok(LogWiring {
-        queries: LogQueries::new(Arc::clone(&log_store), verifier),
-        store: log_store,
-        signer,
-        sequencer: options.sequencer,
-    })
+    Ok((signer, verifier))
 }
 
 /// The running sequencer, on its own thread.

@@ -100,12 +100,7 @@ pub async fn start(config: Config) -> Result<RunningServer, Error> {
             "max_connections is above what the open-file limit allows; using the lower cap"
         );
     }
-    let (state, log) = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || wiring::embedded(&config))
-            .await
-            .map_err(|e| Error::internal("opening the store panicked", e))??
-    };
+    let (state, log) = wiring::wire(&config).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| Error::unavailable(format!("cannot listen on {}", config.listen), e))?;

@@ -1,7 +1,9 @@
 //! The auditor: walks every stored fact of a store and names each discrepancy.
 //!
 //! It also checks the tables beside the log against the entries that explain them
-//! (collections, the outbox, idempotency records, the commit sequence: [`tables`]).
+//! (collections, the outbox, idempotency records: [`tables`]), and runs the checks only the
+//! store's backend can make ([`BackendChecks`]: the embedded store's commit sequence has no
+//! gaps, [`check_gap_free_sequence`]).
 //!
 //! It recomputes every content hash from the stored revisions, replays every stored patch on
 //! the revision before it, recomputes every leaf and the whole tree (checking the stored
@@ -9,10 +11,12 @@
 //! each names the recomputed tree (so they are mutually consistent), and compares the tree
 //! with checkpoints kept outside the store ([`Anchor`]s).
 //!
-//! Pure: the store is read through [`AuditSource`] (pages in a fixed order, bounded memory),
+//! Pure: the store is read through [`AuditSource`], the port every backend implements (pages
+//! in a fixed order, bounded memory),
 //! findings go to a caller's sink as they are found, and the caller decides how to print them.
 //! No runtime, no driver.
 
+mod backend_checks;
 mod checkpoints;
 mod document_pass;
 mod entry_checks;
@@ -34,6 +38,7 @@ use audit_domain::merkle::empty_root;
 use audit_domain::note::NoteVerifier;
 use shared_kernel::Error;
 
+pub use self::backend_checks::{BackendChecks, COMMIT_SEQUENCE, check_gap_free_sequence};
 pub use self::checkpoints::Anchor;
 pub use self::finding::{Finding, FindingKind, Location};
 pub use self::source::{
@@ -67,6 +72,8 @@ pub struct Summary {
     pub events: u64,
     /// Idempotency records checked.
     pub idempotency_records: u64,
+    /// What the backend's own checks looked at, in words (`"the commit sequence"`).
+    pub backend_checks: Vec<String>,
     /// Findings by kind.
     pub findings: BTreeMap<FindingKind, u64>,
 }
@@ -144,7 +151,9 @@ pub fn audit(
     let revisions = revision_pass::check_revisions(source, &mut findings)?;
     let documents = document_pass::check_documents(source, &mut findings)?;
     let tables = tables::check_tables(source, &mut findings)?;
+    let backend_checks = source.check_backend(&mut |finding| findings.report(finding))?;
     Ok(Summary {
+        backend_checks,
         collections: tables.collections,
         events: tables.events,
         idempotency_records: tables.idempotency_records,

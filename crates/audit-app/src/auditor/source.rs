@@ -149,14 +149,18 @@ pub struct DocumentRow {
     pub latest: Option<LatestRevision>,
 }
 
-/// Pages through a store's facts (the tables beside the log through [`super::TableSource`]).
-/// Every method returns at most `limit` rows, strictly after
-/// the given key, in the order the method names; fewer than `limit` means the end.
+/// Pages through a store's facts (the tables beside the log through [`super::TableSource`]),
+/// and runs the checks only its backend can make ([`super::BackendChecks`]): the auditor's
+/// port, which every backend implements. Every paging method returns at most `limit` rows,
+/// strictly after the given key, in the order the method names; fewer than `limit` means the
+/// end.
 ///
 /// # Errors
 /// Every method: `UNAVAILABLE` when the store cannot be read, `INTERNAL_ERROR` when a row
 /// cannot even be decoded into these types (a column of the wrong type).
-pub trait AuditSource: super::table_source::TableSource {
+pub trait AuditSource:
+    super::table_source::TableSource + super::backend_checks::BackendChecks
+{
     /// The stored tree head, `None` when the store has none.
     fn log_state(&self) -> Result<Option<LogStateRow>, Error>;
 

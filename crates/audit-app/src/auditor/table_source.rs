@@ -1,5 +1,5 @@
-//! What the auditor reads of the tables beside the log: collections, the outbox, idempotency
-//! records and the commit sequence, each to be explained by the audit entries
+//! What the auditor reads of the tables beside the log: collections, the outbox and
+//! idempotency records, each to be explained by the audit entries
 //! ([`super::tables`] checks them). Rows stay close to their storage form, as in
 //! [`super::source`].
 
@@ -102,13 +102,6 @@ pub trait TableSource {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<CollectionEntryRow>, Error>;
-
-    /// The commit sequences of every stored audit entry, increasing.
-    fn commit_seqs(&self, after_seq: u64, limit: usize) -> Result<Vec<u64>, Error>;
-
-    /// The last commit sequence the store handed out, when it keeps one (the embedded store
-    /// does: SQLite's `AUTOINCREMENT` counter); `None` otherwise.
-    fn allocated_seq(&self) -> Result<Option<u64>, Error>;
 
     /// Outbox events by increasing sequence.
     fn outbox(&self, after_seq: u64, limit: usize) -> Result<Vec<OutboxRow>, Error>;

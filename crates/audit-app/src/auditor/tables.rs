@@ -5,9 +5,6 @@
 //!   exactly when it is deleted, and every entry names it by its stored name (two names
 //!   swapped, a deleted collection revived, a version moved without an entry: each is named);
 //!   a collection entry whose collection is not stored is a removed collection;
-//! - **the commit sequence**: on a store that hands out sequences without gaps (the embedded
-//!   store), every `seq` from 1 to the last one handed out is stored: a deleted entry, even a
-//!   pending one the log never saw, leaves a gap;
 //! - **the outbox**: every entry has one event, and every event agrees with the entry it names
 //!   (type, ids, version, hashes, request context, time);
 //! - **idempotency records**: well-formed, and an answer that names an audit entry names one
@@ -69,7 +66,6 @@ pub(crate) fn check_tables(
             Ok(())
         },
     )?;
-    check_commit_sequence(source, findings)?;
     for_each_row(
         |after: Option<&u64>| source.outbox(after.copied().unwrap_or(0), PAGE),
         |row| row.seq,
@@ -191,48 +187,6 @@ pub(super) fn check_collection(row: &CollectionRow, findings: &mut Findings<'_>)
             problems.join("; "),
         ));
     }
-}
-
-/// Every `seq` from 1 to the last handed out must be stored.
-fn check_commit_sequence(
-    source: &dyn TableSource,
-    findings: &mut Findings<'_>,
-) -> Result<(), Error> {
-    let mut expected = 1_u64;
-    for_each_row(
-        |after: Option<&u64>| source.commit_seqs(after.copied().unwrap_or(0), PAGE),
-        |seq| *seq,
-        |seq| {
-            if seq > expected {
-                report_gap(expected, seq, findings);
-            }
-            expected = expected.max(seq.saturating_add(1));
-            Ok(())
-        },
-    )?;
-    if let Some(allocated) = source.allocated_seq()?
-        && allocated >= expected
-    {
-        report_gap(expected, allocated.saturating_add(1), findings);
-    }
-    Ok(())
-}
-
-/// Reports commit sequences `start..end` as deleted entries.
-fn report_gap(start: u64, end: u64, findings: &mut Findings<'_>) {
-    let count = end - start;
-    let (noun, verb) = if count == 1 {
-        ("entry", "is")
-    } else {
-        ("entries", "are")
-    };
-    findings.report(Finding::new(
-        FindingKind::RemovedEntry,
-        Location::CommitSequence { start, end },
-        format!(
-            "{count} committed audit {noun} of this commit sequence {verb} not stored: deleted"
-        ),
-    ));
 }
 
 /// The event type the outbox writes for an operation.

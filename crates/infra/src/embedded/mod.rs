@@ -186,24 +186,6 @@ impl EmbeddedStore {
         self.inner.database_path.clone()
     }
 
-    /// Whether the log is empty: no checkpoint, no leaf, no audit entry. Only an empty log
-    /// may be given a new signing key. Blocking: one read on a connection of its own.
-    ///
-    /// # Errors
-    /// `UNAVAILABLE` or `INTERNAL_ERROR` when the database cannot be read.
-    pub fn log_is_empty(&self) -> Result<bool, Error> {
-        let connection = connection::open_reader(&self.inner.database_path)?;
-        connection
-            .query_row(
-                "SELECT NOT EXISTS (SELECT 1 FROM checkpoints) \
-                    AND NOT EXISTS (SELECT 1 FROM audit_entries) \
-                    AND (SELECT tree_size FROM log_state WHERE id = 1) = 0",
-                [],
-                |row| row.get::<_, bool>(0),
-            )
-            .map_err(|e| error::storage_error("reading whether the log is empty", e))
-    }
-
     /// How many groups the writer committed and how many writes they carried, since the
     /// store opened (the benchmark suite and operators read it; the writer also logs it).
     pub fn write_stats(&self) -> WriteStats {

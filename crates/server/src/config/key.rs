@@ -10,6 +10,8 @@ use std::path::PathBuf;
 pub enum Key {
     /// `listen`
     Listen,
+    /// `store`
+    Store,
     /// `data_dir`
     DataDir,
     /// `max_document_bytes`
@@ -50,8 +52,9 @@ pub enum Key {
 
 impl Key {
     /// Every setting, in the order they are printed and checked.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::Listen,
+        Self::Store,
         Self::DataDir,
         Self::MaxDocumentBytes,
         Self::Durability,
@@ -76,6 +79,7 @@ impl Key {
     pub fn path(self) -> &'static str {
         match self {
             Self::Listen => "listen",
+            Self::Store => "store",
             Self::DataDir => "data_dir",
             Self::MaxDocumentBytes => "max_document_bytes",
             Self::Durability => "durability",
@@ -101,6 +105,7 @@ impl Key {
     pub fn env(self) -> &'static str {
         match self {
             Self::Listen => "OFFCHAIN_LISTEN",
+            Self::Store => "OFFCHAIN_STORE",
             Self::DataDir => "OFFCHAIN_DATA_DIR",
             Self::MaxDocumentBytes => "OFFCHAIN_MAX_DOCUMENT_BYTES",
             Self::Durability => "OFFCHAIN_DURABILITY",
@@ -126,6 +131,7 @@ impl Key {
     pub fn flag(self) -> &'static str {
         match self {
             Self::Listen => "--listen",
+            Self::Store => "--store",
             Self::DataDir => "--data-dir",
             Self::MaxDocumentBytes => "--max-document-bytes",
             Self::Durability => "--durability",

@@ -42,7 +42,9 @@ pub use error::SettingsError;
 pub use key::{Key, Origin};
 pub use load::{CONFIG_FILE_ENV, CONFIG_FILE_FLAG, Loaded, load};
 pub use overrides::Overrides;
-pub use settings::{DurabilityMode, LogFormat, LogSettings, ServingMode, Settings, TlogSettings};
+pub use settings::{
+    DurabilityMode, LogFormat, LogSettings, ServingMode, Settings, StoreMode, TlogSettings,
+};
 
 /// Default listen address: loopback only, so a fresh start exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -58,6 +60,8 @@ pub const CONFIG_ERROR_EXIT_CODE: u8 = 2;
 pub struct Config {
     /// Where to listen.
     pub listen: SocketAddr,
+    /// Which storage backend [`crate::backend::open`] opens.
+    pub store: StoreMode,
     /// The data folder of the embedded store.
     pub data_dir: PathBuf,
     /// Largest canonical document size, in bytes.
@@ -93,6 +97,7 @@ impl Config {
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            store: StoreMode::Embedded,
             data_dir: data_dir.into(),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             durability: Durability::Full,

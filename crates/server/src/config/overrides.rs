@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::key::Key;
-use super::settings::{DurabilityMode, LogFormat, ServingMode, Settings};
+use super::settings::{DurabilityMode, LogFormat, ServingMode, Settings, StoreMode};
 
 /// The command-line layer: each field is `Some` only when its flag was given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub struct Overrides {
     pub config_file: Option<PathBuf>,
     /// `--listen`
     pub listen: Option<SocketAddr>,
+    /// `--store`
+    pub store: Option<StoreMode>,
     /// `--data-dir`
     pub data_dir: Option<PathBuf>,
     /// `--max-document-bytes`
@@ -58,6 +60,7 @@ impl Overrides {
     pub(super) fn has(&self, key: Key) -> bool {
         match key {
             Key::Listen => self.listen.is_some(),
+            Key::Store => self.store.is_some(),
             Key::DataDir => self.data_dir.is_some(),
             Key::MaxDocumentBytes => self.max_document_bytes.is_some(),
             Key::Durability => self.durability.is_some(),
@@ -82,6 +85,9 @@ impl Overrides {
     pub(super) fn apply(&self, settings: &mut Settings) {
         if let Some(listen) = self.listen {
             settings.listen = listen;
+        }
+        if let Some(store) = self.store {
+            settings.store = store;
         }
         if let Some(data_dir) = &self.data_dir {
             settings.data_dir.clone_from(data_dir);

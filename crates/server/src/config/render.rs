@@ -45,6 +45,7 @@ impl Loaded {
                     }
                 },
                 Key::Listen => quoted(&settings.listen.to_string()),
+                Key::Store => quoted(&value_name(&settings.store)),
                 Key::DataDir => quoted(&settings.data_dir.to_string_lossy()),
                 Key::MaxDocumentBytes => settings.max_document_bytes.to_string(),
                 Key::Durability => quoted(&value_name(&settings.durability)),

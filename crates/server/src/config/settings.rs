@@ -56,6 +56,8 @@ pub const MAX_CHECKPOINT_INTERVAL_MS: u64 = 60_000;
 pub struct Settings {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Which storage backend holds the data.
+    pub store: StoreMode,
     /// Folder of the embedded store.
     pub data_dir: PathBuf,
     /// Largest document, in bytes of canonical JSON.
@@ -134,6 +136,33 @@ pub enum LogFormat {
     Text,
 }
 
+/// Which storage backend holds the data; the composition root (`crate::backend`) opens it
+/// and hands the rest of the program its ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(try_from = "String")]
+pub enum StoreMode {
+    /// The embedded store: one SQLite file in `data_dir`, no server to run.
+    #[default]
+    Embedded,
+    /// MongoDB: named so that asking for it says it is not built yet, instead of "unknown".
+    #[value(hide = true)]
+    Mongodb,
+}
+
+impl StoreMode {
+    /// Why this build cannot open the backend, when it cannot: it is not built yet.
+    pub fn not_built(self) -> Option<String> {
+        match self {
+            Self::Embedded => None,
+            Self::Mongodb => Some(
+                "the `mongodb` store is not built yet; `embedded` is the only store this \
+                 build has"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
 /// How connections are served on the machine's cores (the user-facing names of [`Serving`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
 #[serde(try_from = "String")]
@@ -162,6 +191,7 @@ impl Default for Settings {
             listen: DEFAULT_LISTEN
                 .parse()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            store: StoreMode::Embedded,
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             durability: DurabilityMode::Full,
@@ -207,6 +237,9 @@ impl Settings {
     /// # Errors
     /// The first setting (in [`Key::ALL`] order) whose value breaks its rule, and why.
     pub fn validate(&self) -> Result<(), (Key, String)> {
+        if let Some(reason) = self.store.not_built() {
+            return Err((Key::Store, reason));
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err((Key::DataDir, "must not be empty".to_owned()));
         }
@@ -293,6 +326,7 @@ impl Settings {
     pub fn to_config(&self) -> Config {
         Config {
             listen: self.listen,
+            store: self.store,
             data_dir: self.data_dir.clone(),
             max_document_bytes: self.max_document_bytes,
             durability: match self.durability {
@@ -340,6 +374,14 @@ impl TryFrom<String> for LogFormat {
     }
 }
 
+impl TryFrom<String> for StoreMode {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        named_value(&value)
+    }
+}
+
 impl TryFrom<String> for ServingMode {
     type Error = String;
 
@@ -365,12 +407,15 @@ pub(super) fn value_name<T: clap::ValueEnum>(value: &T) -> String {
         .unwrap_or_default()
 }
 
-/// Reads a setting's value by its name (see [`value_name`]); the error lists the names.
+/// Reads a setting's value by its name (see [`value_name`]); the error lists the names (but
+/// those hidden from `--help`, which name what is not built yet).
 fn named_value<T: clap::ValueEnum>(name: &str) -> Result<T, String> {
     T::from_str(name, false).map_err(|_| {
         let names: Vec<String> = T::value_variants()
             .iter()
-            .map(|variant| format!("`{}`", value_name(variant)))
+            .filter_map(clap::ValueEnum::to_possible_value)
+            .filter(|possible| !possible.is_hide_set())
+            .map(|possible| format!("`{}`", possible.get_name()))
             .collect();
         format!("expected {}, got {name:?}", names.join(" or "))
     })

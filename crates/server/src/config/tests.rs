@@ -54,6 +54,8 @@ fn with_nothing_given_every_setting_is_its_default() {
     assert_eq!(settings.max_document_bytes, 1024 * 1024);
     assert_eq!(settings.durability, DurabilityMode::Full);
     assert_eq!(settings.serving, ServingMode::PerThread);
+    assert_eq!(settings.store, StoreMode::Embedded);
+    assert_eq!(settings.to_config().store, StoreMode::Embedded);
     assert_eq!(
         settings.to_config().serving,
         crate::serving::Serving::one_thread_per_core()
@@ -138,6 +140,7 @@ fn a_flag_beats_the_environment_which_beats_the_file_which_beats_the_default() {
 fn every_setting_is_read_from_its_environment_variable() {
     let env: Env = vec![
         ("OFFCHAIN_LISTEN", "0.0.0.0:9999"),
+        ("OFFCHAIN_STORE", "embedded"),
         ("OFFCHAIN_DATA_DIR", "/var/lib/offchain"),
         ("OFFCHAIN_MAX_DOCUMENT_BYTES", "2048"),
         ("OFFCHAIN_DURABILITY", "normal"),
@@ -163,6 +166,7 @@ fn every_setting_is_read_from_its_environment_variable() {
     let loaded = loaded(&Overrides::default(), env);
     let expected = Settings {
         listen: addr("0.0.0.0:9999"),
+        store: StoreMode::Embedded,
         data_dir: PathBuf::from("/var/lib/offchain"),
         max_document_bytes: 2048,
         durability: DurabilityMode::Normal,
@@ -200,6 +204,7 @@ fn every_setting_is_read_from_the_file_and_the_log_table() {
     let (_dir, path) = file(
         r#"
 listen = "127.0.0.1:7100"
+store = "embedded"
 data_dir = "/srv/offchain"
 max_document_bytes = 4096
 durability = "normal"
@@ -688,4 +693,35 @@ fn settings_become_the_server_configuration() {
     assert_eq!(config.serving, crate::serving::Serving::Shared);
     assert_eq!(config.request_timeout, std::time::Duration::from_secs(3));
     assert_eq!(config.shutdown_timeout, std::time::Duration::from_secs(4));
+}
+
+#[test]
+fn a_store_that_is_not_built_yet_is_refused_naming_the_setting_in_every_layer() {
+    let (_dir, path) = file("store = \"mongodb\"\n");
+    for (overrides, env, origin) in [
+        (with_file(&path), vec![], "configuration file"),
+        (
+            Overrides::default(),
+            vec![("OFFCHAIN_STORE", "mongodb")],
+            "environment variable OFFCHAIN_STORE",
+        ),
+        (
+            Overrides {
+                store: Some(StoreMode::Mongodb),
+                ..Overrides::default()
+            },
+            vec![],
+            "flag --store",
+        ),
+    ] {
+        let message = refused(&overrides, env);
+        assert!(message.contains("`store`"), "{message}");
+        assert!(message.contains(origin), "{message}");
+        assert!(message.contains("not built yet"), "{message}");
+    }
+    // Any other name is refused too, naming the one store there is (and not the hidden one).
+    let message = refused(&Overrides::default(), vec![("OFFCHAIN_STORE", "redis")]);
+    assert!(message.contains("`store`"), "{message}");
+    assert!(message.contains("expected `embedded`, got"), "{message}");
+    assert!(!message.contains("`mongodb`"), "{message}");
 }

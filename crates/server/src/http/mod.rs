@@ -21,7 +21,6 @@ mod query;
 mod request_id;
 mod write_gate;
 
-use std::any::Any;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,9 +45,9 @@ pub struct AppState(Arc<Parts>);
 
 /// What [`AppState`] shares.
 struct Parts {
+    /// The application over the backend's ports, which keep the backend (and the embedded
+    /// store's data-folder lock) alive as long as the server.
     storage: StorageApp,
-    /// Keeps the store (and its data-folder lock) alive as long as the server.
-    _store: Arc<dyn Any + Send + Sync>,
     shutting_down: Arc<AtomicBool>,
     request_timeout: Duration,
     in_flight: Arc<idempotency::InFlightKeys>,
@@ -61,18 +60,16 @@ struct Parts {
 }
 
 impl AppState {
-    /// State over a wired application and its log; `store` is kept alive with it, and
-    /// `commits` tells `/readyz` whether its commits fail.
+    /// State over a wired application and its log; `commits` tells `/readyz` whether the
+    /// backend's commits fail.
     pub fn new(
         storage: StorageApp,
         log: audit_app::LogQueries,
-        store: Arc<dyn Any + Send + Sync>,
         commits: Arc<dyn CommitState>,
         request_timeout: Duration,
     ) -> Self {
         Self(Arc::new(Parts {
             storage,
-            _store: store,
             shutting_down: Arc::new(AtomicBool::new(false)),
             request_timeout,
             in_flight: Arc::default(),

@@ -172,10 +172,10 @@ mod tests {
 
     /// A pipeline on a real (temporary) store with a 200 ms timeout, around routes that
     /// answer, panic, or outlive the timeout.
-    fn pipeline(dir: &tempfile::TempDir) -> Pipeline {
+    async fn pipeline(dir: &tempfile::TempDir) -> Pipeline {
         let mut config = Config::with_data_dir(dir.path());
         config.request_timeout = Duration::from_millis(200);
-        let (state, _log) = crate::wiring::embedded(&config).expect("store");
+        let (state, _log) = crate::wiring::wire(&config).await.expect("store");
         let routes = Router::new()
             .route("/ok", get(|| async { "fine" }))
             .route(
@@ -243,7 +243,7 @@ mod tests {
     #[tokio::test]
     async fn a_valid_client_request_id_is_echoed_and_a_missing_one_generated() {
         let dir = tempfile::tempdir().expect("dir");
-        let pipeline = pipeline(&dir);
+        let pipeline = pipeline(&dir).await;
         let (response, _) = send(pipeline.clone(), "/ok", Some("client-chosen-id-1")).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(echoed_id(&response), "client-chosen-id-1");
@@ -256,7 +256,7 @@ mod tests {
     async fn a_panicking_handler_answers_a_500_problem_carrying_the_request_id() {
         let dir = tempfile::tempdir().expect("dir");
         assert_problem(
-            send(pipeline(&dir), "/panic", Some("panic-request-1")).await,
+            send(pipeline(&dir).await, "/panic", Some("panic-request-1")).await,
             StatusCode::INTERNAL_SERVER_ERROR,
             "INTERNAL_ERROR",
             "panic-request-1",
@@ -267,7 +267,7 @@ mod tests {
     async fn a_request_past_the_timeout_answers_503_unavailable() {
         let dir = tempfile::tempdir().expect("dir");
         assert_problem(
-            send(pipeline(&dir), "/slow", Some("slow-request-1")).await,
+            send(pipeline(&dir).await, "/slow", Some("slow-request-1")).await,
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
             "slow-request-1",
@@ -283,6 +283,7 @@ mod tests {
             .body(Body::empty())
             .expect("request");
         let response = pipeline(&dir)
+            .await
             .oneshot(request)
             .await
             .unwrap_or_else(|never| match never {});

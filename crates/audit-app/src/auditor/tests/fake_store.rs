@@ -372,6 +372,22 @@ impl FakeStore {
 /// The tables beside the log, as the real write path keeps them: derived from the entries
 /// (one collection, one outbox event per entry, no idempotency record), so only what a test
 /// removes from the entries can disagree.
+/// Like the embedded store, the fake hands out commit sequences without gaps.
+impl BackendChecks for FakeStore {
+    fn check_backend(&self, report: &mut dyn FnMut(Finding)) -> Result<Vec<String>, Error> {
+        check_gap_free_sequence(
+            |after_seq, limit| {
+                let mut seqs: Vec<u64> = self.entries.iter().map(|e| e.seq).collect();
+                seqs.sort_unstable();
+                Ok(page(seqs.into_iter().filter(|&s| s > after_seq), limit))
+            },
+            || Ok(Some(self.allocated)),
+            report,
+        )?;
+        Ok(vec![COMMIT_SEQUENCE.to_owned()])
+    }
+}
+
 impl TableSource for FakeStore {
     fn collections(&self, after: Option<&str>, _limit: usize) -> Result<Vec<CollectionRow>, Error> {
         let id = self.collection_id.to_string();
@@ -410,16 +426,6 @@ impl TableSource for FakeStore {
         _limit: usize,
     ) -> Result<Vec<CollectionEntryRow>, Error> {
         Ok(Vec::new())
-    }
-
-    fn commit_seqs(&self, after_seq: u64, limit: usize) -> Result<Vec<u64>, Error> {
-        let mut seqs: Vec<u64> = self.entries.iter().map(|e| e.seq).collect();
-        seqs.sort_unstable();
-        Ok(page(seqs.into_iter().filter(|&s| s > after_seq), limit))
-    }
-
-    fn allocated_seq(&self) -> Result<Option<u64>, Error> {
-        Ok(Some(self.allocated))
     }
 
     fn outbox(&self, after_seq: u64, limit: usize) -> Result<Vec<OutboxRow>, Error> {

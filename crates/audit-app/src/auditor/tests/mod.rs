@@ -30,6 +30,7 @@ fn a_store_written_normally_has_no_findings_and_counts_what_it_checked() {
         (3, 6, 6, 1)
     );
     assert_eq!((summary.leaves, summary.checkpoints), (6, 2));
+    assert_eq!(summary.backend_checks, vec![COMMIT_SEQUENCE.to_owned()]);
 }
 
 #[test]
@@ -230,7 +231,12 @@ fn a_deleted_pending_entry_leaves_a_gap_in_the_commit_sequence_that_is_named() {
     let removed = store.entries.pop().map(|e| e.id).unwrap_or_default();
     store.revisions.retain(|r| r.audit_id != removed);
     store.documents.remove("carol");
-    let (findings, _) = store.run(&[]);
+    let (findings, summary) = store.run(&[]);
+    // The backend's own check found it, and the summary counts it like any other.
+    assert!(
+        summary.findings.get(&FindingKind::RemovedEntry) >= Some(&1),
+        "{summary:#?}"
+    );
     let gap = findings.iter().find(|f| {
         f.location
             == Location::CommitSequence {

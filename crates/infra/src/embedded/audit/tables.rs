@@ -1,8 +1,6 @@
 //! The tables beside the log, as the auditor reads them from the embedded store
 //! ([`audit_app::auditor::TableSource`] for [`AuditReader`]): collections with their
-//! collection entries, the outbox joined to the entries it names, idempotency records, and
-//! the commit sequence with SQLite's `AUTOINCREMENT` counter (`sqlite_sequence`), which the
-//! writer never skips (a rolled-back write rolls it back too), so a gap is a deletion.
+//! collection entries, the outbox joined to the entries it names, and idempotency records.
 
 use audit_app::auditor::{
     CollectionEntryRow, CollectionRow, IdempotencyRecordKey, IdempotencyRow, OutboxRow, TableSource,
@@ -12,7 +10,7 @@ use shared_kernel::Error;
 
 use super::reader::{AuditReader, bytes, column, limit, unsigned};
 use crate::embedded::error::storage_error;
-use crate::embedded::rows::{from_sql_integer, to_sql_integer};
+use crate::embedded::rows::to_sql_integer;
 
 const COLLECTION_ENTRY_COLUMNS: &str =
     "seq, id, collection_id, operation, collection, at FROM audit_entries";
@@ -74,30 +72,6 @@ impl TableSource for AuditReader {
             params![to_sql_integer(after_seq, "seq")?, limit(page)],
             collection_entry,
         )
-    }
-
-    fn commit_seqs(&self, after_seq: u64, page: usize) -> Result<Vec<u64>, Error> {
-        self.query(
-            "reading the commit sequence",
-            "SELECT seq FROM audit_entries WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            params![to_sql_integer(after_seq, "seq")?, limit(page)],
-            |row| unsigned(row, 0, "audit entry seq"),
-        )
-    }
-
-    fn allocated_seq(&self) -> Result<Option<u64>, Error> {
-        let allocated: Option<i64> = self
-            .connection()
-            .query_row(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'audit_entries'",
-                [],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|e| storage_error("reading the commit sequence counter", e))?;
-        allocated
-            .map(|seq| from_sql_integer(seq, "commit sequence counter"))
-            .transpose()
     }
 
     fn outbox(&self, after_seq: u64, page: usize) -> Result<Vec<OutboxRow>, Error> {

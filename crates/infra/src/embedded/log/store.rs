@@ -430,6 +430,23 @@ impl LogStore for SqliteLogStore {
             })
             .await
     }
+
+    #[tracing::instrument(level = "debug", name = "embedded.log.is_empty", skip_all)]
+    async fn is_empty(&self) -> Result<bool, Error> {
+        self.readers
+            .read(|connection| {
+                connection
+                    .query_row(
+                        "SELECT NOT EXISTS (SELECT 1 FROM checkpoints) \
+                            AND NOT EXISTS (SELECT 1 FROM audit_entries) \
+                            AND (SELECT tree_size FROM log_state WHERE id = 1) = 0",
+                        [],
+                        |row| row.get::<_, bool>(0),
+                    )
+                    .map_err(|e| storage_error("reading whether the log is empty", e))
+            })
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -218,3 +218,31 @@ async fn under_normal_durability_the_logs_writes_still_commit_with_an_fsync() {
         "document writes stay NORMAL, a synced write's group is FULL, and NORMAL comes back"
     );
 }
+
+#[tokio::test]
+async fn the_log_is_empty_until_an_entry_is_committed_and_stays_not_empty_after_sequencing() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = open(dir.path());
+    assert!(
+        ok(store.log().is_empty().await),
+        "a new store's log is empty"
+    );
+    commit_entries(&store, 1).await;
+    assert!(
+        !ok(store.log().is_empty().await),
+        "a committed (pending) entry makes it not empty"
+    );
+    let mut sequencer = sequencer(&store).await;
+    drain(&mut sequencer).await;
+    assert!(!ok(store.log().is_empty().await));
+}
+
+#[tokio::test]
+async fn a_log_with_only_its_first_size_zero_checkpoint_is_not_empty() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = open(dir.path());
+    // Starting signs the size-0 checkpoint: that key now owns the log.
+    let _sequencer = sequencer(&store).await;
+    assert!(ok(store.log().latest_checkpoint().await).is_some());
+    assert!(!ok(store.log().is_empty().await));
+}
