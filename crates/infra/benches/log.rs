@@ -56,7 +56,7 @@ fn fill(path: &std::path::Path, count: u64) {
                 let bytes = leaf(n);
                 insert
                     .execute(params![
-                        format!("{n:036}"),
+                        format!("00000000-0000-7000-8000-{n:012x}"),
                         bytes.as_slice(),
                         leaf_hash(&bytes).as_bytes().as_slice()
                     ])
