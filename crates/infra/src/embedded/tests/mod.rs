@@ -12,7 +12,7 @@ use storage_app::Attempt;
 use audit_domain::{AuditEntry, AuditOperation, AuditRecord, AuditSubject};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
-use shared_kernel::{Actor, AuditId, ErrorCode, RequestContext, Timestamp};
+use shared_kernel::{Actor, AuditId, CollectionId, ErrorCode, RequestContext, Timestamp};
 use storage_app::OutboxEvent;
 use storage_domain::document::ChangeStamp;
 use storage_domain::{
@@ -35,6 +35,27 @@ pub(super) fn ok<T>(result: Result<T, shared_kernel::Error>) -> T {
 
 fn code<T>(result: Result<T, shared_kernel::Error>) -> Option<ErrorCode> {
     result.err().map(|e| e.code())
+}
+
+/// Commits `count` audit entries (collection creations, no documents), one transaction each;
+/// returns their ids.
+pub(super) async fn commit_entries(store: &EmbeddedStore, count: usize) -> Vec<AuditId> {
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let entry = AuditEntry::new(
+            AuditId::generate(),
+            Timestamp::from_millis(i64::try_from(n).unwrap_or(0)),
+            &RequestContext::system(),
+            AuditOperation::CollectionCreate,
+            ("logged", CollectionId::generate()),
+            AuditSubject::Collection,
+        );
+        ids.push(entry.id);
+        let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
+        ok(tx.audit().append(AuditRecord { entry, patch: None }).await);
+        ok(tx.commit().await.map_err(shared_kernel::Error::from));
+    }
+    ids
 }
 
 pub(super) fn collection(name: &str) -> Collection {

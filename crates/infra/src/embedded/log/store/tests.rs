@@ -3,15 +3,14 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use storage_app::Attempt;
 
 use audit_app::{LogQueries, RememberingSigner, Sequencer, SequencerOptions};
 use audit_domain::merkle::{MemoryTree, verify_consistency, verify_inclusion};
 use audit_domain::note::{KeyName, NoteSigner};
-use audit_domain::{AuditEntry, AuditOperation, AuditRecord, AuditSubject};
 use rusqlite::{Connection, OpenFlags};
-use shared_kernel::{AuditId, CollectionId, ErrorCode, RequestContext, SystemClock, Timestamp};
+use shared_kernel::{ErrorCode, SystemClock};
 
+use crate::embedded::tests::commit_entries;
 use crate::embedded::write::writer::Statements;
 use crate::embedded::{EmbeddedOptions, EmbeddedStore};
 
@@ -41,26 +40,6 @@ async fn sequencer(store: &EmbeddedStore) -> Sequencer {
         },
     )
     .await)
-}
-
-/// Commits `count` audit entries, one transaction each; returns their ids.
-async fn commit_entries(store: &EmbeddedStore, count: usize) -> Vec<AuditId> {
-    let mut ids = Vec::new();
-    for n in 0..count {
-        let entry = AuditEntry::new(
-            AuditId::generate(),
-            Timestamp::from_millis(i64::try_from(n).unwrap_or(0)),
-            &RequestContext::system(),
-            AuditOperation::CollectionCreate,
-            ("logged", CollectionId::generate()),
-            AuditSubject::Collection,
-        );
-        ids.push(entry.id);
-        let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
-        ok(tx.audit().append(AuditRecord { entry, patch: None }).await);
-        ok(tx.commit().await.map_err(shared_kernel::Error::from));
-    }
-    ids
 }
 
 async fn drain(sequencer: &mut Sequencer) -> usize {

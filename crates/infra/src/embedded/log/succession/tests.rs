@@ -9,14 +9,11 @@ use audit_app::{RememberingSigner, Sequencer, SequencerOptions};
 use audit_domain::merkle::{Hash, MemoryTree};
 use audit_domain::note::{KeyName, NoteSigner};
 use audit_domain::succession::{PredecessorCheckpoint, SuccessionEntry};
-use audit_domain::{AuditEntry, AuditOperation, AuditRecord, AuditSubject};
 use rusqlite::{Connection, OpenFlags};
-use shared_kernel::{
-    Actor, AuditId, CollectionId, RequestContext, RequestId, SystemClock, Timestamp,
-};
-use storage_app::Attempt;
+use shared_kernel::{Actor, AuditId, RequestId, SystemClock, Timestamp};
 
 use super::EndedCheckpoint;
+use crate::embedded::tests::commit_entries;
 use crate::embedded::{EmbeddedOptions, EmbeddedStore};
 
 fn ok<T>(result: Result<T, shared_kernel::Error>) -> T {
@@ -51,25 +48,6 @@ async fn sequence_and_sign(store: &EmbeddedStore, key: NoteSigner) -> (u64, Hash
     ok(sequencer.checkpoint_if_due().await);
     let head = sequencer.head();
     (head.size, head.root)
-}
-
-async fn commit_entries(store: &EmbeddedStore, count: usize) -> Vec<AuditId> {
-    let mut ids = Vec::new();
-    for n in 0..count {
-        let entry = AuditEntry::new(
-            AuditId::generate(),
-            Timestamp::from_millis(i64::try_from(n).unwrap_or(0)),
-            &RequestContext::system(),
-            AuditOperation::CollectionCreate,
-            ("logged", CollectionId::generate()),
-            AuditSubject::Collection,
-        );
-        ids.push(entry.id);
-        let mut tx = ok(store.unit_of_work().begin(Attempt::Again).await);
-        ok(tx.audit().append(AuditRecord { entry, patch: None }).await);
-        ok(tx.commit().await.map_err(shared_kernel::Error::from));
-    }
-    ids
 }
 
 fn succession(id: AuditId, size: u64, root: Hash) -> SuccessionEntry {
