@@ -30,4 +30,10 @@ pub trait Backend: Send + Sync + Sized + 'static {
 
     /// A read snapshot of the whole store for the auditor, as `offchain-db audit` opens it.
     async fn audit_source(&self) -> Box<dyn AuditSource + Send>;
+
+    /// Makes every commit from now on fail (`on`) as on a failing disk, or heal (`!on`): the
+    /// commit answers `UNAVAILABLE` or `INTERNAL_ERROR` and stores nothing, while reads keep
+    /// answering. The storage contracts provoke the "when storage fails" clauses of the write
+    /// ports with it; a backend hooks it wherever its commits reach storage.
+    fn fail_commits(&self, on: bool);
 }
