@@ -6,12 +6,14 @@
 //! promise it checks. `fixture` fills a store through the storage ports, as commands do.
 
 mod append;
+mod auditor;
 mod checkpoints;
 mod fixture;
 mod reads;
 mod store;
 
 pub use append::*;
+pub use auditor::*;
 pub use checkpoints::*;
 pub use reads::*;
 pub use store::*;
@@ -37,6 +39,9 @@ macro_rules! log_contracts {
             the_latest_checkpoint_is_the_one_of_the_largest_size,
             a_different_checkpoint_of_a_kept_size_is_a_conflict,
             the_sequencer_keeps_signed_checkpoints_of_the_head,
+            audit_source_listings_page_strictly_after_the_key_in_order,
+            table_source_listings_page_strictly_after_the_key_in_order,
+            backend_checks_find_nothing_on_a_clean_store,
         ]);
     };
 }
