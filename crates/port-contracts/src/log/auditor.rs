@@ -11,37 +11,39 @@ use audit_app::{RememberingSigner, Sequencer, SequencerOptions};
 use audit_domain::merkle::stored_hash_count;
 use audit_domain::note::{KeyName, NoteSigner};
 use serde_json::json;
-use shared_kernel::{Actor, AuditId, Error, ErrorCode, RequestContext, SystemClock, Timestamp};
+use shared_kernel::{
+    Actor, AuditId, Error, ErrorCode, Position, RequestContext, SystemClock, Timestamp,
+};
 use storage_app::{Attempt, OutboxEvent};
 use storage_domain::document::ChangeStamp;
 use storage_domain::{
     Collection, CollectionName, Document, DocumentData, DocumentId, DocumentLimits,
 };
 
-use super::fixture::{commit_collections, ok};
+use super::fixture::{code, commit_collections, ok};
 use crate::Backend;
 
 /// The page size the walks use: small, so every listing of the store spans several pages.
 const SMALL: usize = 2;
 
 /// Walks a listing `SMALL` rows at a time and checks it against one large page: each page
-/// holds at most `SMALL` rows, only the last holds fewer, keys strictly increase, and the
-/// pages together are the whole listing. Returns how many rows it has.
-fn assert_pages<T, K>(
+/// holds at most `SMALL` rows, only the last holds fewer, no key comes twice, and the pages
+/// together are the whole listing. Returns the listing. Keys need no order: a position is
+/// opaque.
+fn walk_pages<T, K>(
     what: &str,
     fetch: impl Fn(Option<&K>, usize) -> Result<Vec<T>, Error>,
     key: impl Fn(&T) -> K,
-) -> usize
+) -> Vec<T>
 where
     T: Debug + PartialEq,
-    K: Debug + Ord,
+    K: Debug + PartialEq,
 {
     let all = ok(what, fetch(None, 10_000));
     let keys: Vec<K> = all.iter().map(&key).collect();
-    assert!(
-        keys.windows(2).all(|pair| pair[0] < pair[1]),
-        "{what}: keys not strictly increasing: {keys:?}"
-    );
+    for (n, k) in keys.iter().enumerate() {
+        assert!(!keys[..n].contains(k), "{what}: key {k:?} comes twice");
+    }
     let mut walked = Vec::new();
     let mut after: Option<K> = None;
     loop {
@@ -58,6 +60,25 @@ where
         assert!(walked.len() <= all.len(), "{what}: the walk does not end");
     }
     assert_eq!(walked, all, "{what}: the pages are not the listing");
+    all
+}
+
+/// [`walk_pages`] over a listing in the increasing order of its keys; returns its length.
+fn assert_pages<T, K>(
+    what: &str,
+    fetch: impl Fn(Option<&K>, usize) -> Result<Vec<T>, Error>,
+    key: impl Fn(&T) -> K,
+) -> usize
+where
+    T: Debug + PartialEq,
+    K: Debug + Ord,
+{
+    let all = walk_pages(what, fetch, &key);
+    let keys: Vec<K> = all.iter().map(&key).collect();
+    assert!(
+        keys.windows(2).all(|pair| pair[0] < pair[1]),
+        "{what}: keys not strictly increasing: {keys:?}"
+    );
     all.len()
 }
 
@@ -156,12 +177,16 @@ pub async fn audit_source_listings_page_strictly_after_the_key_in_order<B: Backe
         },
     );
     assert_eq!(sequenced, 3, "sequenced entries");
-    let pending = assert_pages(
+    let pending = walk_pages(
         "pending entries",
-        |after: Option<&u64>, limit| source.pending_entries(after.copied().unwrap_or(0), limit),
-        |row| row.seq,
+        |after, limit| source.pending_entries(after, limit),
+        |row| row.position.clone(),
     );
-    assert_eq!(pending, 2, "pending entries");
+    assert_eq!(pending.len(), 2, "pending entries");
+    assert!(
+        pending.iter().all(|row| row.leaf_index.is_none()),
+        "a pending entry with a leaf index"
+    );
     let hashes = assert_pages(
         "stored hashes",
         |after: Option<&u64>, limit| source.log_hashes(after.map_or(0, |a| a + 1), limit),
@@ -184,6 +209,19 @@ pub async fn audit_source_listings_page_strictly_after_the_key_in_order<B: Backe
         |row| row.key.clone(),
     );
     assert_eq!(documents, 3, "documents");
+}
+
+/// A position the backend did not make (altered, or another backend's) is `INVALID_INPUT`
+/// for the pending listing, never a silent restart from the beginning.
+pub async fn a_pending_position_the_backend_did_not_make_is_invalid_input<B: Backend>(backend: &B) {
+    fill(backend).await;
+    let source = backend.audit_source().await;
+    let foreign = Position::new("not a position of any store");
+    let refused = code(
+        "listing pending entries after a foreign position",
+        source.pending_entries(Some(&foreign), SMALL),
+    );
+    assert_eq!(refused, ErrorCode::InvalidInput);
 }
 
 /// Every listing of `TableSource` pages as promised, over the same store.
