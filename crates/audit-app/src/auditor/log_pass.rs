@@ -372,8 +372,8 @@ fn check_pending(
 ) -> Result<u64, Error> {
     let mut pending = 0;
     for_each_row(
-        |after| source.pending_entries(after.copied().unwrap_or(0), super::source::PAGE),
-        |row| row.seq,
+        |after| source.pending_entries(after, super::source::PAGE),
+        |row| row.position.clone(),
         |row| {
             pending += 1;
             check_entry(&row, findings);

@@ -6,7 +6,7 @@
 //! itself what they mean. Pages are keyset pages, so a store of millions of rows is walked
 //! in bounded memory; an adapter should serve every page from one read snapshot.
 
-use shared_kernel::Error;
+use shared_kernel::{Error, Position};
 
 /// The committed tree head as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,11 @@ pub struct CheckpointRow {
 pub struct EntryRow {
     /// Commit sequence.
     pub seq: u64,
+    /// Where the row sits in the listing of pending entries: an opaque key the backend makes
+    /// (see [`Position`]), handed back to [`AuditSource::pending_entries`] to go on after it.
+    /// Not a number to count with: a backend whose transactions commit concurrently has no
+    /// gap-free sequence to page by.
+    pub position: Position,
     /// The `id` column.
     pub id: String,
     /// The `at` column, milliseconds since the epoch.
@@ -178,8 +183,18 @@ pub trait AuditSource:
         limit: usize,
     ) -> Result<Vec<EntryRow>, Error>;
 
-    /// Audit entries without a leaf index, by increasing commit sequence.
-    fn pending_entries(&self, after_seq: u64, limit: usize) -> Result<Vec<EntryRow>, Error>;
+    /// Audit entries without a leaf index, in an order the backend defines, strictly after
+    /// the row at position `after` (from the start when `None`): keyed by each row's opaque
+    /// [`EntryRow::position`], never by a commit sequence (the embedded store's positions
+    /// happen to be its `seq`).
+    ///
+    /// # Errors
+    /// Also `INVALID_INPUT` when `after` is not a position this backend made.
+    fn pending_entries(
+        &self,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> Result<Vec<EntryRow>, Error>;
 
     /// Stored tree hashes `(position, hash)` from position `from` on, by increasing position.
     fn log_hashes(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, Error>;

@@ -10,7 +10,8 @@ use audit_domain::note::{KeyName, NoteSigner};
 use audit_domain::{AuditEntry, AuditOperation, AuditSubject};
 use serde_json::{Value, json};
 use shared_kernel::{
-    Actor, AuditId, CollectionId, Error, RequestContext, RequestId, Sha256Digest, Timestamp,
+    Actor, AuditId, CollectionId, Error, Position, RequestContext, RequestId, Sha256Digest,
+    Timestamp,
 };
 
 use crate::auditor::*;
@@ -97,6 +98,7 @@ impl FakeStore {
         self.allocated += 1;
         self.entries.push(EntryRow {
             seq: self.allocated,
+            position: Position::from_numbers(&[self.allocated]),
             id: entry.id.to_string(),
             at_millis: self.clock,
             actor: "anonymous".into(),
@@ -284,7 +286,13 @@ impl AuditSource for FakeStore {
         Ok(page(rows.into_iter(), limit))
     }
 
-    fn pending_entries(&self, after: u64, limit: usize) -> Result<Vec<EntryRow>, Error> {
+    fn pending_entries(
+        &self,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> Result<Vec<EntryRow>, Error> {
+        // The fake's positions are its seqs, as the embedded store's are.
+        let after = after.map(|p| p.numbers(1)).transpose()?.map_or(0, |n| n[0]);
         let mut rows: Vec<_> = self
             .entries
             .iter()

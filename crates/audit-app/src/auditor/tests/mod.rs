@@ -41,6 +41,7 @@ fn two_entries_swapped_in_place_are_reordered_not_edited() {
     let keep = |into: &mut EntryRow, from: &EntryRow| {
         *into = EntryRow {
             seq: into.seq,
+            position: into.position.clone(),
             leaf_index: into.leaf_index,
             ..from.clone()
         };

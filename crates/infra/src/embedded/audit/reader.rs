@@ -15,7 +15,7 @@ use audit_app::auditor::{
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use shared_kernel::{Error, ErrorCode};
+use shared_kernel::{Error, ErrorCode, Position};
 
 use crate::embedded::connection::open_reader;
 use crate::embedded::error::storage_error;
@@ -140,8 +140,12 @@ const ENTRY_COLUMNS: &str = "e.seq, e.id, e.at, e.actor, e.operation, e.collecti
     AND r.document_id = e.document_id AND r.version = e.version";
 
 fn entry_row(row: &Row<'_>) -> Result<EntryRow, Error> {
+    let seq = unsigned(row, 0, "audit entry seq")?;
     Ok(EntryRow {
-        seq: unsigned(row, 0, "audit entry seq")?,
+        seq,
+        // The embedded store's listings resume after a seq (its one writer commits in seq
+        // order), so a row's position is its seq.
+        position: Position::from_numbers(&[seq]),
         id: column(row, 1)?,
         at_millis: column(row, 2)?,
         actor: column(row, 3)?,
@@ -281,7 +285,15 @@ impl AuditSource for AuditReader {
         )
     }
 
-    fn pending_entries(&self, after_seq: u64, page: usize) -> Result<Vec<EntryRow>, Error> {
+    fn pending_entries(
+        &self,
+        after: Option<&Position>,
+        page: usize,
+    ) -> Result<Vec<EntryRow>, Error> {
+        let after_seq = match after {
+            Some(position) => position.numbers(1)?[0],
+            None => 0,
+        };
         self.query(
             "reading audit entries not yet in the log",
             &format!(
