@@ -18,6 +18,7 @@ use crate::snapshot::StoreSnapshot;
 /// One audit entry as the API serves it: the leaf bytes the log holds for it, the leaf hash
 /// the audit listing names, and the patch stored beside it.
 struct ServedEntry {
+    entry: Value,
     leaf: Vec<u8>,
     leaf_hash: String,
     patch: Option<Value>,
@@ -73,6 +74,7 @@ async fn served_entries(app: &TestApp) -> Vec<ServedEntry> {
             "leaf {index} is in the checkpointed tree"
         );
         served.push(ServedEntry {
+            entry: item["entry"].clone(),
             leaf: STANDARD
                 .decode(logged["leaf_b64"].as_str().unwrap_or_default())
                 .unwrap_or_else(|e| panic!("leaf_b64 of {index}: {e}")),
@@ -126,6 +128,7 @@ async fn every_change_leaves_one_entry_whose_hashes_chain_across_versions() {
             let entry = AuditEntry::from_leaf_bytes(&stored.leaf)
                 .unwrap_or_else(|e| panic!("leaf is not a canonical entry: {e}"));
             let json = entry.to_json();
+            assert_eq!(json, stored.entry, "the listing shows the leaf's entry");
             assert_eq!(
                 serde_json_canonicalizer::to_vec(&json).ok().as_deref(),
                 Some(stored.leaf.as_slice()),

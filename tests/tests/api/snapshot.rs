@@ -163,3 +163,59 @@ async fn checkpoint(app: &TestApp) -> Value {
     assert_eq!(answer.status, StatusCode::OK, "{:#}", answer.body);
     json!({"tree_size": answer.body["tree_size"], "root_hash": answer.body["root_hash"]})
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::StoreSnapshot;
+    use crate::helpers::spawn_app;
+
+    /// The comparisons other tests make are only as good as the snapshot's eye: each kind of
+    /// change a client can make must show in it, and an untouched store must read the same.
+    #[tokio::test]
+    async fn a_snapshot_sees_every_kind_of_change_and_only_changes() {
+        let app = spawn_app().await;
+        let mut before = StoreSnapshot::take(&app).await;
+        assert_eq!(
+            StoreSnapshot::take(&app).await,
+            before,
+            "an untouched store"
+        );
+        let changes = [
+            ("POST", "/v1/collections", json!({"name": "c"})),
+            (
+                "POST",
+                "/v1/collections/c/documents",
+                json!({"id": "d", "data": {"n": 1}}),
+            ),
+            (
+                "PUT",
+                "/v1/collections/c/documents/d",
+                json!({"data": {"n": 2}}),
+            ),
+            (
+                "PUT",
+                "/v1/collections/c/schema",
+                json!({"schema": {"type": "object"}}),
+            ),
+            ("DELETE", "/v1/collections/c/documents/d", json!(null)),
+        ];
+        for (method, path, body) in changes {
+            let answer = match method {
+                "POST" => app.post_json(path, &body).await,
+                "PUT" => app.put_json(path, &body, None).await,
+                _ => app.delete(path, None).await,
+            };
+            assert!(
+                answer.status.is_success(),
+                "{method} {path}: {:#}",
+                answer.body
+            );
+            let after = StoreSnapshot::take(&app).await;
+            assert_ne!(after, before, "{method} {path} does not show");
+            assert_eq!(StoreSnapshot::take(&app).await, after, "nothing else moved");
+            before = after;
+        }
+    }
+}
