@@ -1,6 +1,9 @@
 //! `offchain-db audit` through the real binary, on real stores written by the real server:
 //! the untouched store is valid (exit 0); each kind of tampering, done with SQLite on a copy of
 //! the stopped store, is named with its location (exit 1); bad input is a usage error (exit 2).
+//!
+//! An embedded-store test by nature (it tampers with the SQLite file);
+//! the backend-neutral suite is `tests/tests/api`.
 
 mod support;
 

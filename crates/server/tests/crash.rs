@@ -6,6 +6,9 @@
 //!
 //! The audit runs on the stopped store, between the kill and the restart: that is the state
 //! the crash left, entries committed but not yet sequenced included.
+//!
+//! An embedded-store test by nature (it audits the stopped SQLite store);
+//! the backend-neutral suite is `tests/tests/api`.
 
 mod support;
 

@@ -3,6 +3,9 @@
 //! loss of its unsynced writes leaves them) makes the server refuse writes, naming the last
 //! signed size, while it serves reads and proofs and nothing that contradicts a checkpoint
 //! served before; a missing or changed key, or a changed origin, refuses the start (exit 2).
+//!
+//! An embedded-store test by nature (it puts back older copies of the SQLite files);
+//! the backend-neutral suite is `tests/tests/api`.
 
 mod support;
 

@@ -5,6 +5,9 @@
 //! prove each one under the same key, stay consistent with the checkpoint that release
 //! signed, accept writes, and audit clean. The folder is copied first, so the fixture
 //! never changes.
+//!
+//! An embedded-store test by nature (its fixture is an embedded store);
+//! the backend-neutral suite is `tests/tests/api`.
 
 mod support;
 

@@ -7,6 +7,9 @@
 //!
 //! Keys are kept 24 h and the fixture's were recorded on 2026-12-05, so the copy's records
 //! are re-dated to now first: the upgrade happens within a day of the requests.
+//!
+//! An embedded-store test by nature (its fixture is an embedded store);
+//! the backend-neutral suite is `tests/tests/api`.
 
 mod support;
 

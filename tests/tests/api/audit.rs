@@ -1,34 +1,88 @@
 //! Every change leaves exactly one audit entry, in the API.md format, chained by hashes.
+//!
+//! Read as a client or an auditor reads them: the audit listing, the exact leaf bytes the log
+//! serves, and inclusion proofs against the served checkpoint.
 
 use audit_domain::AuditEntry;
+use audit_domain::merkle::{Hash, verify_inclusion};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared_kernel::Sha256Digest;
 
 use crate::helpers::{TestApp, spawn_app};
+use crate::snapshot::StoreSnapshot;
 
-struct StoredEntry {
+/// One audit entry as the API serves it: the leaf bytes the log holds for it, the leaf hash
+/// the audit listing names, and the patch stored beside it.
+struct ServedEntry {
+    entry: Value,
     leaf: Vec<u8>,
-    leaf_hash: Vec<u8>,
-    patch: Option<String>,
+    leaf_hash: String,
+    patch: Option<Value>,
 }
 
-fn stored_entries(app: &TestApp) -> Vec<StoredEntry> {
-    let db = app.database();
-    let mut statement = db
-        .prepare("SELECT leaf, leaf_hash, patch FROM audit_entries ORDER BY seq")
-        .unwrap_or_else(|e| panic!("{e}"));
-    statement
-        .query_map([], |row| {
-            Ok(StoredEntry {
-                leaf: row.get(0)?,
-                leaf_hash: row.get(1)?,
-                patch: row.get(2)?,
-            })
-        })
-        .unwrap_or_else(|e| panic!("{e}"))
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap_or_else(|e| panic!("{e}"))
+fn parse_hash(value: &Value) -> Hash {
+    Hash::parse(value.as_str().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {value}"))
+}
+
+/// Every audit entry in log order, each with its exact leaf bytes from `/v1/log/entries`;
+/// asserts along the way that the listing and the log agree on each leaf hash and that every
+/// leaf is included, by a served inclusion proof, in the tree the served checkpoint names.
+async fn served_entries(app: &TestApp) -> Vec<ServedEntry> {
+    let audit = StoreSnapshot::take(app).await.audit().to_vec();
+    let checkpoint = TestApp::send(
+        app.request(Method::GET, "/v1/log/checkpoint")
+            .header("accept", "application/json"),
+    )
+    .await;
+    assert_eq!(checkpoint.status, StatusCode::OK, "{:#}", checkpoint.body);
+    let tree_size = checkpoint.body["tree_size"].as_u64().unwrap_or_default();
+    let root = parse_hash(&checkpoint.body["root_hash"]);
+    let log = app
+        .get(&format!("/v1/log/entries?start=0&end={tree_size}"))
+        .await;
+    assert_eq!(log.status, StatusCode::OK, "{:#}", log.body);
+    let leaves = log.body["items"].as_array().cloned().unwrap_or_default();
+    let mut served = Vec::new();
+    for item in audit {
+        let index = item["leaf_index"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("not sequenced: {item:#}"));
+        let logged = leaves
+            .iter()
+            .find(|leaf| leaf["index"] == json!(index))
+            .unwrap_or_else(|| panic!("leaf {index} is not in the log"));
+        assert_eq!(logged["entry"], item["entry"], "leaf {index}");
+        assert_eq!(logged["leaf_hash"], item["leaf_hash"], "leaf {index}");
+        let proof = app
+            .get(&format!(
+                "/v1/log/proofs/inclusion?index={index}&tree_size={tree_size}"
+            ))
+            .await;
+        assert_eq!(proof.status, StatusCode::OK, "{:#}", proof.body);
+        let path: Vec<Hash> = proof.body["hashes"]
+            .as_array()
+            .map(|hashes| hashes.iter().map(parse_hash).collect())
+            .unwrap_or_default();
+        let leaf_hash = parse_hash(&item["leaf_hash"]);
+        assert_eq!(
+            verify_inclusion(&leaf_hash, index, tree_size, &path, &root),
+            Ok(()),
+            "leaf {index} is in the checkpointed tree"
+        );
+        served.push(ServedEntry {
+            entry: item["entry"].clone(),
+            leaf: STANDARD
+                .decode(logged["leaf_b64"].as_str().unwrap_or_default())
+                .unwrap_or_else(|e| panic!("leaf_b64 of {index}: {e}")),
+            leaf_hash: item["leaf_hash"].as_str().unwrap_or_default().to_owned(),
+            patch: Some(item["patch"].clone()).filter(|patch| !patch.is_null()),
+        });
+    }
+    served
 }
 
 #[tokio::test]
@@ -62,7 +116,7 @@ async fn every_change_leaves_one_entry_whose_hashes_chain_across_versions() {
         .await;
     assert_eq!(schema.status.as_u16(), 200);
 
-    let entries = stored_entries(&app);
+    let entries = served_entries(&app).await;
     assert_eq!(
         entries.len(),
         6,
@@ -74,6 +128,7 @@ async fn every_change_leaves_one_entry_whose_hashes_chain_across_versions() {
             let entry = AuditEntry::from_leaf_bytes(&stored.leaf)
                 .unwrap_or_else(|e| panic!("leaf is not a canonical entry: {e}"));
             let json = entry.to_json();
+            assert_eq!(json, stored.entry, "the listing shows the leaf's entry");
             assert_eq!(
                 serde_json_canonicalizer::to_vec(&json).ok().as_deref(),
                 Some(stored.leaf.as_slice()),
@@ -83,7 +138,7 @@ async fn every_change_leaves_one_entry_whose_hashes_chain_across_versions() {
             prefixed.extend_from_slice(&stored.leaf);
             assert_eq!(
                 stored.leaf_hash,
-                Sha256::digest(&prefixed).to_vec(),
+                hex::encode(Sha256::digest(&prefixed)),
                 "leaf_hash = SHA-256(0x00 || leaf)"
             );
             json
@@ -136,9 +191,8 @@ async fn every_change_leaves_one_entry_whose_hashes_chain_across_versions() {
     assert_eq!(parsed[0]["document_id"], json!(null));
     assert_eq!(parsed[0]["patch_sha256"], json!(null));
 
-    // The patch stored beside a replace entry hashes to patch_sha256 and turns N-1 into N.
-    let patch_text = entries[2].patch.clone().unwrap_or_default();
-    let patch: Value = serde_json::from_str(&patch_text).unwrap_or_default();
+    // The patch served beside a replace entry hashes to patch_sha256 and turns N-1 into N.
+    let patch: Value = entries[2].patch.clone().unwrap_or_default();
     assert_eq!(
         documents[1]["patch_sha256"],
         json!(Sha256Digest::of_json(&patch).to_hex())

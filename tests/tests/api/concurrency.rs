@@ -5,6 +5,7 @@ use serde_json::json;
 use tokio::task::JoinSet;
 
 use crate::helpers::{TestApp, spawn_app};
+use crate::snapshot::list_all;
 
 const CLIENTS: u64 = 32;
 
@@ -26,14 +27,33 @@ async fn concurrent_patches(app: &TestApp, if_match: Option<&'static str>) -> Ve
     patches.join_all().await
 }
 
-fn audit_entries_of_d(app: &TestApp) -> i64 {
-    app.database()
-        .query_row(
-            "SELECT COUNT(*) FROM audit_entries WHERE document_id = 'd'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap_or_else(|e| panic!("{e}"))
+/// The changes committed to document `d`, as their audit entries: the store-wide audit
+/// listing filtered to `d` and the document's own history must name the same entries, one
+/// per version, versions 1, 2, ... with none missing or doubled.
+async fn audit_entries_of_d(app: &TestApp) -> usize {
+    let listed = list_all(app, "/v1/audit?collection=c&document_id=d").await;
+    let history = list_all(app, "/v1/collections/c/documents/d/history").await;
+    let ids = |items: &[serde_json::Value]| {
+        let mut ids: Vec<String> = items
+            .iter()
+            .map(|item| item["entry"]["id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids(&listed),
+        ids(&history),
+        "the audit listing and the history agree"
+    );
+    let mut versions: Vec<u64> = listed
+        .iter()
+        .filter_map(|item| item["entry"]["version"].as_u64())
+        .collect();
+    versions.sort_unstable();
+    let expected: Vec<u64> = (1..=listed.len() as u64).collect();
+    assert_eq!(versions, expected, "one entry per version");
+    listed.len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -52,7 +72,7 @@ async fn thirty_two_patches_with_the_same_if_match_let_exactly_one_through() {
         app.get("/v1/collections/c/documents/d").await.body["version"],
         2
     );
-    assert_eq!(audit_entries_of_d(&app), 2);
+    assert_eq!(audit_entries_of_d(&app).await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -72,14 +92,14 @@ async fn thirty_two_patches_without_if_match_all_land_with_their_own_version() {
         Some(CLIENTS as usize),
         "no update was lost"
     );
-    assert_eq!(audit_entries_of_d(&app), 1 + CLIENTS as i64);
-    let revisions: i64 = app
-        .database()
-        .query_row(
-            "SELECT COUNT(DISTINCT version) FROM revisions WHERE document_id = 'd'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(revisions, 1 + CLIENTS as i64);
+    assert_eq!(audit_entries_of_d(&app).await, 1 + CLIENTS as usize);
+    let revisions = list_all(&app, "/v1/collections/c/documents/d/revisions").await;
+    let mut versions: Vec<u64> = revisions
+        .iter()
+        .filter_map(|revision| revision["version"].as_u64())
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    assert_eq!(versions.len(), revisions.len(), "no version stored twice");
+    assert_eq!(versions, (1..=1 + CLIENTS).collect::<Vec<_>>());
 }

@@ -5,6 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app};
+use crate::snapshot::StoreSnapshot;
 
 /// A collection with a schema and one document, to aim bad requests at.
 async fn prepared_app() -> TestApp {
@@ -496,7 +497,7 @@ fn bad_requests() -> Vec<Case> {
 #[tokio::test]
 async fn every_bad_request_gets_its_code_and_stores_nothing() {
     let app = prepared_app().await;
-    let before = app.row_counts();
+    let before = StoreSnapshot::take(&app).await;
     for case in bad_requests() {
         let mut request = app.request(case.method.clone(), case.path);
         if let Some(content_type) = case.content_type {
@@ -521,7 +522,7 @@ async fn every_bad_request_gets_its_code_and_stores_nothing() {
             assert_eq!(answer.error_paths(), case.paths, "case `{}`", case.name);
         }
         assert_eq!(
-            app.row_counts(),
+            StoreSnapshot::take(&app).await,
             before,
             "case `{}` stored something",
             case.name
@@ -536,7 +537,7 @@ async fn a_patch_whose_result_exceeds_the_document_limit_is_413() {
     app.create_collection("c", None).await;
     app.create_document("c", "d", json!({"a": "0123456789"}))
         .await;
-    let before = app.row_counts();
+    let before = StoreSnapshot::take(&app).await;
     let answer = app
         .patch(
             "/v1/collections/c/documents/d",
@@ -545,7 +546,7 @@ async fn a_patch_whose_result_exceeds_the_document_limit_is_413() {
         )
         .await;
     answer.assert_problem(413, "PAYLOAD_TOO_LARGE");
-    assert_eq!(app.row_counts(), before);
+    assert_eq!(StoreSnapshot::take(&app).await, before);
 }
 
 #[tokio::test]

@@ -1,11 +1,12 @@
 //! `spawn_app()`: a real server on 127.0.0.1:0 over a fresh data folder, and a typed client.
-
-use std::path::PathBuf;
+//!
+//! The backend is the one `OFFCHAIN_TEST_STORE` names (a `store` setting value, default
+//! `embedded`), so the same suite runs against every backend the server is built with.
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use server::RunningServer;
-use server::config::Config;
+use server::config::{Config, StoreMode};
 use tempfile::TempDir;
 
 /// A running server, its data folder, and an HTTP client pointed at it.
@@ -25,6 +26,7 @@ pub async fn spawn_app() -> TestApp {
 /// Starts a server on `dir`, letting the test adjust the configuration.
 pub async fn spawn_app_in(dir: TempDir, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::with_data_dir(dir.path());
+    config.store = test_store();
     adjust(&mut config);
     let server = server::start(config)
         .await
@@ -35,6 +37,20 @@ pub async fn spawn_app_in(dir: TempDir, adjust: impl FnOnce(&mut Config)) -> Tes
         dir,
         base,
         client: reqwest::Client::new(),
+    }
+}
+
+/// The environment variable naming the backend the suite runs against.
+pub const TEST_STORE_ENV: &str = "OFFCHAIN_TEST_STORE";
+
+/// The backend the suite runs against: `OFFCHAIN_TEST_STORE`, parsed as the `store` setting
+/// is, or `embedded` when unset.
+pub fn test_store() -> StoreMode {
+    match std::env::var(TEST_STORE_ENV) {
+        Ok(name) => serde_json::from_value(Value::String(name.clone()))
+            .unwrap_or_else(|e| panic!("{TEST_STORE_ENV}={name}: {e}")),
+        Err(std::env::VarError::NotPresent) => StoreMode::Embedded,
+        Err(e) => panic!("{TEST_STORE_ENV}: {e}"),
     }
 }
 
@@ -176,38 +192,6 @@ impl TestApp {
             .await;
         assert_eq!(answer.status, StatusCode::CREATED, "{:#}", answer.body);
         answer
-    }
-
-    pub fn database_path(&self) -> PathBuf {
-        self.dir.path().join("offchain.db")
-    }
-
-    /// A read-only connection to the store's SQLite file (WAL lets it read beside the server).
-    pub fn database(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(
-            self.database_path(),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap_or_else(|e| panic!("open database: {e}"))
-    }
-
-    /// Rows in each table that a change writes: documents, revisions, audit entries, outbox.
-    pub fn row_counts(&self) -> [i64; 5] {
-        let db = self.database();
-        let count = |table: &str| -> i64 {
-            db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
-                row.get(0)
-            })
-            .unwrap_or_else(|e| panic!("count {table}: {e}"))
-        };
-        [
-            "collections",
-            "documents",
-            "revisions",
-            "audit_entries",
-            "outbox",
-        ]
-        .map(count)
     }
 
     /// Stops the server and waits for the data folder to be released.

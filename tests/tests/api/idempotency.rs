@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::helpers::{Answer, TestApp, spawn_app};
+use crate::snapshot::{StoreSnapshot, list_all};
 
 async fn post_with_key(app: &TestApp, path: &str, key: &str, body: &Value) -> Answer {
     TestApp::send(
@@ -23,7 +24,7 @@ async fn a_repeated_post_replays_the_first_answer_and_stores_nothing_new() {
     let body = json!({"data": {"n": 1}});
     let first = post_with_key(&app, path, "key-1", &body).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:#}", first.body);
-    let counts = app.row_counts();
+    let before = StoreSnapshot::take(&app).await;
 
     // The same JSON, written differently, is the same request (the hash is of its JCS form).
     let same = json!({"data": {"n": 1.0}});
@@ -36,11 +37,15 @@ async fn a_repeated_post_replays_the_first_answer_and_stores_nothing_new() {
     assert_eq!(replay.header("etag"), first.header("etag"));
     assert_eq!(replay.header("location"), first.header("location"));
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
-    assert_eq!(app.row_counts(), counts, "nothing new stored");
+    assert_eq!(
+        StoreSnapshot::take(&app).await,
+        before,
+        "nothing new stored"
+    );
 
     let reused = post_with_key(&app, path, "key-1", &json!({"data": {"n": 2}})).await;
     reused.assert_problem(422, "IDEMPOTENCY_KEY_REUSED");
-    assert_eq!(app.row_counts(), counts);
+    assert_eq!(StoreSnapshot::take(&app).await, before);
 
     let other_path = post_with_key(&app, "/v1/collections", "key-1", &json!({"name": "d"})).await;
     assert_eq!(
@@ -72,11 +77,14 @@ async fn a_rejection_is_replayed_too_but_a_fresh_key_gets_a_fresh_answer() {
 #[tokio::test]
 async fn a_malformed_key_is_rejected() {
     let app = spawn_app().await;
+    let before = StoreSnapshot::take(&app).await;
     let long = "k".repeat(256);
     post_with_key(&app, "/v1/collections", &long, &json!({"name": "x"}))
         .await
         .assert_problem(400, "INVALID_INPUT");
-    assert_eq!(app.row_counts()[0], 0);
+    let after = StoreSnapshot::take(&app).await;
+    assert!(after.collections().is_empty(), "{after:#?}");
+    assert_eq!(after, before, "nothing stored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -104,11 +112,10 @@ async fn two_concurrent_posts_with_one_key_create_one_document() {
             assert_eq!(answers[0].body, answers[1].body, "the second is the replay");
         }
     }
-    let documents: i64 = app
-        .database()
-        .query_row("SELECT COUNT(*) FROM documents", [], |row| row.get(0))
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(documents, 10, "one document per key");
+    let documents = list_all(&app, "/v1/collections/c/documents").await;
+    assert_eq!(documents.len(), 10, "one document per key");
+    let creates = list_all(&app, "/v1/audit?operation=document.create").await;
+    assert_eq!(creates.len(), 10, "one change per key, never a second one");
 }
 
 #[tokio::test]

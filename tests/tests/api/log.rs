@@ -288,6 +288,7 @@ async fn a_configured_key_file_and_origin_are_used_and_a_missing_key_file_stops_
     let mut config = server::config::Config::with_data_dir(
         tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")).path(),
     );
+    config.store = crate::helpers::test_store();
     config.tlog.signing_key = Some(keys.path().join("missing.key"));
     match server::start(config).await {
         Ok(_) => panic!("a server started with a missing key file"),

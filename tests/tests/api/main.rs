@@ -1,4 +1,10 @@
-//! End-to-end tests over real HTTP against a real server on a real SQLite file.
+//! End-to-end tests over real HTTP against a real server.
+//!
+//! The suite reads state only through the API — never a backend's files or tables — so it
+//! runs unchanged against any backend: `OFFCHAIN_TEST_STORE` picks it (see
+//! [`helpers::test_store`]), and "nothing was stored" is an API snapshot
+//! ([`snapshot::StoreSnapshot`]). Backend-specific tests (a tampered file, a crash, an
+//! upgrade) live beside the backend instead.
 //!
 //! One test binary (so the crate graph links once); each test gets its own data folder
 //! through [`helpers::spawn_app`], so tests never share state.
@@ -21,3 +27,4 @@ mod query;
 mod query_limits;
 mod schemas;
 mod serving;
+mod snapshot;

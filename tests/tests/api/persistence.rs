@@ -4,7 +4,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 use server::config::Config;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, test_store};
+use crate::snapshot::StoreSnapshot;
 
 #[tokio::test]
 async fn every_document_is_still_there_after_a_stop_and_a_start() {
@@ -25,10 +26,14 @@ async fn every_document_is_still_there_after_a_stop_and_a_start() {
     )
     .await;
     let patched = app.get("/v1/collections/c/documents/d0").await.body;
-    let counts = app.row_counts();
+    let before = StoreSnapshot::take(&app).await;
 
     let app = app.restart().await;
-    assert_eq!(app.row_counts(), counts);
+    assert_eq!(
+        StoreSnapshot::take(&app).await,
+        before,
+        "collections, documents, revisions, audit entries and the log all survive"
+    );
     assert_eq!(
         app.get("/v1/collections/c/documents/d0").await.body,
         patched
@@ -52,7 +57,9 @@ async fn every_document_is_still_there_after_a_stop_and_a_start() {
 #[tokio::test]
 async fn a_second_server_on_the_same_data_folder_refuses_to_start() {
     let app = spawn_app().await;
-    let second = server::start(Config::with_data_dir(app.dir.path())).await;
+    let mut config = Config::with_data_dir(app.dir.path());
+    config.store = test_store();
+    let second = server::start(config).await;
     let error = second.err().map(|e| (e.code(), e.detail().to_owned()));
     let (code, detail) =
         error.unwrap_or_else(|| panic!("a second server started on a locked folder"));
