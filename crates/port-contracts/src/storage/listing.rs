@@ -94,20 +94,8 @@ pub async fn an_audit_listing_refuses_a_position_it_did_not_make_at_the_cursor<B
         let error = reader
             .audit_entries(AuditQuery::default(), Some(Position::new(text)), 5, None)
             .await
-            .err()
-            .unwrap_or_else(|| panic!("`{text}` was accepted"));
-        assert_eq!(
-            error.code(),
-            ErrorCode::InvalidInput,
-            "`{text}`: {}",
-            error.chain()
-        );
-        let paths: Vec<&str> = error
-            .field_errors()
-            .iter()
-            .map(|f| f.path.as_str())
-            .collect();
-        assert_eq!(paths, ["/cursor"], "`{text}`");
+            .err();
+        assert_refused_at_cursor(error, text);
     }
 }
 
@@ -122,20 +110,8 @@ pub async fn a_document_trail_refuses_a_position_it_did_not_make_at_the_cursor<B
         let error = reader
             .document_audit_trail(orders.id(), doc.id().clone(), Some(Position::new(text)), 5)
             .await
-            .err()
-            .unwrap_or_else(|| panic!("`{text}` was accepted"));
-        assert_eq!(
-            error.code(),
-            ErrorCode::InvalidInput,
-            "`{text}`: {}",
-            error.chain()
-        );
-        let paths: Vec<&str> = error
-            .field_errors()
-            .iter()
-            .map(|f| f.path.as_str())
-            .collect();
-        assert_eq!(paths, ["/cursor"], "`{text}`");
+            .err();
+        assert_refused_at_cursor(error, text);
     }
 }
 
@@ -282,4 +258,22 @@ pub async fn a_filtered_listing_gives_exactly_the_matching_entries<B: Backend>(b
         reader.audit_entries(filter, None, 100, None).await,
     );
     assert_eq!(versions(&listed), [1, 2]);
+}
+
+/// Asserts that the foreign position `text` was refused with `INVALID_INPUT` naming `/cursor`
+/// and nothing else.
+fn assert_refused_at_cursor(error: Option<shared_kernel::Error>, text: &str) {
+    let error = error.unwrap_or_else(|| panic!("`{text}` was accepted"));
+    assert_eq!(
+        error.code(),
+        ErrorCode::InvalidInput,
+        "`{text}`: {}",
+        error.chain()
+    );
+    let paths: Vec<&str> = error
+        .field_errors()
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(paths, ["/cursor"], "`{text}`");
 }
