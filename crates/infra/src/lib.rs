@@ -10,5 +10,8 @@
 //! driver error as the cause; no driver type appears in a public signature.
 
 pub mod embedded;
+// How a kept idempotency outcome is written down, the same on every backend.
+pub(crate) mod idempotency_format;
+pub mod mongo;
 pub mod pause;
 pub mod schema;

@@ -6,7 +6,6 @@
 //! in `body`, its kind in `outcome` (`format.rs`); a row written before migration 8 holds the
 //! rendered answer instead, with no kind, and is read as the outcome it showed (`legacy.rs`).
 
-pub(crate) mod format;
 mod legacy;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -48,7 +47,7 @@ pub(crate) fn select_record(
     };
     let answer = match (kept, kind) {
         (false, _) => KeptAnswer::RunAgain,
-        (true, Some(kind)) => KeptAnswer::Replay(format::decode(&kind, &body)?),
+        (true, Some(kind)) => KeptAnswer::Replay(crate::idempotency_format::decode(&kind, &body)?),
         (true, None) => KeptAnswer::Replay(legacy::decode(status, &body)?),
     };
     Ok(Some(IdempotencyRecord {

@@ -13,8 +13,8 @@ use shared_kernel::{Error, Timestamp};
 use storage_app::idempotency::{IdempotencyKey, IdempotencyScope, IdempotencyStore, KeptAnswer};
 
 use crate::embedded::error::{conflict_or_storage_error, storage_error};
-use crate::embedded::read::idempotency::format;
 use crate::embedded::write::transaction::SqliteTransaction;
+use crate::idempotency_format as format;
 
 #[async_trait]
 impl IdempotencyStore for SqliteTransaction {

@@ -1,13 +1,12 @@
-//! How an idempotency record's outcome sits in its row (migration 8): its kind in the
-//! `outcome` column (`collection`, `document`, `page`, `refusal`) and its JSON in `body`.
+//! How an idempotency record's outcome is kept, on every backend: its kind (`collection`,
+//! `document`, `page`, `refusal`; the embedded store's `outcome` column since migration 8)
+//! and its JSON (`body`).
 //! Each kind's JSON has API.md's field names, so a kept document outcome is the document
 //! answer's fields at the top level, as in the rows earlier builds wrote (and as the auditor
 //! reads them). Rows written before migration 8 have no kind: `legacy.rs` reads those.
 
 use shared_kernel::Error;
 use storage_app::idempotency::Outcome;
-
-use crate::embedded::error::corrupt;
 
 /// The `outcome` column of each kind.
 const COLLECTION: &str = "collection";
@@ -51,6 +50,11 @@ pub(crate) fn decode(kind: &str, body: &[u8]) -> Result<Outcome, Error> {
             ));
         }
     })
+}
+
+/// A kept outcome that does not parse back: the store was changed behind its back.
+fn corrupt(what: &str, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    Error::internal(format!("stored {what} is malformed"), cause)
 }
 
 #[cfg(test)]
