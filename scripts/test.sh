@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: layering check (and its own test), every unit, contract and end-to-end
 # test, and the README walkthrough against a real server. Installs nothing beyond what it
-# needs; the embedded store is compiled in (bundled SQLite), so no server process is required
-# yet.
+# needs: the embedded store is compiled in (bundled SQLite); the MongoDB tests run against
+# OFFCHAIN_TEST_MONGO_URI when it is set, else against the pinned stand-in, which
+# scripts/mongo-standin.sh installs when missing (needs npm; docs/mongodb-tests.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,20 @@ echo "== layering"
 echo "== import circles"
 python3 scripts/module-cycles.py --self-test
 python3 scripts/module-cycles.py
+echo "== MongoDB for the tests"
+if [ -n "${OFFCHAIN_TEST_MONGO_URI:-}" ]; then
+  echo "MongoDB tests run against OFFCHAIN_TEST_MONGO_URI"
+else
+  # Fails the run when the stand-in cannot be had (no npm, a checksum mismatch): the MongoDB
+  # tests would fail anyway, later and less clearly.
+  OFFCHAIN_TEST_MONGO_BIN=$(./scripts/mongo-standin.sh) || {
+    echo "test: no MongoDB for the tests: scripts/mongo-standin.sh failed (see above); install" \
+      "npm, or set OFFCHAIN_TEST_MONGO_URI to a MongoDB server (docs/mongodb-tests.md)" >&2
+    exit 1
+  }
+  export OFFCHAIN_TEST_MONGO_BIN
+  echo "MongoDB tests run against the stand-in $OFFCHAIN_TEST_MONGO_BIN"
+fi
 echo "== tests"
 cargo test --workspace --all-targets
 echo "== README walkthrough"
