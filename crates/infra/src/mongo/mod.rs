@@ -45,6 +45,26 @@ pub(crate) struct Shared {
     pub(crate) client: Client,
     pub(crate) database: Database,
     pub(crate) options: MongoOptions,
+    /// Held by every multi-document transaction of this process, from start to commit, on a
+    /// server that runs transactions without isolating them (see [`Isolation`]).
+    pub(crate) serialized: Option<tokio::sync::Mutex<()>>,
+}
+
+/// Whether the server isolates concurrent transactions.
+///
+/// A replica set member (its `hello` names the set) or a `mongos` (`msg: "isdbgrid"`) does.
+/// A server that runs transactions but is neither is not MongoDB: the jongodb stand-in the
+/// tests use is one, and it was seen losing inserts and updates of concurrent transactions
+/// (two commits into one collection, the last one wins: 30 of 33 documents left after 32
+/// concurrent one-insert transactions). On such a server this process runs its transactions
+/// one at a time, which keeps one server correct and says so in the log; several servers on
+/// one such database would still lose writes, which is one more reason it is for tests only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// The server isolates transactions.
+    Server,
+    /// This process serialises its own transactions.
+    SerializedInProcess,
 }
 
 impl MongoStore {
@@ -65,11 +85,21 @@ impl MongoStore {
         let client = Client::with_options(client_options)
             .map_err(|e| storage_error("configuring the MongoDB client", e))?;
         let database = client.database(&options.database);
+        let isolation = isolation_of(&client).await?;
+        if isolation == Isolation::SerializedInProcess {
+            tracing::warn!(
+                "this MongoDB server is neither a replica set member nor a mongos: it runs \
+                 transactions without isolating them (the jongodb test stand-in does), so this \
+                 process runs its transactions one at a time; use real MongoDB in production"
+            );
+        }
         let store = Self {
             shared: Arc::new(Shared {
                 client,
                 database,
                 options,
+                serialized: (isolation == Isolation::SerializedInProcess)
+                    .then(|| tokio::sync::Mutex::new(())),
             }),
         };
         store.check_transactions().await?;
@@ -88,6 +118,15 @@ impl MongoStore {
     /// Reads of committed state.
     pub fn reader(&self) -> Arc<dyn StorageReader> {
         Arc::new(read::MongoReader::new(self.shared()))
+    }
+
+    /// How this store's transactions are isolated.
+    pub fn isolation(&self) -> Isolation {
+        if self.shared.serialized.is_some() {
+            Isolation::SerializedInProcess
+        } else {
+            Isolation::Server
+        }
     }
 
     /// What the ports share.
@@ -134,7 +173,32 @@ impl MongoStore {
     }
 }
 
+/// Reads the server's `hello` to tell whether it isolates transactions (see [`Isolation`]).
+async fn isolation_of(client: &Client) -> Result<Isolation, Error> {
+    let hello = client
+        .database("admin")
+        .run_command(doc! { "hello": 1 })
+        .await
+        .map_err(|e| storage_error("greeting the MongoDB server", e))?;
+    let replica_set = hello.get_str("setName").is_ok();
+    let router = hello.get_str("msg").is_ok_and(|msg| msg == "isdbgrid");
+    Ok(if replica_set || router {
+        Isolation::Server
+    } else {
+        Isolation::SerializedInProcess
+    })
+}
+
 impl Shared {
+    /// Taken for the life of one multi-document transaction: nothing on a server that
+    /// isolates transactions, this process's one turn on a server that does not.
+    pub(crate) async fn transaction_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.serialized {
+            Some(turn) => Some(turn.lock().await),
+            None => None,
+        }
+    }
+
     /// A collection of raw BSON documents (every adapter maps them itself: no serde on user
     /// data, see `json_bson.rs`).
     pub(crate) fn collection(&self, name: &str) -> Collection<Document> {

@@ -52,6 +52,7 @@ pub(crate) async fn run(
             std::io::Error::other("injected commit failure"),
         )));
     }
+    let _turn = shared.transaction_turn().await;
     let lifetime = shared.options.transaction_lifetime;
     let mut session = shared
         .client
@@ -210,13 +211,8 @@ async fn holds(
                     CollectionState::Deleting { .. } | CollectionState::Pending { .. },
                     Expect::Marked,
                 ) => true,
-                (
-                    CollectionState::Live
-                    | CollectionState::Deleting { .. }
-                    | CollectionState::Pending { .. }
-                    | CollectionState::Deleted,
-                    Expect::Live | Expect::Marked,
-                ) => false,
+                (CollectionState::Live, Expect::Marked)
+                | (CollectionState::Deleted, Expect::Live | Expect::Marked) => false,
             };
             Ok(state_ok && stored.collection.version() == *version)
         }

@@ -245,13 +245,25 @@ async fn save_document(
             }
         })?;
     stored.insert("order", Bson::Int64(order));
-    documents
+    if current.is_none() {
+        return documents
+            .insert_one(stored)
+            .session(&mut *session)
+            .await
+            .map(drop)
+            .map_err(|e| OpFailure::Driver("storing a document", e));
+    }
+    let replaced = documents
         .replace_one(doc! { "_id": key }, stored)
-        .upsert(true)
         .session(&mut *session)
         .await
-        .map(drop)
-        .map_err(|e| OpFailure::Driver("storing a document", e))
+        .map_err(|e| OpFailure::Driver("storing a document", e))?;
+    if replaced.matched_count == 0 {
+        return Err(OpFailure::VersionTaken(Error::conflict(format!(
+            "document `{id}` was changed concurrently (expected to store version {version})"
+        ))));
+    }
+    Ok(())
 }
 
 /// The order of the entries a transaction appends: the commit's time in microseconds, but
