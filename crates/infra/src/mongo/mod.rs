@@ -48,6 +48,25 @@ pub(crate) struct Shared {
     /// Held by every multi-document transaction of this process, from start to commit, on a
     /// server that runs transactions without isolating them (see [`Isolation`]).
     pub(crate) serialized: Option<tokio::sync::Mutex<()>>,
+    /// The runtime the driver's connection pool and monitors run on, when the store was
+    /// opened outside any long-lived runtime ([`MongoStore::open_blocking`]); it lives as long
+    /// as the last port.
+    pub(crate) own_runtime: Option<OwnRuntime>,
+    /// The last commit's failure to reach MongoDB, if the last commit failed so, for
+    /// `/readyz`.
+    pub(crate) health: std::sync::Mutex<Option<String>>,
+}
+
+/// A runtime owned by the store, shut down without waiting when the last port goes (a
+/// runtime dropped the ordinary way panics inside another runtime's task).
+pub(crate) struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// Whether the server isolates concurrent transactions.
@@ -75,6 +94,35 @@ impl MongoStore {
     /// `INVALID_INPUT` for a URI that does not parse; `UNAVAILABLE` when the server cannot be
     /// reached or cannot run transactions (with what to do about it).
     pub async fn open(options: MongoOptions) -> Result<Self, Error> {
+        Self::open_on(options).await
+    }
+
+    /// [`Self::open`] from outside a runtime that lives as long as the store (the server's
+    /// start-up): the store gets a small runtime of its own (two threads, `mongo-driver`) for
+    /// the driver's connection pool and server monitors, kept alive by its ports, so the
+    /// ports can be called from any runtime or thread. Blocking.
+    ///
+    /// # Errors
+    /// As [`Self::open`]; `UNAVAILABLE` when the runtime cannot be started.
+    pub fn open_blocking(options: MongoOptions) -> Result<Self, Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("mongo-driver")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::unavailable("could not start the MongoDB driver's threads", e))?;
+        let mut store = runtime.block_on(Self::open_on(options))?;
+        let shared = Arc::get_mut(&mut store.shared).ok_or_else(|| {
+            Error::internal(
+                "the store was shared while it opened",
+                std::io::Error::other("unexpected reference"),
+            )
+        })?;
+        shared.own_runtime = Some(OwnRuntime(Some(runtime)));
+        Ok(store)
+    }
+
+    async fn open_on(options: MongoOptions) -> Result<Self, Error> {
         let mut client_options = ClientOptions::parse(&options.uri)
             .await
             .map_err(|e| Error::invalid_input(format!("`mongo_uri` does not parse: {e}")))?;
@@ -100,6 +148,8 @@ impl MongoStore {
                 options,
                 serialized: (isolation == Isolation::SerializedInProcess)
                     .then(|| tokio::sync::Mutex::new(())),
+                own_runtime: None,
+                health: std::sync::Mutex::new(None),
             }),
         };
         store.check_transactions().await?;
@@ -118,6 +168,16 @@ impl MongoStore {
     /// Reads of committed state.
     pub fn reader(&self) -> Arc<dyn StorageReader> {
         Arc::new(read::MongoReader::new(self.shared()))
+    }
+
+    /// Why the last commit could not reach MongoDB, while no commit has succeeded since:
+    /// what `/readyz` reports (naming the dependency).
+    pub fn commits_failing(&self) -> Option<String> {
+        self.shared
+            .health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// How this store's transactions are isolated.
@@ -190,6 +250,25 @@ async fn isolation_of(client: &Client) -> Result<Isolation, Error> {
 }
 
 impl Shared {
+    /// Records how a commit ended, for [`MongoStore::commits_failing`]: a failure to reach
+    /// MongoDB is kept until a commit succeeds; other refusals (stale reads, conflicts) say
+    /// nothing about MongoDB's health.
+    pub(crate) fn record_commit(&self, outcome: &Result<(), storage_app::CommitError>) {
+        let unreachable = match outcome {
+            Ok(()) => None,
+            Err(storage_app::CommitError::Retryable(error) | storage_app::CommitError::OutcomeUnknown(error) | storage_app::CommitError::Failed(error))
+                if error.code() == shared_kernel::ErrorCode::Unavailable =>
+            {
+                Some(format!("MongoDB: {}", error.detail()))
+            }
+            Err(_) => return,
+        };
+        *self
+            .health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = unreachable;
+    }
+
     /// Taken for the life of one multi-document transaction: nothing on a server that
     /// isolates transactions, this process's one turn on a server that does not.
     pub(crate) async fn transaction_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {

@@ -46,6 +46,18 @@ pub(crate) async fn run(
     expect: Expect,
     ops: Vec<Op>,
 ) -> Result<(), CommitError> {
+    let outcome = attempt(shared, guards, expect, ops).await;
+    shared.record_commit(&outcome);
+    outcome
+}
+
+/// One attempt at the transaction.
+async fn attempt(
+    shared: &Shared,
+    guards: &[Guard],
+    expect: Expect,
+    ops: Vec<Op>,
+) -> Result<(), CommitError> {
     if shared.options.faults.commits_fail() {
         return Err(CommitError::Failed(Error::unavailable(
             "MongoDB refuses writes (injected: the store's commit fault)",
