@@ -53,12 +53,12 @@ fn write_object(members: &Map<String, Value>, out: &mut Vec<u8>) {
     let in_order = members
         .keys()
         .zip(members.keys().skip(1))
-        .all(|(a, b)| utf16_order(a, b) == Ordering::Less);
+        .all(|(a, b)| member_name_order(a, b) == Ordering::Less);
     if in_order {
         write_members(members.iter(), out);
     } else {
         let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
-        sorted.sort_by(|(a, _), (b, _)| utf16_order(a, b));
+        sorted.sort_by(|(a, _), (b, _)| member_name_order(a, b));
         write_members(sorted.into_iter(), out);
     }
     out.push(b'}');
@@ -75,12 +75,16 @@ fn write_members<'a>(members: impl Iterator<Item = (&'a String, &'a Value)>, out
     }
 }
 
-/// Orders two names by their UTF-16 code units.
+/// Orders two object member names as RFC 8785 does (§3.2.3): by their UTF-16 code units.
+///
+/// Public so that anything else that must lay members out in canonical order (the MongoDB
+/// store writes embedded documents in this order) uses the very comparison this writer
+/// uses, and the two cannot disagree.
 ///
 /// UTF-8 byte order is code point order, which agrees with UTF-16 order except between a
 /// character above U+FFFF (a surrogate pair, D800–DFFF) and one in U+E000–U+FFFF. Both start
 /// with a byte of at least 0xEE in UTF-8, so names without such a byte compare as bytes.
-fn utf16_order(a: &str, b: &str) -> Ordering {
+pub fn member_name_order(a: &str, b: &str) -> Ordering {
     let may_differ = |text: &str| text.bytes().any(|byte| byte >= 0xEE);
     if may_differ(a) || may_differ(b) {
         a.encode_utf16().cmp(b.encode_utf16())

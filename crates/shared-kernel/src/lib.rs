@@ -27,6 +27,6 @@ pub use context::{Actor, RequestContext, RequestId, TraceId};
 pub use deadline::Deadline;
 pub use error::{Error, ErrorCode, FieldError, Result};
 pub use id::{AuditId, CollectionId};
-pub use jcs::escape_json_string;
+pub use jcs::{escape_json_string, member_name_order};
 pub use position::Position;
 pub use time::{Clock, SystemClock, Timestamp};
