@@ -2,6 +2,7 @@
 //!
 //! - [`embedded`]: the default store, one SQLite file (WAL), implementing every storage port
 //!   with real transactions.
+//! - [`mongo`]: the MongoDB store, behind the same ports as the embedded one.
 //! - [`pause`]: the transaction manager's waits between attempts, on tokio's timer.
 //! - [`schema`]: the JSON Schema validator (the `jsonschema` crate, with remote references
 //!   and file access compiled out).
