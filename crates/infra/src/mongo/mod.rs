@@ -256,9 +256,11 @@ impl Shared {
     pub(crate) fn record_commit(&self, outcome: &Result<(), storage_app::CommitError>) {
         let unreachable = match outcome {
             Ok(()) => None,
-            Err(storage_app::CommitError::Retryable(error) | storage_app::CommitError::OutcomeUnknown(error) | storage_app::CommitError::Failed(error))
-                if error.code() == shared_kernel::ErrorCode::Unavailable =>
-            {
+            Err(
+                storage_app::CommitError::Retryable(error)
+                | storage_app::CommitError::OutcomeUnknown(error)
+                | storage_app::CommitError::Failed(error),
+            ) if error.code() == shared_kernel::ErrorCode::Unavailable => {
                 Some(format!("MongoDB: {}", error.detail()))
             }
             Err(_) => return,

@@ -26,8 +26,8 @@ use super::super::error::{
 use super::super::layout::{COLLECTIONS, DOCUMENTS, document_key};
 use super::super::options::CommitFault;
 use super::super::rows::{CollectionState, collection_from_bson, optional_i64};
+use super::marks::{mark_in_force, now_millis};
 use super::ops::{Op, OpFailure, apply, order_for};
-use super::phases::{mark_in_force, now_millis};
 
 /// What a guard on a collection accepts as its state: `Live` for every write, or the mark
 /// the second phase of a collection change set itself.

@@ -8,6 +8,7 @@
 //! touched nothing. Collection deletes and schema changes go in two phases (`phases.rs`).
 
 mod commit;
+mod marks;
 mod ops;
 mod phases;
 mod repositories;

@@ -6,7 +6,7 @@ use mongodb::bson::{Bson, Document as Bson_, doc};
 use shared_kernel::Error;
 
 use super::super::Shared;
-use super::super::error::conflict_or_storage_error;
+use super::super::error::{conflict_or_storage_error, storage_error};
 use super::super::layout::{
     AUDIT_ENTRIES, COLLECTION_NAMES, COLLECTIONS, DOCUMENTS, IDEMPOTENCY_KEYS, OUTBOX, REVISIONS,
 };
@@ -21,6 +21,17 @@ pub(crate) enum CollectionChange {
     Schema,
     /// Anything else (settings that no write relies on).
     Other,
+}
+
+/// A collection change that goes in two phases (`phases.rs`).
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedChange {
+    /// The collection's id.
+    pub(crate) id: String,
+    /// Delete or schema.
+    pub(crate) change: CollectionChange,
+    /// Its version as the transaction read it (the first phase requires it still).
+    pub(crate) read_version: u64,
 }
 
 /// One kept write.
@@ -177,11 +188,9 @@ pub(crate) async fn apply(
                     || Error::conflict("a request with this Idempotency-Key was already recorded"),
                 ))
             }),
-        Op::RequireEmpty { collection } => {
-            super::phases::require_empty(shared, session, &collection)
-                .await
-                .map_err(OpFailure::Failed)
-        }
+        Op::RequireEmpty { collection } => require_empty(shared, session, &collection)
+            .await
+            .map_err(OpFailure::Failed),
         Op::PurgeScope { key, cutoff } => shared
             .collection(IDEMPOTENCY_KEYS)
             .delete_one(doc! { "_id": key, "created_at": { "$lt": cutoff } })
@@ -295,4 +304,25 @@ pub(crate) async fn order_for(
         }
     }
     Ok(order)
+}
+
+/// Counts the collection's live documents inside the finishing transaction.
+async fn require_empty(
+    shared: &Shared,
+    session: &mut mongodb::ClientSession,
+    collection: &str,
+) -> Result<(), Error> {
+    let live = shared
+        .collection(DOCUMENTS)
+        .count_documents(doc! { "c": collection, "live": true })
+        .session(session)
+        .await
+        .map_err(|e| storage_error("counting live documents", e))?;
+    if live > 0 {
+        return Err(Error::conflict(format!(
+            "the collection still holds {live} live documents (written while it was being \
+             deleted); delete them first"
+        )));
+    }
+    Ok(())
 }

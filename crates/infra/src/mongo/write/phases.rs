@@ -14,7 +14,7 @@
 //!    audit entry, its events and its idempotency record.
 //!
 //! If the last step fails, the mark is taken back. A mark whose server died between the
-//! steps goes stale after [`STALE_MARK_LIFETIMES`] lifetimes: writes treat the collection as
+//! steps goes stale after `marks::STALE_MARK_LIFETIMES` lifetimes: writes treat the collection as
 //! live again, and the next change takes the mark over.
 
 use std::time::Duration;
@@ -26,27 +26,18 @@ use storage_domain::{Collection, CollectionName};
 
 use super::super::Shared;
 use super::super::error::storage_error;
-use super::super::layout::{COLLECTIONS, DOCUMENTS};
+use super::super::layout::COLLECTIONS;
 use super::super::read::MongoReader;
 use super::super::rows::{
     CollectionState, collection_from_bson, collection_mark, collection_unmark,
 };
 use super::commit::{self, Expect};
+use super::marks::{mark_in_force, now_millis};
+use super::ops::PlannedChange;
 use super::ops::{CollectionChange, Op};
-use super::transaction::PlannedChange;
-
-/// After how many transaction lifetimes a mark is taken to be abandoned.
-pub(crate) const STALE_MARK_LIFETIMES: u32 = 3;
 
 /// How often a write waiting on a marked collection looks again.
 const POLL: Duration = Duration::from_millis(25);
-
-/// Whether a mark set at `since` (ms) is still in force at `now` (ms).
-pub(crate) fn mark_in_force(shared: &Shared, since: i64, now: i64) -> bool {
-    let stale_after = shared.options.transaction_lifetime * STALE_MARK_LIFETIMES;
-    let stale_after = i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX);
-    now.saturating_sub(since) < stale_after
-}
 
 /// The live collection `name` for a write: while a change is in flight on it, waits for the
 /// outcome (so the write neither reads a schema about to be replaced nor creates into a
@@ -163,33 +154,4 @@ async fn unmark(shared: &Shared, id: &str, since: i64) {
     if let Err(error) = taken_back {
         tracing::warn!(collection = id, %error, "could not take back a collection's mark; it goes stale");
     }
-}
-
-/// Counts the collection's live documents inside the finishing transaction.
-pub(crate) async fn require_empty(
-    shared: &Shared,
-    session: &mut mongodb::ClientSession,
-    collection: &str,
-) -> Result<(), Error> {
-    let live = shared
-        .collection(DOCUMENTS)
-        .count_documents(doc! { "c": collection, "live": true })
-        .session(session)
-        .await
-        .map_err(|e| storage_error("counting live documents", e))?;
-    if live > 0 {
-        return Err(Error::conflict(format!(
-            "the collection still holds {live} live documents (written while it was being \
-             deleted); delete them first"
-        )));
-    }
-    Ok(())
-}
-
-/// Milliseconds since the epoch.
-pub(crate) fn now_millis() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }

@@ -15,9 +15,9 @@ use super::super::layout::{DOCUMENTS, IDEMPOTENCY_KEYS, document_key};
 use super::super::rows::{
     audit_to_bson, binary, collection_to_bson, document_to_bson, revision_to_bson, to_i64,
 };
-use super::ops::{CollectionChange, Op};
+use super::ops::{CollectionChange, Op, PlannedChange};
 use super::phases;
-use super::transaction::{MongoTransaction, PlannedChange};
+use super::transaction::MongoTransaction;
 use crate::idempotency_format;
 
 impl MongoTransaction {

@@ -14,7 +14,7 @@ use storage_domain::repository::{CollectionRepository, DocumentRepository};
 use super::super::Shared;
 use super::super::read::MongoReader;
 use super::commit::{self, Expect};
-use super::ops::{CollectionChange, Op};
+use super::ops::{Op, PlannedChange};
 use super::phases;
 
 /// Opens MongoDB transactions.
@@ -44,17 +44,6 @@ impl UnitOfWork for MongoUnitOfWork {
             collection_change: None,
         }))
     }
-}
-
-/// A collection change that goes in two phases (`phases.rs`).
-#[derive(Debug, Clone)]
-pub(crate) struct PlannedChange {
-    /// The collection's id.
-    pub(crate) id: String,
-    /// Delete or schema.
-    pub(crate) change: CollectionChange,
-    /// Its version as the transaction read it (the first phase requires it still).
-    pub(crate) read_version: u64,
 }
 
 /// One open transaction: what it relies on and what it will write.
