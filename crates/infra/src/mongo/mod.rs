@@ -16,15 +16,18 @@
 pub(crate) mod error;
 pub(crate) mod json_bson;
 pub(crate) mod layout;
+mod log;
 mod options;
 mod read;
 mod rows;
 mod write;
 
+pub use log::MAX_LOG_BATCH;
 pub use options::{CommitFault, MongoFaults, MongoOptions};
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use audit_app::LogStore;
 use storage_app::{StorageReader, UnitOfWork};
 
 use mongodb::bson::{Document, doc};
@@ -38,6 +41,9 @@ use error::storage_error;
 #[derive(Clone)]
 pub struct MongoStore {
     shared: Arc<Shared>,
+    /// One log store for every caller (it keeps the committed head in memory), made on
+    /// first use: [`Self::open_blocking`] needs the only reference to `shared` until then.
+    log: Arc<OnceLock<Arc<log::MongoLogStore>>>,
 }
 
 /// What every port of one store shares.
@@ -123,15 +129,7 @@ impl MongoStore {
     }
 
     async fn open_on(options: MongoOptions) -> Result<Self, Error> {
-        let mut client_options = ClientOptions::parse(&options.uri)
-            .await
-            .map_err(|e| Error::invalid_input(format!("`mongo_uri` does not parse: {e}")))?;
-        client_options.app_name = Some("offchain-db".to_owned());
-        client_options.server_selection_timeout = Some(options.server_selection_timeout);
-        client_options.read_concern = Some(ReadConcern::majority());
-        client_options.write_concern = Some(WriteConcern::majority());
-        let client = Client::with_options(client_options)
-            .map_err(|e| storage_error("configuring the MongoDB client", e))?;
+        let client = connect(&options).await?;
         let database = client.database(&options.database);
         let isolation = isolation_of(&client).await?;
         if isolation == Isolation::SerializedInProcess {
@@ -151,6 +149,7 @@ impl MongoStore {
                 own_runtime: None,
                 health: std::sync::Mutex::new(None),
             }),
+            log: Arc::new(OnceLock::new()),
         };
         store.check_transactions().await?;
         store.create_indexes().await?;
@@ -187,6 +186,14 @@ impl MongoStore {
         } else {
             Isolation::Server
         }
+    }
+
+    /// The Merkle log's storage (the same one for every call).
+    pub fn log(&self) -> Arc<dyn LogStore> {
+        let log = self
+            .log
+            .get_or_init(|| Arc::new(log::MongoLogStore::new(self.shared())));
+        Arc::clone(log) as Arc<dyn LogStore>
     }
 
     /// What the ports share.
@@ -249,6 +256,20 @@ async fn isolation_of(client: &Client) -> Result<Isolation, Error> {
     })
 }
 
+/// A client configured as every part of the store uses it: majority reads and writes, and
+/// the server selection timeout of `options`.
+pub(crate) async fn connect(options: &MongoOptions) -> Result<Client, Error> {
+    let mut client_options = ClientOptions::parse(&options.uri)
+        .await
+        .map_err(|e| Error::invalid_input(format!("`mongo_uri` does not parse: {e}")))?;
+    client_options.app_name = Some("offchain-db".to_owned());
+    client_options.server_selection_timeout = Some(options.server_selection_timeout);
+    client_options.read_concern = Some(ReadConcern::majority());
+    client_options.write_concern = Some(WriteConcern::majority());
+    Client::with_options(client_options)
+        .map_err(|e| storage_error("configuring the MongoDB client", e))
+}
+
 impl Shared {
     /// Records how a commit ended, for [`MongoStore::commits_failing`]: a failure to reach
     /// MongoDB is kept until a commit succeeds; other refusals (stale reads, conflicts) say
@@ -256,9 +277,11 @@ impl Shared {
     pub(crate) fn record_commit(&self, outcome: &Result<(), storage_app::CommitError>) {
         let unreachable = match outcome {
             Ok(()) => None,
-            Err(storage_app::CommitError::Retryable(error) | storage_app::CommitError::OutcomeUnknown(error) | storage_app::CommitError::Failed(error))
-                if error.code() == shared_kernel::ErrorCode::Unavailable =>
-            {
+            Err(
+                storage_app::CommitError::Retryable(error)
+                | storage_app::CommitError::OutcomeUnknown(error)
+                | storage_app::CommitError::Failed(error),
+            ) if error.code() == shared_kernel::ErrorCode::Unavailable => {
                 Some(format!("MongoDB: {}", error.detail()))
             }
             Err(_) => return,
