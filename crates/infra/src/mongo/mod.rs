@@ -22,7 +22,7 @@ mod read;
 mod rows;
 mod write;
 
-pub use log::MAX_LOG_BATCH;
+pub use log::{LockTiming, MAX_LOG_BATCH, SequencerLock};
 pub use options::{CommitFault, MongoFaults, MongoOptions};
 
 use std::sync::{Arc, OnceLock};
@@ -196,6 +196,32 @@ impl MongoStore {
         Arc::clone(log) as Arc<dyn LogStore>
     }
 
+    /// Takes the database's sequencer lock for `owner` (a name for people: the host, the
+    /// process), beating every 2 s, stale after 6 s; see [`Self::lock_sequencer_with`].
+    ///
+    /// # Errors
+    /// As [`Self::lock_sequencer_with`].
+    pub async fn lock_sequencer(&self, owner: &str) -> Result<SequencerLock, Error> {
+        self.lock_sequencer_with(owner, LockTiming::default()).await
+    }
+
+    /// Takes the database's sequencer lock for `owner` with `timing`: until issue 24's lease,
+    /// a second server on one database refuses to start. The lock's heartbeat runs on the
+    /// store's own runtime ([`Self::open_blocking`]), else on the caller's, which must then
+    /// live as long as the lock.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when another server holds the lock and beat within
+    /// `timing.stale_after` (the message names it and when it was last seen), or when MongoDB
+    /// cannot be reached; `INTERNAL_ERROR` for a malformed lock document.
+    pub async fn lock_sequencer_with(
+        &self,
+        owner: &str,
+        timing: LockTiming,
+    ) -> Result<SequencerLock, Error> {
+        log::lock_sequencer(self.shared(), owner, timing).await
+    }
+
     /// What the ports share.
     pub(crate) fn shared(&self) -> Arc<Shared> {
         Arc::clone(&self.shared)
@@ -271,6 +297,23 @@ pub(crate) async fn connect(options: &MongoOptions) -> Result<Client, Error> {
 }
 
 impl Shared {
+    /// Runs `task` in the background on the store's own runtime when it has one (it was
+    /// opened with [`MongoStore::open_blocking`] and lives as long as the store), else on the
+    /// caller's.
+    ///
+    /// # Panics
+    /// Outside any runtime when the store has none of its own (as `tokio::spawn`).
+    pub(crate) fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.own_runtime.as_ref().and_then(|own| own.0.as_ref()) {
+            Some(runtime) => runtime.spawn(task),
+            None => tokio::spawn(task),
+        }
+    }
+
     /// Records how a commit ended, for [`MongoStore::commits_failing`]: a failure to reach
     /// MongoDB is kept until a commit succeeds; other refusals (stale reads, conflicts) say
     /// nothing about MongoDB's health.

@@ -1,9 +1,14 @@
 //! The log on MongoDB, one file per job:
 //!
 //! - `store.rs`: the [`audit_app::LogStore`] port (stored hashes, leaf records, head,
-//!   checkpoints; the sequencer's batches in one transaction that rests on `_id` inserts).
+//!   checkpoints; the sequencer's batches in one transaction that rests on `_id` inserts);
+//! - `lock.rs`: the database's sequencer lock, so a second server refuses to start (until
+//!   issue 24's lease).
 
+mod lock;
 mod store;
 
+pub(crate) use lock::lock_sequencer;
+pub use lock::{LockTiming, SequencerLock};
 pub use store::MAX_LOG_BATCH;
 pub(crate) use store::MongoLogStore;
