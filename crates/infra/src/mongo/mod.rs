@@ -22,7 +22,7 @@ mod read;
 mod rows;
 mod write;
 
-pub use log::{LockTiming, MAX_LOG_BATCH, SequencerLock};
+pub use log::{LockTiming, MAX_LOG_BATCH, MongoAuditSource, SequencerLock};
 pub use options::{CommitFault, MongoFaults, MongoOptions};
 
 use std::sync::{Arc, OnceLock};
@@ -222,6 +222,17 @@ impl MongoStore {
         log::lock_sequencer(self.shared(), owner, timing).await
     }
 
+    /// The auditor's source over this database, auditing the log up to the head stored when
+    /// it opens (a MongoDB snapshot cannot span a long audit; see [`MongoAuditSource`]). It
+    /// has its own client on a thread of its own, so its synchronous calls may come from any
+    /// thread, an async runtime's included.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when MongoDB cannot be reached; `INTERNAL_ERROR` for a malformed head.
+    pub async fn audit_source(&self) -> Result<MongoAuditSource, Error> {
+        MongoAuditSource::open(self.shared.options.clone()).await
+    }
+
     /// What the ports share.
     pub(crate) fn shared(&self) -> Arc<Shared> {
         Arc::clone(&self.shared)
@@ -267,7 +278,7 @@ impl MongoStore {
 }
 
 /// Reads the server's `hello` to tell whether it isolates transactions (see [`Isolation`]).
-async fn isolation_of(client: &Client) -> Result<Isolation, Error> {
+pub(crate) async fn isolation_of(client: &Client) -> Result<Isolation, Error> {
     let hello = client
         .database("admin")
         .run_command(doc! { "hello": 1 })
