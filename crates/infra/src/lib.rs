@@ -13,6 +13,8 @@
 pub mod embedded;
 // How a kept idempotency outcome is written down, the same on every backend.
 pub(crate) mod idempotency_format;
+// What a store keeps in memory of its committed log, on every backend.
+pub(crate) mod log_memory;
 pub mod mongo;
 pub mod pause;
 pub mod schema;

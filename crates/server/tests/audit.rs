@@ -146,6 +146,13 @@ fn tamper(data: &Path, sql: &str) {
         .unwrap_or_else(|e| panic!("tamper with `{sql}`: {e}"));
 }
 
+/// One text column of the first row `sql` selects from the copy.
+fn select_text(data: &Path, sql: &str) -> String {
+    rusqlite::Connection::open(data.join("offchain.db"))
+        .and_then(|c| c.query_row(sql, [], |row| row.get(0)))
+        .unwrap_or_else(|e| panic!("`{sql}`: {e}"))
+}
+
 fn assert_finding(run: &AuditRun, kind: &str, location: &str) {
     assert_eq!(run.code, Some(1), "{run}");
     assert!(
@@ -262,11 +269,11 @@ async fn an_edited_audit_row_is_named_even_with_its_hashes_recomputed() {
     let copy = store.copy("edited-entry");
     let connection =
         rusqlite::Connection::open(copy.join("offchain.db")).unwrap_or_else(|e| panic!("{e}"));
-    let (seq, leaf): (i64, Vec<u8>) = connection
+    let (seq, id, leaf): (i64, String, Vec<u8>) = connection
         .query_row(
-            "SELECT seq, leaf FROM audit_entries WHERE document_id = 'bob' AND version = 1",
+            "SELECT seq, id, leaf FROM audit_entries WHERE document_id = 'bob' AND version = 1",
             [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .unwrap_or_else(|e| panic!("{e}"));
     // A thorough edit: the actor changes in the leaf, its column, and its leaf hash.
@@ -281,7 +288,7 @@ async fn an_edited_audit_row_is_named_even_with_its_hashes_recomputed() {
         .unwrap_or_else(|e| panic!("{e}"));
     drop(connection);
     let run = audit(&copy, &store.vkey, &[&store.note]);
-    assert_finding(&run, "edited-entry", &format!("seq={seq} "));
+    assert_finding(&run, "edited-entry", &format!("id={id}"));
     assert!(
         run.stdout.contains("changed after it was sequenced"),
         "{run}"
@@ -313,7 +320,11 @@ async fn two_swapped_audit_rows_are_named_as_reordered() {
          UPDATE audit_entries SET seq = 5 WHERE seq = -1;",
     );
     let run = audit(&by_seq, &store.vkey, &[&store.note]);
-    assert_finding(&run, "reordered-entry", "seq=3 leaf_index=4");
+    assert_finding(&run, "reordered-entry", "leaf_index=4 ");
+    assert!(
+        run.stdout.contains("its seq 3 is not above seq 5"),
+        "named by the commit sequence check: {run}"
+    );
 
     // Swapped in the log: each row now claims the other's leaf index.
     let by_index = store.copy("swapped-index");
@@ -616,6 +627,8 @@ async fn edits_to_the_outbox_idempotency_records_and_commit_sequence_are_named()
     let store = store_with_more_tables().await;
 
     let outbox = store.copy("outbox");
+    let unexplained = select_text(&outbox, "SELECT audit_id FROM outbox WHERE seq = 2");
+    let edited = select_text(&outbox, "SELECT id FROM outbox WHERE seq = 3");
     tamper(
         &outbox,
         "DELETE FROM outbox WHERE seq = 2;
@@ -623,8 +636,8 @@ async fn edits_to_the_outbox_idempotency_records_and_commit_sequence_are_named()
          WHERE event_type = 'document.created' AND seq = 3;",
     );
     let run = audit(&outbox, &store.vkey, &[]);
-    assert_finding(&run, "removed-event", "seq=2 ");
-    assert_finding(&run, "edited-event", "outbox event seq=3 ");
+    assert_finding(&run, "removed-event", &format!("id={unexplained}"));
+    assert_finding(&run, "edited-event", &format!("outbox event id={edited}"));
 
     let record = store.copy("idempotency");
     tamper(

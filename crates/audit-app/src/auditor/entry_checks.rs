@@ -15,7 +15,6 @@ use super::source::EntryRow;
 /// The location of an entry row.
 pub(crate) fn location(row: &EntryRow) -> Location {
     Location::Entry {
-        seq: row.seq,
         leaf_index: row.leaf_index,
         id: row.id.clone(),
     }

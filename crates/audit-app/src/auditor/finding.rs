@@ -115,10 +115,9 @@ pub enum Location {
         /// The version.
         version: u64,
     },
-    /// One stored audit entry.
+    /// One stored audit entry (named by its id, which every backend keeps; a commit sequence,
+    /// where a backend has one, is in the finding's detail).
     Entry {
-        /// Its commit sequence.
-        seq: u64,
         /// Its leaf index, if it has one.
         leaf_index: Option<u64>,
         /// Its `id` column.
@@ -159,8 +158,6 @@ pub enum Location {
     },
     /// One outbox event.
     Event {
-        /// Its sequence in the outbox.
-        seq: u64,
         /// Its id.
         id: String,
     },
@@ -196,12 +193,8 @@ impl fmt::Display for Location {
                 document_id,
                 version,
             } => write!(f, "revision {collection_id}/{document_id}@{version}"),
-            Location::Entry {
-                seq,
-                leaf_index,
-                id,
-            } => {
-                write!(f, "audit entry seq={seq}")?;
+            Location::Entry { leaf_index, id } => {
+                f.write_str("audit entry")?;
                 if let Some(index) = leaf_index {
                     write!(f, " leaf_index={index}")?;
                 }
@@ -215,7 +208,7 @@ impl fmt::Display for Location {
             Location::CommitSequence { start, end } => {
                 write!(f, "commit sequence {start}..{end}")
             }
-            Location::Event { seq, id } => write!(f, "outbox event seq={seq} id={id}"),
+            Location::Event { id } => write!(f, "outbox event id={id}"),
             Location::IdempotencyRecord {
                 actor,
                 method,

@@ -10,8 +10,9 @@
 //! stored tree changed behind the log's back; comparing each with the checkpoints tells which
 //! history the signatures vouch for. Missing entries are bridged with the stored leaf hash,
 //! so one removal is reported once and does not spoil the rest of the walk. Then the entries
-//! not sequenced yet are checked: legitimate after a crash, but only after the head's
-//! `last_seq`.
+//! not sequenced yet are checked on their own. Whether the log follows the order the entries
+//! were committed in is a backend's own check ([`super::BackendChecks`]): only a backend that
+//! keeps a commit order can tell (the embedded store's `seq`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -88,7 +89,6 @@ pub(crate) fn rebuild(
     };
     walk.record();
     let mut expected = 0_u64;
-    let mut previous_seq: Option<u64> = None;
     let mut counts = LogCounts::default();
     for_each_row(
         |after| source.sequenced_entries(after.copied(), super::source::PAGE),
@@ -110,31 +110,18 @@ pub(crate) fn rebuild(
                     return Ok(());
                 }
             }
-            if let Some(previous) = previous_seq.filter(|&p| p >= row.seq) {
-                walk.findings.report(Finding::new(
-                    FindingKind::ReorderedEntry,
-                    location(&row),
-                    format!(
-                        "its seq {} is not above seq {previous} of an entry the log placed \
-                         before it: entries were moved in the commit sequence",
-                        row.seq
-                    ),
-                ));
-            }
-            previous_seq = Some(previous_seq.map_or(row.seq, |p| p.max(row.seq)));
             walk.append(index, Some((computed, location(&row))))?;
             expected = index + 1;
             Ok(())
         },
     )?;
-    let sequenced_to = expected;
     if expected < state.tree_size {
         expected = walk.bridge(expected, state.tree_size)?;
     }
     walk.roots.size = expected;
-    walk.check_head(state, expected, previous_seq, sequenced_to)?;
+    walk.check_head(state, expected)?;
     walk.classify_mismatches();
-    counts.pending = check_pending(source, state, walk.findings)?;
+    counts.pending = check_pending(source, walk.findings)?;
     Ok((walk.roots, counts))
 }
 
@@ -296,14 +283,9 @@ impl Walk<'_, '_, '_> {
         self.mismatches.clear();
     }
 
-    /// The stored head must name the rebuilt log: its size, its root, its last entry.
-    fn check_head(
-        &mut self,
-        state: &LogStateRow,
-        size: u64,
-        last_seq: Option<u64>,
-        sequenced_to: u64,
-    ) -> Result<(), Error> {
+    /// The stored head must name the rebuilt log: its size and its root; no stored hash may
+    /// lie beyond it.
+    fn check_head(&mut self, state: &LogStateRow, size: u64) -> Result<(), Error> {
         if state.tree_size != size {
             self.findings.report(Finding::new(
                 FindingKind::EditedLog,
@@ -325,17 +307,6 @@ impl Walk<'_, '_, '_> {
                     ),
                 ));
             }
-        }
-        let last_seq = last_seq.unwrap_or(0);
-        if sequenced_to == size && state.last_seq != last_seq {
-            self.findings.report(Finding::new(
-                FindingKind::EditedLog,
-                Location::LogState,
-                format!(
-                    "the head's last_seq is {}, the last sequenced entry has seq {last_seq}",
-                    state.last_seq
-                ),
-            ));
         }
         if let Some(position) = self.hashes.first_at_or_after(
             stored_hash_count(size).ok_or_else(|| Error::invalid_input("log too large"))?,
@@ -363,13 +334,10 @@ fn edited_after_sequencing(mismatch: &Mismatch) -> Finding {
     )
 }
 
-/// Entries the sequencer has not reached: each is checked on its own, and must come after the
-/// head's `last_seq` (an earlier one lost its leaf index).
-fn check_pending(
-    source: &dyn AuditSource,
-    state: &LogStateRow,
-    findings: &mut Findings<'_>,
-) -> Result<u64, Error> {
+/// Entries the sequencer has not reached: each is checked on its own. (One that lost its
+/// leaf index leaves a removed leaf behind, which the walk reports; the backend's own checks
+/// may name the entry too, from what they keep of the log's order.)
+fn check_pending(source: &dyn AuditSource, findings: &mut Findings<'_>) -> Result<u64, Error> {
     let mut pending = 0;
     for_each_row(
         |after| source.pending_entries(after, super::source::PAGE),
@@ -377,16 +345,6 @@ fn check_pending(
         |row| {
             pending += 1;
             check_entry(&row, findings);
-            if row.seq <= state.last_seq {
-                findings.report(Finding::new(
-                    FindingKind::EditedEntry,
-                    location(&row),
-                    format!(
-                        "it has no leaf index, yet the log sequenced every entry up to seq {}",
-                        state.last_seq
-                    ),
-                ));
-            }
             Ok(())
         },
     )?;

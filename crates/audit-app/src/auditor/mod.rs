@@ -3,7 +3,7 @@
 //! It also checks the tables beside the log against the entries that explain them
 //! (collections, the outbox, idempotency records: [`tables`]), and runs the checks only the
 //! store's backend can make ([`BackendChecks`]: the embedded store's commit sequence has no
-//! gaps, [`check_gap_free_sequence`]).
+//! gaps and the log follows it, [`check_gap_free_sequence`] and [`check_commit_order`]).
 //!
 //! It recomputes every content hash from the stored revisions, replays every stored patch on
 //! the revision before it, recomputes every leaf and the whole tree (checking the stored
@@ -38,7 +38,10 @@ use audit_domain::merkle::empty_root;
 use audit_domain::note::NoteVerifier;
 use shared_kernel::Error;
 
-pub use self::backend_checks::{BackendChecks, COMMIT_SEQUENCE, check_gap_free_sequence};
+pub use self::backend_checks::{
+    BackendChecks, COMMIT_SEQUENCE, CommitOrderSource, SeqEntry, check_commit_order,
+    check_gap_free_sequence,
+};
 pub use self::checkpoints::Anchor;
 pub use self::finding::{Finding, FindingKind, Location};
 pub use self::source::{
@@ -134,7 +137,6 @@ pub fn audit(
             LogStateRow {
                 tree_size: 0,
                 root: empty_root().as_bytes().to_vec(),
-                last_seq: 0,
             }
         }
     };

@@ -24,7 +24,6 @@ struct Previous {
     /// Whether its audit entry vouches for its content hash: the next revision's
     /// `hash_before` is only compared with a hash the log vouches for.
     vouched: bool,
-    seq: Option<u64>,
 }
 
 /// Checks every revision; returns how many were read.
@@ -134,33 +133,25 @@ fn check_revision(
         ));
     }
     let before = previous.filter(|p| same_document && p.key.version + 1 == row.key.version);
-    let link = check_against_entry(&row, before.as_ref(), findings);
-    let vouched = link.is_some_and(|l| l.vouched);
+    let vouched = check_against_entry(&row, before.as_ref(), findings);
     Previous {
         key: row.key,
         intact_data: intact_data.filter(|_| vouched),
         vouched,
         content_hash: row.content_hash,
-        seq: link.map(|l| l.seq),
     }
 }
 
-/// What a revision's audit entry says about it.
-#[derive(Debug, Clone, Copy)]
-struct EntryLink {
-    /// The entry's commit sequence.
-    seq: u64,
-    /// The entry's `hash_after` is the revision's content hash: the log vouches for its data.
-    vouched: bool,
-}
-
 /// Checks a revision against its audit entry (and, through the entry, against the revision
-/// before it); says what the entry says about the revision.
+/// before it); returns whether the entry vouches for the revision's data (its `hash_after`
+/// is the revision's content hash). Whether the entries of a document were committed in
+/// version order is a backend's own check ([`super::BackendChecks`]): only a backend that
+/// keeps a commit order can tell.
 fn check_against_entry(
     row: &RevisionRow,
     before: Option<&Previous>,
     findings: &mut Findings<'_>,
-) -> Option<EntryLink> {
+) -> bool {
     let here = location(&row.key);
     let Some(linked) = &row.entry else {
         findings.report(Finding::new(
@@ -168,10 +159,12 @@ fn check_against_entry(
             here,
             format!("its audit entry {} is not stored", row.audit_id),
         ));
-        return None;
+        return false;
     };
     // A leaf that does not parse is reported by the log pass, with its own location.
-    let entry = AuditEntry::from_leaf_bytes(&linked.leaf).ok()?;
+    let Ok(entry) = AuditEntry::from_leaf_bytes(&linked.leaf) else {
+        return false;
+    };
     let mut report =
         |kind, detail: String| findings.report(Finding::new(kind, here.clone(), detail));
     let AuditSubject::Document {
@@ -186,10 +179,7 @@ fn check_against_entry(
             FindingKind::EditedRevision,
             format!("its audit entry {} is a collection entry", row.audit_id),
         );
-        return Some(EntryLink {
-            seq: linked.seq,
-            vouched: false,
-        });
+        return false;
     };
     if entry.collection_id.to_string() != row.key.collection_id
         || *document_id != row.key.document_id
@@ -205,10 +195,7 @@ fn check_against_entry(
                 entry.collection_id
             ),
         );
-        return Some(EntryLink {
-            seq: linked.seq,
-            vouched: false,
-        });
+        return false;
     }
     if entry.at.as_millis() != row.at_millis || entry.actor.to_string() != row.actor {
         report(
@@ -250,16 +237,6 @@ fn check_against_entry(
                 ),
             );
         }
-        if let Some(previous_seq) = before.seq.filter(|&s| s >= linked.seq) {
-            report(
-                FindingKind::ReorderedEntry,
-                format!(
-                    "its audit entry (seq {}) is stored before the entry of version {} \
-                     (seq {previous_seq})",
-                    linked.seq, before.key.version
-                ),
-            );
-        }
         // Only the patch the entry signs is replayed: another one is already an edited entry.
         if let (Some(data), Some(patch)) = (&before.intact_data, linked.patch.as_deref())
             && patch_sha256.is_some()
@@ -269,10 +246,7 @@ fn check_against_entry(
             report(FindingKind::EditedRevision, problem);
         }
     }
-    Some(EntryLink {
-        seq: linked.seq,
-        vouched,
-    })
+    vouched
 }
 
 /// Applies the stored RFC 6902 patch to revision N−1's data; the result must hash to the

@@ -8,15 +8,14 @@
 
 use shared_kernel::{Error, Position};
 
-/// The committed tree head as stored.
+/// The committed tree head as stored (on a store that keeps being written while it is
+/// audited, the head the source fixed when it opened: see [`AuditSource`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogStateRow {
     /// Number of leaves the store says its log has.
     pub tree_size: u64,
     /// The root it stored for that size.
     pub root: Vec<u8>,
-    /// Commit sequence of the last sequenced entry.
-    pub last_seq: u64,
 }
 
 /// A stored checkpoint.
@@ -33,12 +32,11 @@ pub struct CheckpointRow {
 /// A stored audit entry, with the audit id of the revision its columns point at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryRow {
-    /// Commit sequence.
-    pub seq: u64,
     /// Where the row sits in the listing of pending entries: an opaque key the backend makes
     /// (see [`Position`]), handed back to [`AuditSource::pending_entries`] to go on after it.
     /// Not a number to count with: a backend whose transactions commit concurrently has no
-    /// gap-free sequence to page by.
+    /// gap-free sequence to page by (a backend that has one checks it in its own
+    /// [`super::BackendChecks`]).
     pub position: Position,
     /// The `id` column.
     pub id: String,
@@ -83,8 +81,6 @@ pub struct RevisionKey {
 /// The audit entry a revision names, as far as the revision checks need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkedEntry {
-    /// Its commit sequence.
-    pub seq: u64,
     /// Its exact leaf bytes.
     pub leaf: Vec<u8>,
     /// Its stored patch.
@@ -159,6 +155,11 @@ pub struct DocumentRow {
 /// port, which every backend implements. Every paging method returns at most `limit` rows,
 /// strictly after the given key, in the order the method names; fewer than `limit` means the
 /// end.
+///
+/// A source whose backend cannot hold one snapshot for a whole audit (a server that keeps
+/// being written) fixes the head when it opens and audits the log up to it: the stored head,
+/// the sequenced entries, the stored hashes and the checkpoints are those of that tree, and
+/// an entry sequenced beyond it is listed as pending.
 ///
 /// # Errors
 /// Every method: `UNAVAILABLE` when the store cannot be read, `INTERNAL_ERROR` when a row

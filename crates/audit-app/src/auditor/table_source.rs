@@ -1,15 +1,18 @@
 //! What the auditor reads of the tables beside the log: collections, the outbox and
 //! idempotency records, each to be explained by the audit entries
 //! ([`super::tables`] checks them). Rows stay close to their storage form, as in
-//! [`super::source`].
+//! [`super::source`]. Listings without a natural key page by opaque [`Position`]s each
+//! backend makes, never by a commit sequence: a backend whose transactions commit
+//! concurrently has none.
 
-use shared_kernel::Error;
+use shared_kernel::{Error, Position};
 
 /// A collection-level audit entry (`collection.create`, `.schema_change`, `.delete`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectionEntryRow {
-    /// Its commit sequence.
-    pub seq: u64,
+    /// Where it sits in [`TableSource::orphan_collection_entries`]: opaque, made by the
+    /// backend.
+    pub position: Position,
     /// Its `id` column.
     pub id: String,
     /// Its `collection_id` column.
@@ -22,7 +25,9 @@ pub struct CollectionEntryRow {
     pub at_millis: i64,
 }
 
-/// A stored collection and the collection entries that name its id, by commit sequence.
+/// A stored collection and the collection entries that name its id, in the order the backend
+/// committed them (the first must be its `collection.create`, none may follow its
+/// `collection.delete`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectionRow {
     /// The immutable id.
@@ -42,8 +47,8 @@ pub struct CollectionRow {
 /// A stored outbox event and the leaf of the audit entry it names, if that exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
-    /// Its sequence in the outbox.
-    pub seq: u64,
+    /// Where it sits in [`TableSource::outbox`]: opaque, made by the backend.
+    pub position: Position,
     /// Its `id` column.
     pub id: String,
     /// Its `event_type` column.
@@ -88,30 +93,34 @@ pub struct IdempotencyRow {
 
 /// Pages through the tables beside the log; the same contract as
 /// [`super::AuditSource`]: at most `limit` rows strictly after the key, in the order named.
+/// A listing keyed by [`Position`] is in an order the backend defines, and goes on strictly
+/// after the row whose position it is handed (from the start when `None`).
 ///
 /// # Errors
 /// Every method: `UNAVAILABLE` when the store cannot be read, `INTERNAL_ERROR` when a row
-/// cannot be decoded into these types.
+/// cannot be decoded into these types; a method keyed by [`Position`] also `INVALID_INPUT`
+/// when handed a position this backend did not make.
 pub trait TableSource {
     /// Collections by increasing id, each with its collection entries.
     fn collections(&self, after: Option<&str>, limit: usize) -> Result<Vec<CollectionRow>, Error>;
 
-    /// Collection entries whose collection id has no stored collection, by commit sequence.
+    /// Collection entries whose collection id has no stored collection.
     fn orphan_collection_entries(
         &self,
-        after_seq: u64,
+        after: Option<&Position>,
         limit: usize,
     ) -> Result<Vec<CollectionEntryRow>, Error>;
 
-    /// Outbox events by increasing sequence.
-    fn outbox(&self, after_seq: u64, limit: usize) -> Result<Vec<OutboxRow>, Error>;
+    /// Outbox events.
+    fn outbox(&self, after: Option<&Position>, limit: usize) -> Result<Vec<OutboxRow>, Error>;
 
-    /// `(seq, id)` of audit entries no outbox event names, by commit sequence.
+    /// `(position, id)` of audit entries no outbox event names (`log.succession` entries,
+    /// which have none, left out).
     fn entries_without_event(
         &self,
-        after_seq: u64,
+        after: Option<&Position>,
         limit: usize,
-    ) -> Result<Vec<(u64, String)>, Error>;
+    ) -> Result<Vec<(Position, String)>, Error>;
 
     /// Idempotency records by increasing key.
     fn idempotency_records(

@@ -52,8 +52,8 @@ pub(crate) fn check_tables(
         },
     )?;
     for_each_row(
-        |after: Option<&u64>| source.orphan_collection_entries(after.copied().unwrap_or(0), PAGE),
-        |row| row.seq,
+        |after| source.orphan_collection_entries(after, PAGE),
+        |row| row.position.clone(),
         |row| {
             findings.report(Finding::new(
                 FindingKind::RemovedCollection,
@@ -67,8 +67,8 @@ pub(crate) fn check_tables(
         },
     )?;
     for_each_row(
-        |after: Option<&u64>| source.outbox(after.copied().unwrap_or(0), PAGE),
-        |row| row.seq,
+        |after| source.outbox(after, PAGE),
+        |row| row.position.clone(),
         |row| {
             counts.events += 1;
             check_event(&row, findings);
@@ -76,13 +76,12 @@ pub(crate) fn check_tables(
         },
     )?;
     for_each_row(
-        |after: Option<&u64>| source.entries_without_event(after.copied().unwrap_or(0), PAGE),
-        |(seq, _)| *seq,
-        |(seq, id)| {
+        |after| source.entries_without_event(after, PAGE),
+        |(position, _)| position.clone(),
+        |(_, id)| {
             findings.report(Finding::new(
                 FindingKind::RemovedEvent,
                 Location::Entry {
-                    seq,
                     leaf_index: None,
                     id,
                 },
@@ -104,13 +103,13 @@ pub(crate) fn check_tables(
 
 fn entry_location(row: &CollectionEntryRow) -> Location {
     Location::Entry {
-        seq: row.seq,
         leaf_index: None,
         id: row.id.clone(),
     }
 }
 
-/// A stored collection against its entries.
+/// A stored collection against its entries, which come in the order the backend committed
+/// them: an entry's place in that list is all the order checks compare.
 pub(super) fn check_collection(row: &CollectionRow, findings: &mut Findings<'_>) {
     let of = |operation: AuditOperation| {
         row.entries
@@ -121,7 +120,7 @@ pub(super) fn check_collection(row: &CollectionRow, findings: &mut Findings<'_>)
     let creates: Vec<_> = of(AuditOperation::CollectionCreate).collect();
     match creates.as_slice() {
         [create] => {
-            if row.entries.first().map(|e| e.seq) != Some(create.seq) {
+            if row.entries.first().map(|e| &e.id) != Some(&create.id) {
                 problems.push("an entry of it comes before its collection.create".to_owned());
             }
             if create.at_millis != row.created_at {
@@ -139,8 +138,8 @@ pub(super) fn check_collection(row: &CollectionRow, findings: &mut Findings<'_>)
     }
     for entry in row.entries.iter().filter(|e| e.collection != row.name) {
         problems.push(format!(
-            "its name is `{}`, its entry seq={} names it `{}`",
-            row.name, entry.seq, entry.collection
+            "its name is `{}`, its entry {} names it `{}`",
+            row.name, entry.id, entry.collection
         ));
     }
     let changes = of(AuditOperation::CollectionSchemaChange).count() as u64;
@@ -160,8 +159,8 @@ pub(super) fn check_collection(row: &CollectionRow, findings: &mut Findings<'_>)
             delete.at_millis
         )),
         ([delete], None) => problems.push(format!(
-            "it is live, but its deletion is logged (entry seq={}): it was revived",
-            delete.seq
+            "it is live, but its deletion is logged (entry {}): it was revived",
+            delete.id
         )),
         ([], Some(_)) => problems.push("it is deleted, but no deletion is logged".to_owned()),
         (several, _) => problems.push(format!(
@@ -170,11 +169,11 @@ pub(super) fn check_collection(row: &CollectionRow, findings: &mut Findings<'_>)
         )),
     }
     if let Some(delete) = deletes.first()
-        && let Some(after) = row.entries.iter().find(|e| e.seq > delete.seq)
+        && let Some(after) = row.entries.iter().skip_while(|e| e.id != delete.id).nth(1)
     {
         problems.push(format!(
-            "entry seq={} records {} after its deletion",
-            after.seq, after.operation
+            "entry {} records {} after its deletion",
+            after.id, after.operation
         ));
     }
     if !problems.is_empty() {
@@ -204,10 +203,7 @@ fn event_type(operation: AuditOperation) -> &'static str {
 
 /// An outbox event against the audit entry it names.
 fn check_event(row: &OutboxRow, findings: &mut Findings<'_>) {
-    let here = Location::Event {
-        seq: row.seq,
-        id: row.id.clone(),
-    };
+    let here = Location::Event { id: row.id.clone() };
     let Some(leaf) = &row.entry_leaf else {
         findings.report(Finding::new(
             FindingKind::EditedEvent,

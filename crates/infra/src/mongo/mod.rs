@@ -16,15 +16,18 @@
 pub(crate) mod error;
 pub(crate) mod json_bson;
 pub(crate) mod layout;
+mod log;
 mod options;
 mod read;
 mod rows;
 mod write;
 
+pub use log::{LockTiming, MAX_LOG_BATCH, MongoAuditSource, SequencerLock};
 pub use options::{CommitFault, MongoFaults, MongoOptions};
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use audit_app::LogStore;
 use storage_app::{StorageReader, UnitOfWork};
 
 use mongodb::bson::{Document, doc};
@@ -38,6 +41,9 @@ use error::storage_error;
 #[derive(Clone)]
 pub struct MongoStore {
     shared: Arc<Shared>,
+    /// One log store for every caller (it keeps the committed head in memory), made on
+    /// first use: [`Self::open_blocking`] needs the only reference to `shared` until then.
+    log: Arc<OnceLock<Arc<log::MongoLogStore>>>,
 }
 
 /// What every port of one store shares.
@@ -123,15 +129,7 @@ impl MongoStore {
     }
 
     async fn open_on(options: MongoOptions) -> Result<Self, Error> {
-        let mut client_options = ClientOptions::parse(&options.uri)
-            .await
-            .map_err(|e| Error::invalid_input(format!("`mongo_uri` does not parse: {e}")))?;
-        client_options.app_name = Some("offchain-db".to_owned());
-        client_options.server_selection_timeout = Some(options.server_selection_timeout);
-        client_options.read_concern = Some(ReadConcern::majority());
-        client_options.write_concern = Some(WriteConcern::majority());
-        let client = Client::with_options(client_options)
-            .map_err(|e| storage_error("configuring the MongoDB client", e))?;
+        let client = connect(&options).await?;
         let database = client.database(&options.database);
         let isolation = isolation_of(&client).await?;
         if isolation == Isolation::SerializedInProcess {
@@ -151,6 +149,7 @@ impl MongoStore {
                 own_runtime: None,
                 health: std::sync::Mutex::new(None),
             }),
+            log: Arc::new(OnceLock::new()),
         };
         store.check_transactions().await?;
         store.create_indexes().await?;
@@ -187,6 +186,51 @@ impl MongoStore {
         } else {
             Isolation::Server
         }
+    }
+
+    /// The Merkle log's storage (the same one for every call).
+    pub fn log(&self) -> Arc<dyn LogStore> {
+        let log = self
+            .log
+            .get_or_init(|| Arc::new(log::MongoLogStore::new(self.shared())));
+        Arc::clone(log) as Arc<dyn LogStore>
+    }
+
+    /// Takes the database's sequencer lock for `owner` (a name for people: the host, the
+    /// process), beating every 2 s, stale after 6 s; see [`Self::lock_sequencer_with`].
+    ///
+    /// # Errors
+    /// As [`Self::lock_sequencer_with`].
+    pub async fn lock_sequencer(&self, owner: &str) -> Result<SequencerLock, Error> {
+        self.lock_sequencer_with(owner, LockTiming::default()).await
+    }
+
+    /// Takes the database's sequencer lock for `owner` with `timing`: until issue 24's lease,
+    /// a second server on one database refuses to start. The lock's heartbeat runs on the
+    /// store's own runtime ([`Self::open_blocking`]), else on the caller's, which must then
+    /// live as long as the lock.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when another server holds the lock and beat within
+    /// `timing.stale_after` (the message names it and when it was last seen), or when MongoDB
+    /// cannot be reached; `INTERNAL_ERROR` for a malformed lock document.
+    pub async fn lock_sequencer_with(
+        &self,
+        owner: &str,
+        timing: LockTiming,
+    ) -> Result<SequencerLock, Error> {
+        log::lock_sequencer(self.shared(), owner, timing).await
+    }
+
+    /// The auditor's source over this database, auditing the log up to the head stored when
+    /// it opens (a MongoDB snapshot cannot span a long audit; see [`MongoAuditSource`]). It
+    /// has its own client on a thread of its own, so its synchronous calls may come from any
+    /// thread, an async runtime's included.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when MongoDB cannot be reached; `INTERNAL_ERROR` for a malformed head.
+    pub async fn audit_source(&self) -> Result<MongoAuditSource, Error> {
+        MongoAuditSource::open(self.shared.options.clone()).await
     }
 
     /// What the ports share.
@@ -234,7 +278,7 @@ impl MongoStore {
 }
 
 /// Reads the server's `hello` to tell whether it isolates transactions (see [`Isolation`]).
-async fn isolation_of(client: &Client) -> Result<Isolation, Error> {
+pub(crate) async fn isolation_of(client: &Client) -> Result<Isolation, Error> {
     let hello = client
         .database("admin")
         .run_command(doc! { "hello": 1 })
@@ -249,7 +293,38 @@ async fn isolation_of(client: &Client) -> Result<Isolation, Error> {
     })
 }
 
+/// A client configured as every part of the store uses it: majority reads and writes, and
+/// the server selection timeout of `options`.
+pub(crate) async fn connect(options: &MongoOptions) -> Result<Client, Error> {
+    let mut client_options = ClientOptions::parse(&options.uri)
+        .await
+        .map_err(|e| Error::invalid_input(format!("`mongo_uri` does not parse: {e}")))?;
+    client_options.app_name = Some("offchain-db".to_owned());
+    client_options.server_selection_timeout = Some(options.server_selection_timeout);
+    client_options.read_concern = Some(ReadConcern::majority());
+    client_options.write_concern = Some(WriteConcern::majority());
+    Client::with_options(client_options)
+        .map_err(|e| storage_error("configuring the MongoDB client", e))
+}
+
 impl Shared {
+    /// Runs `task` in the background on the store's own runtime when it has one (it was
+    /// opened with [`MongoStore::open_blocking`] and lives as long as the store), else on the
+    /// caller's.
+    ///
+    /// # Panics
+    /// Outside any runtime when the store has none of its own (as `tokio::spawn`).
+    pub(crate) fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.own_runtime.as_ref().and_then(|own| own.0.as_ref()) {
+            Some(runtime) => runtime.spawn(task),
+            None => tokio::spawn(task),
+        }
+    }
+
     /// Records how a commit ended, for [`MongoStore::commits_failing`]: a failure to reach
     /// MongoDB is kept until a commit succeeds; other refusals (stale reads, conflicts) say
     /// nothing about MongoDB's health.

@@ -339,7 +339,11 @@ pub(crate) fn optional_i64(stored: &Bson_, key: &str, what: &str) -> Result<Opti
 }
 
 /// A string field that may be null or missing.
-fn optional_str<'d>(stored: &'d Bson_, key: &str, what: &str) -> Result<Option<&'d str>, Error> {
+pub(crate) fn optional_str<'d>(
+    stored: &'d Bson_,
+    key: &str,
+    what: &str,
+) -> Result<Option<&'d str>, Error> {
     match stored.get(key) {
         None | Some(Bson::Null) => Ok(None),
         Some(Bson::String(text)) => Ok(Some(text)),

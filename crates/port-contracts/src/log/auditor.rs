@@ -212,16 +212,29 @@ pub async fn audit_source_listings_page_strictly_after_the_key_in_order<B: Backe
 }
 
 /// A position the backend did not make (altered, or another backend's) is `INVALID_INPUT`
-/// for the pending listing, never a silent restart from the beginning.
-pub async fn a_pending_position_the_backend_did_not_make_is_invalid_input<B: Backend>(backend: &B) {
+/// for every listing keyed by positions, never a silent restart from the beginning.
+pub async fn a_position_the_backend_did_not_make_is_invalid_input<B: Backend>(backend: &B) {
     fill(backend).await;
     let source = backend.audit_source().await;
     let foreign = Position::new("not a position of any store");
-    let refused = code(
-        "listing pending entries after a foreign position",
-        source.pending_entries(Some(&foreign), SMALL),
+    let after_foreign = "listing after a foreign position";
+    let refused = [
+        code(after_foreign, source.pending_entries(Some(&foreign), SMALL)),
+        code(
+            after_foreign,
+            source.orphan_collection_entries(Some(&foreign), SMALL),
+        ),
+        code(after_foreign, source.outbox(Some(&foreign), SMALL)),
+        code(
+            after_foreign,
+            source.entries_without_event(Some(&foreign), SMALL),
+        ),
+    ];
+    assert_eq!(
+        refused,
+        [ErrorCode::InvalidInput; 4],
+        "pending entries, orphan collection entries, outbox events, entries without an event"
     );
-    assert_eq!(refused, ErrorCode::InvalidInput);
 }
 
 /// Every listing of `TableSource` pages as promised, over the same store.
@@ -237,28 +250,28 @@ pub async fn table_source_listings_page_strictly_after_the_key_in_order<B: Backe
         collections, 6,
         "five collections with entries and one of documents"
     );
-    let orphans = assert_pages(
+    let orphans = walk_pages(
         "orphan collection entries",
-        |after: Option<&u64>, limit| {
-            source.orphan_collection_entries(after.copied().unwrap_or(0), limit)
-        },
-        |row| row.seq,
+        |after, limit| source.orphan_collection_entries(after, limit),
+        |row| row.position.clone(),
     );
-    assert_eq!(orphans, 0, "every collection entry's collection is stored");
-    let outbox = assert_pages(
+    assert_eq!(
+        orphans.len(),
+        0,
+        "every collection entry's collection is stored"
+    );
+    let outbox = walk_pages(
         "outbox events",
-        |after: Option<&u64>, limit| source.outbox(after.copied().unwrap_or(0), limit),
-        |row| row.seq,
+        |after, limit| source.outbox(after, limit),
+        |row| row.position.clone(),
     );
-    assert_eq!(outbox, 3, "one event per document");
-    let without = assert_pages(
+    assert_eq!(outbox.len(), 3, "one event per document");
+    let without = walk_pages(
         "entries without an event",
-        |after: Option<&u64>, limit| {
-            source.entries_without_event(after.copied().unwrap_or(0), limit)
-        },
-        |row| row.0,
+        |after, limit| source.entries_without_event(after, limit),
+        |row| row.0.clone(),
     );
-    assert_eq!(without, 5, "collection entries have no outbox event");
+    assert_eq!(without.len(), 5, "collection entries have no outbox event");
     assert_pages(
         "idempotency records",
         |after, limit| source.idempotency_records(after, limit),

@@ -40,7 +40,7 @@ macro_rules! log_contracts {
             a_different_checkpoint_of_a_kept_size_is_a_conflict,
             the_sequencer_keeps_signed_checkpoints_of_the_head,
             audit_source_listings_page_strictly_after_the_key_in_order,
-            a_pending_position_the_backend_did_not_make_is_invalid_input,
+            a_position_the_backend_did_not_make_is_invalid_input,
             table_source_listings_page_strictly_after_the_key_in_order,
             backend_checks_find_nothing_on_a_clean_store,
         ]);

@@ -32,6 +32,8 @@ pub(super) struct FakeStore {
     pub(super) tree: MemoryTree,
     pub(super) hashes: BTreeMap<u64, Vec<u8>>,
     pub(super) state: LogStateRow,
+    /// The head's record of the last sequenced commit sequence (`log_state.last_seq`).
+    pub(super) last_seq: u64,
     pub(super) checkpoints: Vec<CheckpointRow>,
     pub(super) revisions: Vec<RevisionRow>,
     pub(super) documents: BTreeMap<String, DocumentRow>,
@@ -53,8 +55,8 @@ impl FakeStore {
             state: LogStateRow {
                 tree_size: 0,
                 root: audit_domain::merkle::empty_root().as_bytes().to_vec(),
-                last_seq: 0,
             },
+            last_seq: 0,
             checkpoints: Vec::new(),
             revisions: Vec::new(),
             documents: BTreeMap::new(),
@@ -97,7 +99,7 @@ impl FakeStore {
         };
         self.allocated += 1;
         self.entries.push(EntryRow {
-            seq: self.allocated,
+            // The fake's positions are its commit sequences, as the embedded store's are.
             position: Position::from_numbers(&[self.allocated]),
             id: entry.id.to_string(),
             at_millis: self.clock,
@@ -187,7 +189,7 @@ impl FakeStore {
         for entry in self.entries.iter_mut().filter(|e| e.leaf_index.is_none()) {
             let hash = Hash::try_from(entry.leaf_hash.as_slice()).unwrap_or_else(|e| panic!("{e}"));
             entry.leaf_index = Some(self.tree.push(hash).unwrap_or_else(|e| panic!("{e}")));
-            self.state.last_seq = entry.seq;
+            self.last_seq = seq_of(entry);
         }
         self.hashes = (0_u64..)
             .zip(
@@ -296,10 +298,10 @@ impl AuditSource for FakeStore {
         let mut rows: Vec<_> = self
             .entries
             .iter()
-            .filter(|e| e.leaf_index.is_none() && e.seq > after)
+            .filter(|e| e.leaf_index.is_none() && seq_of(e) > after)
             .map(|e| self.with_revision(e))
             .collect();
-        rows.sort_by_key(|e| e.seq);
+        rows.sort_by_key(seq_of);
         Ok(page(rows.into_iter(), limit))
     }
 
@@ -325,7 +327,6 @@ impl AuditSource for FakeStore {
                     .iter()
                     .find(|e| e.id == r.audit_id)
                     .map(|e| LinkedEntry {
-                        seq: e.seq,
                         leaf: e.leaf.clone(),
                         patch: e.patch.clone(),
                     }),
@@ -380,19 +381,88 @@ impl FakeStore {
 /// The tables beside the log, as the real write path keeps them: derived from the entries
 /// (one collection, one outbox event per entry, no idempotency record), so only what a test
 /// removes from the entries can disagree.
-/// Like the embedded store, the fake hands out commit sequences without gaps.
+/// Like the embedded store, the fake hands out commit sequences without gaps, and its log
+/// follows them.
 impl BackendChecks for FakeStore {
     fn check_backend(&self, report: &mut dyn FnMut(Finding)) -> Result<Vec<String>, Error> {
         check_gap_free_sequence(
             |after_seq, limit| {
-                let mut seqs: Vec<u64> = self.entries.iter().map(|e| e.seq).collect();
+                let mut seqs: Vec<u64> = self.entries.iter().map(seq_of).collect();
                 seqs.sort_unstable();
                 Ok(page(seqs.into_iter().filter(|&s| s > after_seq), limit))
             },
             || Ok(Some(self.allocated)),
             report,
         )?;
+        check_commit_order(self, report)?;
         Ok(vec![COMMIT_SEQUENCE.to_owned()])
+    }
+}
+
+impl CommitOrderSource for FakeStore {
+    fn head_last_seq(&self) -> Result<Option<(u64, u64)>, Error> {
+        Ok(Some((self.state.tree_size, self.last_seq)))
+    }
+
+    fn sequenced_seqs(&self, after: Option<u64>, limit: usize) -> Result<Vec<SeqEntry>, Error> {
+        let rows = self
+            .sequenced_entries(after, limit)?
+            .iter()
+            .map(seq_entry)
+            .collect();
+        Ok(rows)
+    }
+
+    fn unsequenced_up_to(
+        &self,
+        at_most: u64,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<SeqEntry>, Error> {
+        let mut rows: Vec<SeqEntry> = self
+            .entries
+            .iter()
+            .filter(|e| e.leaf_index.is_none())
+            .map(seq_entry)
+            .filter(|e| e.seq > after_seq && e.seq <= at_most)
+            .collect();
+        rows.sort_by_key(|e| e.seq);
+        Ok(page(rows.into_iter(), limit))
+    }
+
+    fn revision_seqs(
+        &self,
+        after: Option<&RevisionKey>,
+        limit: usize,
+    ) -> Result<Vec<(RevisionKey, Option<u64>)>, Error> {
+        let mut rows: Vec<_> = self
+            .revisions
+            .iter()
+            .filter(|r| after.is_none_or(|a| r.key > *a))
+            .map(|r| {
+                let seq = self.entries.iter().find(|e| e.id == r.audit_id).map(seq_of);
+                (r.key.clone(), seq)
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(page(rows.into_iter(), limit))
+    }
+}
+
+/// The commit sequence of a fake entry: its position.
+pub(super) fn seq_of(entry: &EntryRow) -> u64 {
+    entry
+        .position
+        .numbers(1)
+        .map(|n| n[0])
+        .unwrap_or_else(|e| panic!("a fake position: {e}"))
+}
+
+fn seq_entry(entry: &EntryRow) -> SeqEntry {
+    SeqEntry {
+        seq: seq_of(entry),
+        leaf_index: entry.leaf_index,
+        id: entry.id.clone(),
     }
 }
 
@@ -430,38 +500,42 @@ impl TableSource for FakeStore {
 
     fn orphan_collection_entries(
         &self,
-        _after_seq: u64,
+        _after: Option<&Position>,
         _limit: usize,
     ) -> Result<Vec<CollectionEntryRow>, Error> {
         Ok(Vec::new())
     }
 
-    fn outbox(&self, after_seq: u64, limit: usize) -> Result<Vec<OutboxRow>, Error> {
-        let rows = self
-            .events
-            .iter()
-            .filter(|e| e.seq > after_seq)
-            .map(|event| OutboxRow {
-                entry_leaf: self
-                    .entries
-                    .iter()
-                    .find(|e| e.id == event.audit_id)
-                    .map(|e| e.leaf.clone()),
-                ..event.clone()
-            });
+    fn outbox(&self, after: Option<&Position>, limit: usize) -> Result<Vec<OutboxRow>, Error> {
+        // Events are kept in the order written: go on after the one at `after`.
+        let start = after.map_or(0, |after| {
+            self.events
+                .iter()
+                .position(|e| e.position == *after)
+                .map_or(self.events.len(), |at| at + 1)
+        });
+        let rows = self.events.iter().skip(start).map(|event| OutboxRow {
+            entry_leaf: self
+                .entries
+                .iter()
+                .find(|e| e.id == event.audit_id)
+                .map(|e| e.leaf.clone()),
+            ..event.clone()
+        });
         Ok(page(rows, limit))
     }
 
     fn entries_without_event(
         &self,
-        after_seq: u64,
+        after: Option<&Position>,
         limit: usize,
-    ) -> Result<Vec<(u64, String)>, Error> {
+    ) -> Result<Vec<(Position, String)>, Error> {
+        let after = after.map(|p| p.numbers(1)).transpose()?.map_or(0, |n| n[0]);
         let rows = self
             .entries
             .iter()
-            .filter(|e| e.seq > after_seq && !self.events.iter().any(|v| v.audit_id == e.id))
-            .map(|e| (e.seq, e.id.clone()));
+            .filter(|e| seq_of(e) > after && !self.events.iter().any(|v| v.audit_id == e.id))
+            .map(|e| (e.position.clone(), e.id.clone()));
         Ok(page(rows, limit))
     }
 
@@ -484,7 +558,7 @@ impl TableSource for FakeStore {
 
 fn collection_entry(entry: &EntryRow) -> CollectionEntryRow {
     CollectionEntryRow {
-        seq: entry.seq,
+        position: entry.position.clone(),
         id: entry.id.clone(),
         collection_id: entry.collection_id.clone(),
         operation: entry.operation.clone(),
@@ -531,8 +605,8 @@ fn event_of(entry: &EntryRow) -> OutboxRow {
         },
     );
     OutboxRow {
-        seq: entry.seq,
-        id: format!("event-{}", entry.seq),
+        position: entry.position.clone(),
+        id: format!("event-{}", seq_of(entry)),
         event_type: event_type.into(),
         audit_id: entry.id.clone(),
         occurred_at: entry.at_millis,

@@ -40,7 +40,6 @@ fn two_entries_swapped_in_place_are_reordered_not_edited() {
     let second = store.entry_mut(4).clone();
     let keep = |into: &mut EntryRow, from: &EntryRow| {
         *into = EntryRow {
-            seq: into.seq,
             position: into.position.clone(),
             leaf_index: into.leaf_index,
             ..from.clone()
@@ -129,8 +128,8 @@ fn a_truncated_log_under_a_stored_checkpoint_is_inconsistent() {
             .unwrap_or_else(|e| panic!("{e}"))
             .as_bytes()
             .to_vec(),
-        last_seq: 1,
     };
+    store.last_seq = 1;
     let (findings, _) = store.run(&[]);
     assert_eq!(
         kinds(&findings),
@@ -227,7 +226,11 @@ fn a_revision_rewritten_with_its_own_hash_is_named_once_not_again_at_the_next_ve
 #[test]
 fn a_deleted_pending_entry_leaves_a_gap_in_the_commit_sequence_that_is_named() {
     let mut store = FakeStore::written();
-    let last = store.entries.last().map(|e| e.seq).unwrap_or_default();
+    let last = store
+        .entries
+        .last()
+        .map(fake_store::seq_of)
+        .unwrap_or_default();
     // The pending entry and its revision go: nothing else points at it any more.
     let removed = store.entries.pop().map(|e| e.id).unwrap_or_default();
     store.revisions.retain(|r| r.audit_id != removed);

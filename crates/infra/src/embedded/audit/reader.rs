@@ -125,6 +125,17 @@ pub(crate) fn bytes(row: &Row<'_>, index: usize) -> Result<Vec<u8>, Error> {
     }
 }
 
+/// The seq a position of this store names (its positions are seqs), 0 for the start.
+///
+/// # Errors
+/// `INVALID_INPUT` for a position this store did not make.
+pub(crate) fn seq_after(after: Option<&Position>) -> Result<u64, Error> {
+    match after {
+        Some(position) => Ok(position.numbers(1)?[0]),
+        None => Ok(0),
+    }
+}
+
 fn after_or_start(after: Option<u64>) -> Result<i64, Error> {
     after.map_or(Ok(-1), |a| to_sql_integer(a, "position"))
 }
@@ -142,7 +153,6 @@ const ENTRY_COLUMNS: &str = "e.seq, e.id, e.at, e.actor, e.operation, e.collecti
 fn entry_row(row: &Row<'_>) -> Result<EntryRow, Error> {
     let seq = unsigned(row, 0, "audit entry seq")?;
     Ok(EntryRow {
-        seq,
         // The embedded store's listings resume after a seq (its one writer commits in seq
         // order), so a row's position is its seq.
         position: Position::from_numbers(&[seq]),
@@ -171,9 +181,9 @@ const REVISION_COLUMNS: &str = "r.collection_id, r.document_id, r.version, r.ope
     FROM revisions r LEFT JOIN audit_entries e ON e.id = r.audit_id";
 
 fn revision_row(row: &Row<'_>) -> Result<RevisionRow, Error> {
+    // The entry's seq, read only to tell a stored entry from none.
     let entry = match optional_unsigned(row, 7, "audit entry seq")? {
-        Some(seq) => Some(LinkedEntry {
-            seq,
+        Some(_) => Some(LinkedEntry {
             leaf: bytes(row, 8)?,
             patch: column(row, 9)?,
         }),
@@ -228,23 +238,16 @@ impl AuditSource for AuditReader {
     fn log_state(&self) -> Result<Option<LogStateRow>, Error> {
         self.connection
             .query_row(
-                "SELECT tree_size, root, last_seq FROM log_state WHERE id = 1",
+                "SELECT tree_size, root FROM log_state WHERE id = 1",
                 [],
-                |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, Vec<u8>>(1)?,
-                        row.get::<_, i64>(2)?,
-                    ))
-                },
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)),
             )
             .optional()
             .map_err(|e| storage_error("reading the log head", e))?
-            .map(|(size, root, last_seq)| {
+            .map(|(size, root)| {
                 Ok(LogStateRow {
                     tree_size: from_sql_integer(size, "tree size")?,
                     root,
-                    last_seq: from_sql_integer(last_seq, "last_seq")?,
                 })
             })
             .transpose()
@@ -290,10 +293,7 @@ impl AuditSource for AuditReader {
         after: Option<&Position>,
         page: usize,
     ) -> Result<Vec<EntryRow>, Error> {
-        let after_seq = match after {
-            Some(position) => position.numbers(1)?[0],
-            None => 0,
-        };
+        let after_seq = seq_after(after)?;
         self.query(
             "reading audit entries not yet in the log",
             &format!(
@@ -384,7 +384,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let reader = AuditReader::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let head = reader.log_state().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(head.map(|h| (h.tree_size, h.last_seq)), Some((0, 0)));
+        assert_eq!(head.map(|h| h.tree_size), Some(0));
         assert_eq!(
             reader.sequenced_entries(None, 10).map(|r| r.len()).ok(),
             Some(0)

@@ -6,9 +6,9 @@ use audit_app::auditor::{
     CollectionEntryRow, CollectionRow, IdempotencyRecordKey, IdempotencyRow, OutboxRow, TableSource,
 };
 use rusqlite::{OptionalExtension, Row, params};
-use shared_kernel::Error;
+use shared_kernel::{Error, Position};
 
-use super::reader::{AuditReader, bytes, column, limit, unsigned};
+use super::reader::{AuditReader, bytes, column, limit, seq_after, unsigned};
 use crate::embedded::error::storage_error;
 use crate::embedded::rows::to_sql_integer;
 
@@ -17,7 +17,8 @@ const COLLECTION_ENTRY_COLUMNS: &str =
 
 fn collection_entry(row: &Row<'_>) -> Result<CollectionEntryRow, Error> {
     Ok(CollectionEntryRow {
-        seq: unsigned(row, 0, "audit entry seq")?,
+        // Positions are seqs, as for every listing of this store's entries.
+        position: Position::from_numbers(&[unsigned(row, 0, "audit entry seq")?]),
         id: column(row, 1)?,
         collection_id: column(row, 2)?,
         operation: column(row, 3)?,
@@ -60,9 +61,10 @@ impl TableSource for AuditReader {
 
     fn orphan_collection_entries(
         &self,
-        after_seq: u64,
+        after: Option<&Position>,
         page: usize,
     ) -> Result<Vec<CollectionEntryRow>, Error> {
+        let after_seq = seq_after(after)?;
         self.query(
             "reading collection entries",
             &format!(
@@ -74,7 +76,9 @@ impl TableSource for AuditReader {
         )
     }
 
-    fn outbox(&self, after_seq: u64, page: usize) -> Result<Vec<OutboxRow>, Error> {
+    fn outbox(&self, after: Option<&Position>, page: usize) -> Result<Vec<OutboxRow>, Error> {
+        // The outbox's positions are its own seqs.
+        let after_seq = seq_after(after)?;
         self.query(
             "reading the outbox",
             "SELECT o.seq, o.id, o.event_type, o.audit_id, o.occurred_at, o.payload, e.leaf \
@@ -83,7 +87,7 @@ impl TableSource for AuditReader {
             params![to_sql_integer(after_seq, "seq")?, limit(page)],
             |row| {
                 Ok(OutboxRow {
-                    seq: unsigned(row, 0, "outbox seq")?,
+                    position: Position::from_numbers(&[unsigned(row, 0, "outbox seq")?]),
                     id: column(row, 1)?,
                     event_type: column(row, 2)?,
                     audit_id: column(row, 3)?,
@@ -97,9 +101,10 @@ impl TableSource for AuditReader {
 
     fn entries_without_event(
         &self,
-        after_seq: u64,
+        after: Option<&Position>,
         page: usize,
-    ) -> Result<Vec<(u64, String)>, Error> {
+    ) -> Result<Vec<(Position, String)>, Error> {
+        let after_seq = seq_after(after)?;
         self.query(
             "reading audit entries without an event",
             "SELECT e.seq, e.id FROM audit_entries e WHERE e.seq > ?1 \
@@ -107,7 +112,10 @@ impl TableSource for AuditReader {
              AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.audit_id = e.id) \
              ORDER BY e.seq LIMIT ?2",
             params![to_sql_integer(after_seq, "seq")?, limit(page)],
-            |row| Ok((unsigned(row, 0, "audit entry seq")?, column(row, 1)?)),
+            |row| {
+                let seq = unsigned(row, 0, "audit entry seq")?;
+                Ok((Position::from_numbers(&[seq]), column(row, 1)?))
+            },
         )
     }
 

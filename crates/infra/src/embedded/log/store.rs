@@ -21,7 +21,7 @@
 //! (`synchronous=FULL` for that group even under `durability = normal`), so the sequencer
 //! never signs a checkpoint of a tree state that a power loss could still take back. Everything else reads from the read-only pool,
 //! except the head and the latest checkpoint, which are kept in memory once committed
-//! (`newest.rs`): every proof and verified read needs them.
+//! (`crate::log_memory`): every proof and verified read needs them.
 
 use std::sync::Arc;
 
@@ -31,12 +31,11 @@ use audit_domain::merkle::{Hash, stored_hash_count};
 use rusqlite::{Connection, OptionalExtension, params};
 use shared_kernel::{AuditId, Error, Timestamp};
 
-use super::hash_cache::HashCache;
-use super::newest::Newest;
 use crate::embedded::error::{corrupt, is_unique_violation, storage_error};
 use crate::embedded::read::reader_pool::ReaderPool;
 use crate::embedded::rows::{from_sql_integer, to_sql_integer};
 use crate::embedded::write::writer::Writer;
+use crate::log_memory::{HashCache, Newest};
 
 /// The embedded [`LogStore`].
 pub(crate) struct SqliteLogStore {

@@ -1,11 +1,12 @@
 //! The newest committed value of something that only grows (the log's head, its latest
-//! checkpoint), kept in memory so that reads need not ask SQLite for it every time.
+//! checkpoint), kept in memory so that reads need not ask storage for it every time.
 //!
 //! Two sources offer values: the writer, once the value is durably committed, and readers,
 //! which may have read it from a snapshot that is already older. Keeping only the largest
 //! offer by size makes the order of offers irrelevant: a reader's late, older value can
-//! never replace a newer one. Only this process writes the store (the folder lock), so no
-//! commit can happen that is not offered here.
+//! never replace a newer one. Only this process writes the store's log (the embedded store's
+//! folder lock, the MongoDB store's sequencer lock), so no commit can happen that is not
+//! offered here.
 
 use std::sync::{Mutex, PoisonError};
 
