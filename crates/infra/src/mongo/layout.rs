@@ -41,16 +41,12 @@ pub(crate) const OUTBOX: &str = "outbox";
 /// Idempotency keys and their kept answers.
 pub(crate) const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
 /// The log's leaves by index.
-#[expect(dead_code, reason = "the MongoDB log store, built next, uses it")]
 pub(crate) const LOG_LEAVES: &str = "log_leaves";
 /// The log's stored complete-subtree hashes by position.
-#[expect(dead_code, reason = "the MongoDB log store, built next, uses it")]
 pub(crate) const LOG_HASHES: &str = "log_hashes";
 /// The committed tree head (one document).
-#[expect(dead_code, reason = "the MongoDB log store, built next, uses it")]
 pub(crate) const LOG_HEAD: &str = "log_head";
 /// Every published checkpoint by tree size.
-#[expect(dead_code, reason = "the MongoDB log store, built next, uses it")]
 pub(crate) const CHECKPOINTS: &str = "checkpoints";
 /// Locks held by a running server (until the lease of issue 24).
 pub(crate) const SERVER_LOCKS: &str = "server_locks";
