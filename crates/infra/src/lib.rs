@@ -18,3 +18,5 @@ pub(crate) mod log_memory;
 pub mod mongo;
 pub mod pause;
 pub mod schema;
+// How a collection's schema is kept, the same on every backend.
+pub(crate) mod stored_schema;

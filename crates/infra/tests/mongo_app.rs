@@ -218,21 +218,7 @@ async fn a_collection_delete_racing_32_creates_leaves_no_live_document_in_a_dele
                 created += 1;
             }
         }
-        let live = ok(
-            "counting",
-            reader
-                .query_documents(
-                    orders,
-                    storage_domain::query::DocumentQuery {
-                        filter: storage_domain::query::Filter::all(),
-                        sort: storage_domain::query::Sort::by_id(),
-                        after: None,
-                        limit: 1_000,
-                    },
-                    None,
-                )
-                .await,
-        );
+        let live = live_documents(reader.as_ref(), orders).await;
         match deleted {
             Ok(()) => {
                 assert!(
@@ -327,21 +313,7 @@ async fn a_schema_change_racing_writes_leaves_no_later_document_that_violates_it
         .iter()
         .position(|o| o.starts_with("collection.schema_change"))
         .unwrap_or_else(|| panic!("the schema change is listed: {operations:?}"));
-    for document in ok(
-        "listing",
-        reader
-            .query_documents(
-                orders,
-                storage_domain::query::DocumentQuery {
-                    filter: storage_domain::query::Filter::all(),
-                    sort: storage_domain::query::Sort::by_id(),
-                    after: None,
-                    limit: 1_000,
-                },
-                None,
-            )
-            .await,
-    ) {
+    for document in live_documents(reader.as_ref(), orders).await {
         let value = document
             .data()
             .map(|d| d.value().clone())
@@ -358,6 +330,28 @@ async fn a_schema_change_racing_writes_leaves_no_later_document_that_violates_it
             );
         }
     }
+}
+
+/// Every live document of `collection`, by id.
+async fn live_documents(
+    reader: &dyn StorageReader,
+    collection: CollectionId,
+) -> Vec<storage_domain::Document> {
+    ok(
+        "listing the live documents",
+        reader
+            .query_documents(
+                collection,
+                storage_domain::query::DocumentQuery {
+                    filter: storage_domain::query::Filter::all(),
+                    sort: storage_domain::query::Sort::by_id(),
+                    after: None,
+                    limit: 1_000,
+                },
+                None,
+            )
+            .await,
+    )
 }
 
 /// The audit entries of `collection`'s document `d`, as the reader lists them.

@@ -6,13 +6,10 @@
 //! the reader live here too, so both read exactly the same way.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde_json::Value;
 use shared_kernel::{AuditId, CollectionId, Error, ErrorCode, Timestamp};
 use storage_domain::collection::CollectionSnapshot;
 use storage_domain::document::DocumentSnapshot;
-use storage_domain::{
-    Collection, CollectionName, CollectionSchema, Document, DocumentData, DocumentId, Version,
-};
+use storage_domain::{Collection, CollectionName, Document, DocumentData, DocumentId, Version};
 
 use super::error::{corrupt, storage_error};
 
@@ -34,12 +31,7 @@ impl CollectionRow {
     /// The row to store for `collection`.
     pub(super) fn from_domain(collection: &Collection) -> Result<Self, Error> {
         let state = collection.snapshot();
-        let schema = state
-            .schema
-            .as_ref()
-            .map(|schema| serde_json::to_string(schema.as_value()))
-            .transpose()
-            .map_err(|e| Error::internal("could not encode the collection's schema", e))?;
+        let schema = crate::stored_schema::schema_text(state.schema.as_ref())?;
         Ok(Self {
             id: state.id.to_string(),
             name: state.name.as_str().to_owned(),
@@ -68,11 +60,7 @@ impl CollectionRow {
     fn into_domain(self) -> Result<Collection, Error> {
         let schema = self
             .schema
-            .map(|text| {
-                let value: Value =
-                    serde_json::from_str(&text).map_err(|e| corrupt("collection schema", e))?;
-                CollectionSchema::new(value).map_err(|e| corrupt("collection schema", e))
-            })
+            .map(|text| crate::stored_schema::schema_from_text(&text))
             .transpose()?;
         Ok(Collection::restore(CollectionSnapshot {
             id: CollectionId::parse(&self.id).map_err(|e| corrupt("collection id", e))?,

@@ -10,13 +10,12 @@ use audit_domain::succession::LogEntry;
 use audit_domain::{AuditRecord, AuditSubject, LoggedAuditEntry};
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{Binary, Bson, Document as Bson_, doc};
-use serde_json::Value;
 use shared_kernel::{Actor, AuditId, CollectionId, Error, Position, Timestamp, canonical_json};
 use storage_domain::collection::CollectionSnapshot;
 use storage_domain::document::DocumentSnapshot;
 use storage_domain::{
-    Collection, CollectionName, CollectionSchema, Document, DocumentData, DocumentId,
-    DocumentOperation, Revision, Version,
+    Collection, CollectionName, Document, DocumentData, DocumentId, DocumentOperation, Revision,
+    Version,
 };
 
 use super::error::corrupt;
@@ -53,12 +52,7 @@ pub(crate) struct StoredCollection {
 /// The document stored for `collection`, live (or deleted) with no change in flight.
 pub(crate) fn collection_to_bson(collection: &Collection) -> Result<Bson_, Error> {
     let state = collection.snapshot();
-    let schema = state
-        .schema
-        .as_ref()
-        .map(|schema| serde_json::to_string(schema.as_value()))
-        .transpose()
-        .map_err(|e| Error::internal("could not encode the collection's schema", e))?;
+    let schema = crate::stored_schema::schema_text(state.schema.as_ref())?;
     Ok(doc! {
         "_id": state.id.to_string(),
         "name": state.name.as_str(),
@@ -90,11 +84,7 @@ pub(crate) fn collection_unmark() -> Bson_ {
 /// Rebuilds a stored collection.
 pub(crate) fn collection_from_bson(stored: &Bson_) -> Result<StoredCollection, Error> {
     let schema = optional_str(stored, "schema", "collection schema")?
-        .map(|text| {
-            let value: Value =
-                serde_json::from_str(text).map_err(|e| corrupt("collection schema", e))?;
-            CollectionSchema::new(value).map_err(|e| corrupt("collection schema", e))
-        })
+        .map(crate::stored_schema::schema_from_text)
         .transpose()?;
     let deleted_at = optional_i64(stored, "deleted_at", "collection deletion time")?;
     let collection = Collection::restore(CollectionSnapshot {
