@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: layering check (and its own test), every unit, contract and end-to-end
-# test, and the README walkthrough against a real server. Installs nothing beyond what it
+# test (the end-to-end suite twice: on the embedded store, then on MongoDB), and the README
+# walkthrough against a real server. Installs nothing beyond what it
 # needs: the embedded store is compiled in (bundled SQLite); the MongoDB tests run against
 # OFFCHAIN_TEST_MONGO_URI when it is set, else against the pinned stand-in, which
 # scripts/mongo-standin.sh installs when missing (needs npm; docs/mongodb-tests.md).
@@ -27,7 +28,13 @@ else
   export OFFCHAIN_TEST_MONGO_BIN
   echo "MongoDB tests run against the stand-in $OFFCHAIN_TEST_MONGO_BIN"
 fi
-echo "== tests"
+echo "== tests (every crate; the end-to-end suite on the embedded store)"
+started=$(date +%s)
 cargo test --workspace --all-targets
+echo "test: the workspace took $(($(date +%s) - started)) s"
+echo "== the HTTP end-to-end suite again, on MongoDB"
+started=$(date +%s)
+OFFCHAIN_TEST_STORE=mongo cargo test -p offchain-db-tests --test api
+echo "test: the end-to-end suite on MongoDB took $(($(date +%s) - started)) s"
 echo "== README walkthrough"
 ./scripts/readme-walkthrough.sh

@@ -19,9 +19,10 @@ use audit_app::auditor::{Anchor, AuditSource, Finding, FindingKind, Summary, aud
 use audit_domain::note::NoteVerifier;
 use clap::Args;
 
-use crate::backend::{self, AuditPorts};
+use crate::backend::{self, AuditPorts, AuditTarget};
 use crate::cli_input::{FINDING_EXIT_CODE, USAGE_EXIT_CODE, read_note, read_vkey};
-use crate::config::StoreMode;
+use crate::config::settings::DEFAULT_MONGO_DATABASE;
+use crate::config::{MongoConfig, StoreMode};
 
 /// Lines printed per finding kind; the summary still counts every finding.
 const MAX_LINES_PER_KIND: u64 = 1000;
@@ -29,12 +30,19 @@ const MAX_LINES_PER_KIND: u64 = 1000;
 /// The flags of `offchain-db audit`.
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Which storage backend holds the store: `embedded`, the only one built so far.
+    /// Which storage backend holds the store: `embedded` (--data-dir) or `mongo`
+    /// (--mongo-uri, --mongo-database).
     #[arg(long, value_enum, default_value = "embedded")]
     store: StoreMode,
     /// Folder of the embedded store to audit (read only; it may be in use by a server).
     #[arg(long, value_name = "DIR")]
-    data_dir: PathBuf,
+    data_dir: Option<PathBuf>,
+    /// MongoDB connection string of the store to audit (with `--store mongo`).
+    #[arg(long, value_name = "URI")]
+    mongo_uri: Option<String>,
+    /// MongoDB database of the store to audit (with `--store mongo`).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_MONGO_DATABASE)]
+    mongo_database: String,
     /// The log's verifier key (`GET /v1/log/key`'s `vkey`), or a file holding it.
     #[arg(long, value_name = "VKEY")]
     vkey: String,
@@ -75,9 +83,25 @@ fn prepare(args: &AuditArgs) -> Result<(AuditPorts, NoteVerifier, Vec<Anchor>), 
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let store = backend::open_audit(args.store, &args.data_dir)
+    let store = backend::open_audit(&target(args)?)
         .map_err(|e| format!("cannot open the store: {}", e.chain()))?;
     Ok((store, verifier, anchors))
+}
+
+/// The store the flags name.
+fn target(args: &AuditArgs) -> Result<AuditTarget, String> {
+    match args.store {
+        StoreMode::Embedded => args
+            .data_dir
+            .clone()
+            .map(|data_dir| AuditTarget::Embedded { data_dir })
+            .ok_or_else(|| "--data-dir is required with --store embedded".to_owned()),
+        StoreMode::Mongo => args
+            .mongo_uri
+            .clone()
+            .map(|uri| AuditTarget::Mongo(MongoConfig::new(uri, args.mongo_database.clone())))
+            .ok_or_else(|| "--mongo-uri is required with --store mongo".to_owned()),
+    }
 }
 
 /// Runs the audit, printing findings as they come, then the summary.
@@ -132,8 +156,8 @@ fn summary_text(location: &str, summary: &Summary) -> String {
     }
     if summary.anchors == 0 {
         text.push_str(
-            "warning: no outside checkpoint was given: the signing key sits in the data \
-             folder, so a store rewritten and re-signed with it would pass; pass \
+            "warning: no outside checkpoint was given: whoever holds the signing key (in the \
+             data folder by default) could rewrite a store rewritten and re-signed with it would pass; pass \
              --checkpoint with a note kept elsewhere\n",
         );
     }

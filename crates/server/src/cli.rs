@@ -73,7 +73,8 @@ struct SettingsArgs {
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// Which storage backend holds the data: `embedded` (one SQLite file in the data
-    /// folder), the only one built so far [env: OFFCHAIN_STORE; default: embedded].
+    /// folder) or `mongo` (MongoDB at --mongo-uri; needs --tlog-signing-key)
+    /// [env: OFFCHAIN_STORE; default: embedded].
     #[arg(long, value_enum)]
     store: Option<StoreMode>,
     /// Folder of the embedded store, created if missing, locked while in use
@@ -149,6 +150,13 @@ struct SettingsArgs {
     /// [env: OFFCHAIN_TLOG__CHECKPOINT_INTERVAL_MS; default: 200].
     #[arg(long, value_name = "MS")]
     tlog_checkpoint_interval_ms: Option<u64>,
+    /// MongoDB connection string, required with `--store mongo` (printed with its password
+    /// masked) [env: OFFCHAIN_MONGO__URI].
+    #[arg(long, value_name = "URI")]
+    mongo_uri: Option<String>,
+    /// MongoDB database holding the store [env: OFFCHAIN_MONGO__DATABASE; default: offchain_db].
+    #[arg(long, value_name = "NAME")]
+    mongo_database: Option<String>,
 }
 
 impl SettingsArgs {
@@ -175,6 +183,8 @@ impl SettingsArgs {
             tlog_origin: self.tlog_origin,
             tlog_signer_state: self.tlog_signer_state,
             tlog_checkpoint_interval_ms: self.tlog_checkpoint_interval_ms,
+            mongo_uri: self.mongo_uri,
+            mongo_database: self.mongo_database,
         }
     }
 }

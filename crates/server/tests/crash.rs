@@ -7,8 +7,9 @@
 //! The audit runs on the stopped store, between the kill and the restart: that is the state
 //! the crash left, entries committed but not yet sequenced included.
 //!
-//! An embedded-store test by nature (it audits the stopped SQLite store);
-//! the backend-neutral suite is `tests/tests/api`.
+//! It runs on both backends: the embedded store (20 rounds) and MongoDB (fewer rounds: after
+//! a kill, the dead server's sequencer lock must go stale, 6 s, before the next one starts;
+//! MongoDB from `test_servers::mongo()`, a database of its own, a configured key).
 
 mod support;
 
@@ -22,18 +23,77 @@ use audit_domain::merkle::{Hash, verify_consistency};
 use audit_domain::note::NoteVerifier;
 use serde_json::{Value, json};
 
-use support::{Server, audit, client};
+use support::{Server, audit_with, client};
+
+/// Which store the rounds run on, and the flags that say so to `serve` and `audit`.
+struct Backend {
+    /// Flags of `serve` (besides `--data-dir` and the address).
+    serve: Vec<String>,
+    /// Flags of `audit` that name the store.
+    audit: Vec<String>,
+    /// How long a restart may be refused before it counts as a failure.
+    restart_within: Duration,
+}
+
+impl Backend {
+    fn embedded(data: &Path) -> Self {
+        Self {
+            serve: Vec::new(),
+            audit: vec!["--data-dir".to_owned(), data.display().to_string()],
+            restart_within: Duration::ZERO,
+        }
+    }
+
+    /// A database of its own on the test process's MongoDB, and a key file in `dir`.
+    fn mongo(dir: &Path) -> Self {
+        let server = test_servers::mongo();
+        let database = server.database_name("crash");
+        let key = dir.join("log-signing.key");
+        std::fs::write(&key, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        #[cfg(unix)]
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let store = vec![
+            "--store".to_owned(),
+            "mongo".to_owned(),
+            "--mongo-uri".to_owned(),
+            server.uri.clone(),
+            "--mongo-database".to_owned(),
+            database,
+        ];
+        let mut serve = store.clone();
+        serve.extend(["--tlog-signing-key".to_owned(), key.display().to_string()]);
+        Self {
+            serve,
+            audit: store,
+            restart_within: Duration::from_secs(30),
+        }
+    }
+
+    fn start(&self, data: &Path) -> Server {
+        let flags: Vec<&str> = self.serve.iter().map(String::as_str).collect();
+        Server::start_retrying(data, &flags, self.restart_within)
+    }
+
+    fn audit(&self, vkey: &str, checkpoints: &[&Path]) -> support::AuditRun {
+        let flags: Vec<&str> = self.audit.iter().map(String::as_str).collect();
+        audit_with(&flags, vkey, checkpoints)
+    }
+}
 
 /// Kill-and-restart rounds on one data folder, by default: enough for CI. Set `CRASH_ROUNDS`
 /// for a longer run (`CRASH_ROUNDS=100 cargo test -p server --test crash`).
 const DEFAULT_ROUNDS: u64 = 20;
+/// The same on MongoDB, where each restart waits for the dead server's lock to go stale.
+const DEFAULT_MONGO_ROUNDS: u64 = 4;
 
-/// The rounds to run: `CRASH_ROUNDS` when set, else [`DEFAULT_ROUNDS`].
-fn rounds() -> u64 {
+/// The rounds to run: `CRASH_ROUNDS` when set, else `default`.
+fn rounds(default: u64) -> u64 {
     std::env::var("CRASH_ROUNDS")
         .ok()
         .and_then(|rounds| rounds.parse().ok())
-        .unwrap_or(DEFAULT_ROUNDS)
+        .unwrap_or(default)
 }
 /// Concurrent writers in each burst.
 const WRITERS: usize = 12;
@@ -260,14 +320,20 @@ async fn check_after_restart(
 
 /// Audits the stopped store, anchored by the newest checkpoint served before the kill;
 /// returns how many entries the crash left committed but not yet in the log.
-fn audit_stopped(data: &Path, vkey: &str, newest: Option<&String>, round: u64) -> u64 {
+fn audit_stopped(
+    backend: &Backend,
+    data: &Path,
+    vkey: &str,
+    newest: Option<&String>,
+    round: u64,
+) -> u64 {
     let anchor = data.with_file_name(format!("anchor-{round}.note"));
     let mut anchors = Vec::new();
     if let Some(note) = newest {
         std::fs::write(&anchor, note).unwrap_or_else(|e| panic!("{e}"));
         anchors.push(anchor.as_path());
     }
-    let run = audit(data, vkey, &anchors);
+    let run = backend.audit(vkey, &anchors);
     assert_eq!(run.code, Some(0), "round {round}: {run}");
     let pending = run
         .stdout
@@ -282,6 +348,20 @@ fn audit_stopped(data: &Path, vkey: &str, newest: Option<&String>, round: u64) -
 async fn acknowledged_writes_survive_sigkill_and_the_log_stays_consistent() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let data = dir.path().join("data");
+    let backend = Backend::embedded(&data);
+    kill_rounds(&backend, &data, rounds(DEFAULT_ROUNDS)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_mongodb_acknowledged_writes_survive_sigkill_and_the_log_stays_consistent() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data");
+    let backend = Backend::mongo(dir.path());
+    kill_rounds(&backend, &data, rounds(DEFAULT_MONGO_ROUNDS)).await;
+}
+
+/// `rounds` bursts each ended by SIGKILL, on `backend`, with the checks after each restart.
+async fn kill_rounds(backend: &Backend, data: &Path, rounds: u64) {
     let http = client();
     let started = Instant::now();
     let mut acks: Vec<Ack> = Vec::new();
@@ -289,9 +369,8 @@ async fn acknowledged_writes_survive_sigkill_and_the_log_stays_consistent() {
     let mut earlier: BTreeMap<u64, Hash> = BTreeMap::new();
     let mut key: Option<(String, NoteVerifier)> = None;
     let mut pending_after_kills = 0;
-    let rounds = rounds();
     for round in 0..=rounds {
-        let server = Server::start(&data);
+        let server = backend.start(data);
         let base = server.base.clone();
         let (vkey, verifier) = match &key {
             Some(key) => key.clone(),
@@ -370,7 +449,7 @@ async fn acknowledged_writes_survive_sigkill_and_the_log_stays_consistent() {
                 checkpoint.tree_size()
             );
         }
-        pending_after_kills += audit_stopped(&data, &vkey, notes.last(), round);
+        pending_after_kills += audit_stopped(backend, data, &vkey, notes.last(), round);
     }
     assert!(
         acks.len() as u64 >= rounds,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::config::StoreMode;
+use server::config::{Store, StoreMode};
 use server::connection_limits::ConnectionLimits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -320,13 +320,24 @@ async fn the_server_keeps_serving_with_2000_idle_connections_open() {
 
 #[tokio::test]
 async fn readyz_reports_failing_commits_and_recovers_without_client_writes() {
-    let faults = infra::embedded::CommitFaults::default();
+    let embedded_faults = infra::embedded::CommitFaults::default();
+    let mongo_faults = infra::mongo::MongoFaults::default();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let app = spawn_app_in(dir, |config| config.commit_faults = faults.clone()).await;
+    let app = spawn_app_in(dir, |config| {
+        config.commit_faults = embedded_faults.clone();
+        if let Store::Mongo(mongo) = &mut config.store {
+            mongo.faults = mongo_faults.clone();
+        }
+    })
+    .await;
+    let fail_commits = |on: bool| {
+        embedded_faults.fail_commits(on);
+        mongo_faults.fail_commits(on);
+    };
     app.create_collection("notes", None).await;
     assert_eq!(app.get("/readyz").await.status, StatusCode::OK);
 
-    faults.fail_commits(true);
+    fail_commits(true);
     let write = app
         .post_json("/v1/collections/notes/documents", &json!({"data": {}}))
         .await;
@@ -334,9 +345,14 @@ async fn readyz_reports_failing_commits_and_recovers_without_client_writes() {
     let ready = app.get("/readyz").await;
     let problem = ready.assert_problem(503, "UNAVAILABLE");
     let detail = problem["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains("disk is full"), "{detail}");
+    // The dependency is named.
+    let expected = match test_store() {
+        StoreMode::Embedded => "disk is full",
+        StoreMode::Mongo => "MongoDB",
+    };
+    assert!(detail.contains(expected), "{detail}");
 
-    faults.fail_commits(false);
+    fail_commits(false);
     let started = Instant::now();
     loop {
         if app.get("/readyz").await.status == StatusCode::OK {
@@ -369,10 +385,11 @@ async fn the_data_folder_and_its_files_are_private_to_the_owner() {
             & 0o777
     };
     assert_eq!(mode(""), 0o700, "the folder");
-    let mut files = vec!["LOCK", "log-signing.key"];
-    // The embedded store keeps its data in the folder too; another backend keeps it elsewhere.
+    let mut files = vec!["log-signing.key"];
+    // The embedded store keeps its data in the folder too, locked; another backend keeps it
+    // elsewhere.
     if test_store() == StoreMode::Embedded {
-        files.extend(["offchain.db", "offchain.db-wal", "offchain.db-shm"]);
+        files.extend(["LOCK", "offchain.db", "offchain.db-wal", "offchain.db-shm"]);
     }
     for file in files {
         assert_eq!(mode(file), 0o600, "{file}");

@@ -1,12 +1,17 @@
 //! `spawn_app()`: a real server on 127.0.0.1:0 over a fresh data folder, and a typed client.
 //!
 //! The backend is the one `OFFCHAIN_TEST_STORE` names (a `store` setting value, default
-//! `embedded`), so the same suite runs against every backend the server is built with.
+//! `embedded`), so the same suite runs against every backend the server is built with. On
+//! `mongo`, every app gets a database of its own on the test process's MongoDB server
+//! (`test_servers::mongo()`) and, as that store requires, a configured signing key: one
+//! generated in the app's folder, where the embedded store would have generated it.
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use server::RunningServer;
-use server::config::{Config, StoreMode};
+use server::config::{Config, MongoConfig, Store, StoreMode};
+use std::path::Path;
+
 use tempfile::TempDir;
 
 /// A running server, its data folder, and an HTTP client pointed at it.
@@ -25,9 +30,9 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server on `dir`, letting the test adjust the configuration.
 pub async fn spawn_app_in(dir: TempDir, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let mut config = Config::with_data_dir(dir.path());
-    config.store = test_store();
+    let mut config = store_config(dir.path());
     adjust(&mut config);
+    configure_test_key(&mut config);
     let server = server::start(config)
         .await
         .unwrap_or_else(|e| panic!("server start: {}", e.chain()));
@@ -38,6 +43,55 @@ pub async fn spawn_app_in(dir: TempDir, adjust: impl FnOnce(&mut Config)) -> Tes
         base,
         client: reqwest::Client::new(),
     }
+}
+
+/// The configuration of a server on `dir` and on the backend the suite runs against, ready
+/// to start: on `mongo`, with a key as [`configure_test_key`] gives it.
+pub fn test_config(dir: &Path) -> Config {
+    let mut config = store_config(dir);
+    configure_test_key(&mut config);
+    config
+}
+
+/// The defaults on `dir` and the backend the suite runs against: on `mongo`, the database
+/// named after `dir` (so a restart on the same folder finds the same store).
+fn store_config(dir: &Path) -> Config {
+    let mut config = Config::with_data_dir(dir);
+    if test_store() == StoreMode::Mongo {
+        config.store = Store::Mongo(MongoConfig::new(
+            test_servers::mongo().uri.clone(),
+            database_of(dir),
+        ));
+    }
+    config
+}
+
+/// On `mongo`, which requires a configured key: unless the test configured one (which must
+/// then exist, as in production), `<data_dir>/log-signing.key`, generated when missing, where
+/// the embedded store would have generated it.
+pub fn configure_test_key(config: &mut Config) {
+    if matches!(config.store, Store::Mongo(_)) && config.tlog.signing_key.is_none() {
+        let default_key = config.data_dir.join(infra::embedded::SIGNING_KEY_FILE_NAME);
+        // Private, as the embedded store makes its folder: the key sits in it.
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&config.data_dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", config.data_dir.display()));
+        infra::embedded::load_or_create_signing_seed(&default_key, true)
+            .unwrap_or_else(|e| panic!("signing key {}: {}", default_key.display(), e.chain()));
+        config.tlog.signing_key = Some(default_key);
+    }
+}
+
+/// The MongoDB database of the app in `dir`: made once per folder, kept in the folder.
+fn database_of(dir: &Path) -> String {
+    let marker = dir.join(".test-mongo-database");
+    if let Ok(name) = std::fs::read_to_string(&marker) {
+        return name;
+    }
+    let name = test_servers::mongo().database_name("e2e");
+    std::fs::write(&marker, &name).unwrap_or_else(|e| panic!("write {}: {e}", marker.display()));
+    name
 }
 
 /// The environment variable naming the backend the suite runs against.
@@ -206,4 +260,26 @@ impl TestApp {
         self.stop().await;
         spawn_app_in(self.dir, |_| {}).await
     }
+}
+
+/// Says, when the suite runs on another backend, that the calling test checks something
+/// only the embedded store has (`what`), and returns whether it said so: the test then
+/// returns at once. The note goes to the process's stderr directly (the harness shows
+/// captured output only for failing tests), so every run on another backend lists what it
+/// did not check there.
+pub fn embedded_only(what: &str) -> bool {
+    if test_store() == StoreMode::Embedded {
+        return false;
+    }
+    let test = std::thread::current()
+        .name()
+        .map(|name| format!("{name}: "))
+        .unwrap_or_default();
+    let line = format!(
+        "note: {test}not run on the `{:?}` store: it checks {what}, which only the embedded \
+         store has\n",
+        test_store()
+    );
+    let _ignored = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    true
 }

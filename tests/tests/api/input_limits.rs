@@ -6,7 +6,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Answer, TestApp, spawn_app};
+use server::config::StoreMode;
+
+use crate::helpers::{Answer, TestApp, spawn_app, test_store};
 use crate::snapshot::StoreSnapshot;
 
 /// 2^63: one above the largest integer a SQLite (or MongoDB) integer holds.
@@ -93,6 +95,22 @@ async fn a_version_beyond_what_a_store_holds_is_400_naming_the_parameter() {
 #[tokio::test]
 async fn hand_made_cursors_holding_two_to_the_63_are_400_naming_the_cursor() {
     let app = prepared_app().await;
+    // The audit list's position is the backend's own: the embedded store's is
+    // `<next leaf>.<after seq>`, MongoDB's `m.<next leaf>[.<order>.<id>]`.
+    let (audit_too_large, audit_largest) = match test_store() {
+        StoreMode::Embedded => (
+            [format!("{TWO_TO_THE_63}.0"), format!("0.{TWO_TO_THE_64}")],
+            "9223372036854775807.9223372036854775807".to_owned(),
+        ),
+        StoreMode::Mongo => (
+            [
+                format!("m.{TWO_TO_THE_63}"),
+                format!("m.0.{TWO_TO_THE_63}.0190b3d2-2a9c-7000-8000-000000000000"),
+            ],
+            "m.9223372036854775807.9223372036854775807.ffffffff-ffff-7fff-bfff-ffffffffffff"
+                .to_owned(),
+        ),
+    };
     let cases = [
         (
             "/v1/collections/c/documents/d/revisions",
@@ -102,15 +120,8 @@ async fn hand_made_cursors_holding_two_to_the_63_are_400_naming_the_cursor() {
             "/v1/collections/c/documents/d/history",
             hex_cursor("history", TWO_TO_THE_63),
         ),
-        // The audit list's position is the embedded store's (next leaf, after seq).
-        (
-            "/v1/audit",
-            hex_cursor("audit", &format!("{TWO_TO_THE_63}.0")),
-        ),
-        (
-            "/v1/audit",
-            hex_cursor("audit", &format!("0.{TWO_TO_THE_64}")),
-        ),
+        ("/v1/audit", hex_cursor("audit", &audit_too_large[0])),
+        ("/v1/audit", hex_cursor("audit", &audit_too_large[1])),
         ("/v1/collections", hex_cursor("collections", TWO_TO_THE_63)),
     ];
     for (route, cursor) in cases {
@@ -121,7 +132,7 @@ async fn hand_made_cursors_holding_two_to_the_63_are_400_naming_the_cursor() {
     let last = app
         .get(&format!(
             "/v1/audit?cursor={}",
-            hex_cursor("audit", "9223372036854775807.9223372036854775807")
+            hex_cursor("audit", &audit_largest)
         ))
         .await;
     assert_eq!(last.status, StatusCode::OK, "{:#}", last.body);

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::helpers::{TestApp, spawn_app_in};
+use crate::helpers::{TestApp, embedded_only, spawn_app_in};
 
 const DOCS: &str = "/v1/collections/c/documents";
 
@@ -90,6 +90,9 @@ async fn join_all(
 
 #[tokio::test]
 async fn a_read_by_version_answers_while_eight_heavy_queries_run_ten_times_faster_than_they_do() {
+    if embedded_only("SQLite's reader pool (point reads beside queries on the same readers)") {
+        return;
+    }
     let app = app_with_timeout(Duration::from_secs(120)).await;
     seed(&app).await;
     // Version 1 of d00000 is no longer the current one, so the document cache cannot answer it.
@@ -129,6 +132,9 @@ async fn a_read_by_version_answers_while_eight_heavy_queries_run_ten_times_faste
 
 #[tokio::test]
 async fn a_query_past_its_deadline_frees_its_reader_for_the_next_request() {
+    if embedded_only("SQLite's reader pool (a reader freed when its query's request ends)") {
+        return;
+    }
     // Each of these queries alone would run many times the 1 s deadline (over 10 s in a
     // debug build; eight of them one after the other on one scan reader, minutes).
     let app = app_with_timeout(Duration::from_secs(1)).await;

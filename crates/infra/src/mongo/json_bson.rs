@@ -45,7 +45,7 @@ pub(crate) const MAX_BSON_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 /// The largest `max_document_bytes` the MongoDB store runs with (4 MiB): a quarter of
 /// [`MAX_BSON_DOCUMENT_BYTES`], since one stored write holds the document, its patch and its
 /// revision, and BSON spends more bytes than canonical JSON on the same data.
-pub(crate) const MAX_MONGO_DOCUMENT_BYTES: u64 = 4 * 1024 * 1024;
+pub const MAX_MONGO_DOCUMENT_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The character that starts an escape in a stored field name (see [`field_name`]): U+FFFF,
 /// a Unicode noncharacter, reserved for a program's internal use, so user keys practically

@@ -8,12 +8,14 @@
 //! - `transaction.rs` with `write/`: the [`UnitOfWork`] port (writes kept until the commit,
 //!   then applied in one multi-document transaction; collection changes in two phases);
 //! - `read/`: the [`StorageReader`] port;
-//! - `log/`: the log's store, the sequencer lock and the auditor's source.
+//! - `log/`: the log's store, the sequencer lock and the auditor's source;
+//! - `health.rs`: the probe that tells `/readyz` MongoDB is back.
 //!
 //! [`UnitOfWork`]: storage_app::UnitOfWork
 //! [`StorageReader`]: storage_app::StorageReader
 
 pub(crate) mod error;
+mod health;
 pub(crate) mod json_bson;
 pub(crate) mod layout;
 mod log;
@@ -22,6 +24,8 @@ mod read;
 mod rows;
 mod write;
 
+pub use health::PROBE_INTERVAL;
+pub use json_bson::MAX_MONGO_DOCUMENT_BYTES;
 pub use log::{LockTiming, MAX_LOG_BATCH, MongoAuditSource, SequencerLock};
 pub use options::{CommitFault, MongoFaults, MongoOptions};
 
@@ -100,7 +104,11 @@ impl MongoStore {
     /// `INVALID_INPUT` for a URI that does not parse; `UNAVAILABLE` when the server cannot be
     /// reached or cannot run transactions (with what to do about it).
     pub async fn open(options: MongoOptions) -> Result<Self, Error> {
-        Self::open_on(options).await
+        let store = Self::open_on(options).await?;
+        store
+            .shared
+            .spawn(health::probe_while_open(Arc::downgrade(&store.shared)));
+        Ok(store)
     }
 
     /// [`Self::open`] from outside a runtime that lives as long as the store (the server's
@@ -125,6 +133,9 @@ impl MongoStore {
             )
         })?;
         shared.own_runtime = Some(OwnRuntime(Some(runtime)));
+        store
+            .shared
+            .spawn(health::probe_while_open(Arc::downgrade(&store.shared)));
         Ok(store)
     }
 
@@ -172,11 +183,7 @@ impl MongoStore {
     /// Why the last commit could not reach MongoDB, while no commit has succeeded since:
     /// what `/readyz` reports (naming the dependency).
     pub fn commits_failing(&self) -> Option<String> {
-        self.shared
-            .health
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.shared.last_failure()
     }
 
     /// How this store's transactions are isolated.
@@ -220,6 +227,32 @@ impl MongoStore {
         timing: LockTiming,
     ) -> Result<SequencerLock, Error> {
         log::lock_sequencer(self.shared(), owner, timing).await
+    }
+
+    /// [`Self::lock_sequencer`] for a store opened with [`Self::open_blocking`], from a
+    /// thread that may block (the server's start-up): the lock is taken, and beats, on the
+    /// store's own runtime. Blocking.
+    ///
+    /// # Errors
+    /// As [`Self::lock_sequencer_with`]; `INTERNAL_ERROR` for a store opened with
+    /// [`Self::open`], which has no runtime of its own to block on.
+    pub fn lock_sequencer_blocking(&self, owner: &str) -> Result<SequencerLock, Error> {
+        let Some(runtime) = self
+            .shared
+            .own_runtime
+            .as_ref()
+            .and_then(|own| own.0.as_ref())
+        else {
+            return Err(Error::internal(
+                "lock_sequencer_blocking needs a store opened with open_blocking",
+                std::io::Error::other("no runtime of its own"),
+            ));
+        };
+        runtime.block_on(log::lock_sequencer(
+            self.shared(),
+            owner,
+            LockTiming::default(),
+        ))
     }
 
     /// The auditor's source over this database, auditing the log up to the head stored when
@@ -340,10 +373,23 @@ impl Shared {
             }
             Err(_) => return,
         };
+        self.set_failure(unreachable);
+    }
+
+    /// Why commits fail to reach MongoDB, if the last one did.
+    pub(crate) fn last_failure(&self) -> Option<String> {
+        self.health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records whether commits reach MongoDB.
+    pub(crate) fn set_failure(&self, failure: Option<String>) {
         *self
             .health
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = unreachable;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = failure;
     }
 
     /// Taken for the life of one multi-document transaction: nothing on a server that

@@ -5,12 +5,13 @@
 //! needs of its backend, so the backend (and, for the embedded store, its data-folder lock)
 //! lives exactly as long as the last port handed out.
 //!
-//! A second backend plugs in as a second module beside [`embedded`] with the same two
-//! functions, and one arm in [`open`] and [`open_audit`] each.
+//! Each backend is a module ([`embedded`], [`mongo`]) with the same two functions, and one
+//! arm in [`open`] and [`open_audit`] each.
 
 mod embedded;
+mod mongo;
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use audit_app::LogStore;
@@ -18,7 +19,7 @@ use audit_app::auditor::AuditSource;
 use shared_kernel::Error;
 use storage_app::{StorageReader, UnitOfWork};
 
-use crate::config::{Config, StoreMode};
+use crate::config::{Config, MongoConfig, Store};
 use crate::http::CommitState;
 
 /// What a backend hands the server: the ports of the application, of the log and of
@@ -45,68 +46,36 @@ pub struct AuditPorts {
 /// Opens the backend `config.store` names. Blocking: file or network I/O.
 ///
 /// # Errors
-/// `INVALID_INPUT` when that backend is not built yet; else the backend's own (for the
-/// embedded store, `UNAVAILABLE` when its folder cannot be opened or is locked by another
-/// process).
+/// The backend's own: for the embedded store, `UNAVAILABLE` when its folder cannot be opened
+/// or is locked by another process; for MongoDB, `UNAVAILABLE` when it cannot be reached,
+/// cannot run transactions, or another server holds its sequencer lock.
 pub fn open(config: &Config) -> Result<StorePorts, Error> {
-    match config.store {
-        StoreMode::Embedded => embedded::open(config),
-        StoreMode::Mongodb => Err(not_built(config.store)),
+    match &config.store {
+        Store::Embedded => embedded::open(config),
+        Store::Mongo(mongo) => mongo::open(mongo),
     }
 }
 
-/// Opens the store `store` names read-only for the auditor, `data_dir` being where the
-/// embedded store keeps it. Blocking: file or network I/O.
+/// What `offchain-db audit` audits.
+#[derive(Debug, Clone)]
+pub enum AuditTarget {
+    /// The embedded store in this data folder.
+    Embedded {
+        /// Its data folder.
+        data_dir: PathBuf,
+    },
+    /// The MongoDB store in this database.
+    Mongo(MongoConfig),
+}
+
+/// Opens the store `target` names read-only for the auditor. Blocking: file or network I/O.
 ///
 /// # Errors
-/// `INVALID_INPUT` when that backend is not built yet; else the backend's own (for the
-/// embedded store, `UNAVAILABLE` when the folder holds no store).
-pub fn open_audit(store: StoreMode, data_dir: &Path) -> Result<AuditPorts, Error> {
-    match store {
-        StoreMode::Embedded => embedded::open_audit(data_dir),
-        StoreMode::Mongodb => Err(not_built(store)),
-    }
-}
-
-/// The refusal of a backend this build does not have.
-fn not_built(store: StoreMode) -> Error {
-    Error::invalid_input(format!(
-        "`store`: {}",
-        store
-            .not_built()
-            .unwrap_or_else(|| "this store cannot be opened".to_owned())
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use shared_kernel::ErrorCode;
-
-    use super::*;
-
-    #[test]
-    fn a_backend_that_is_not_built_is_refused_by_name_and_opens_nothing() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let mut config = Config::with_data_dir(dir.path().join("data"));
-        config.store = StoreMode::Mongodb;
-        let Err(error) = open(&config) else {
-            panic!("the mongodb store opened");
-        };
-        assert_eq!(error.code(), ErrorCode::InvalidInput);
-        assert!(error.to_string().contains("`store`"), "{}", error.chain());
-        assert!(
-            error.to_string().contains("not built yet"),
-            "{}",
-            error.chain()
-        );
-        let Err(error) = open_audit(StoreMode::Mongodb, dir.path()) else {
-            panic!("the mongodb store opened for an audit");
-        };
-        assert!(
-            error.to_string().contains("not built yet"),
-            "{}",
-            error.chain()
-        );
-        assert!(!dir.path().join("data").exists(), "nothing was created");
+/// The backend's own (for the embedded store, `UNAVAILABLE` when the folder holds no store;
+/// for MongoDB, when it cannot be reached).
+pub fn open_audit(target: &AuditTarget) -> Result<AuditPorts, Error> {
+    match target {
+        AuditTarget::Embedded { data_dir } => embedded::open_audit(data_dir),
+        AuditTarget::Mongo(mongo) => mongo::open_audit(mongo),
     }
 }

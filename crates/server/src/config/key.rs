@@ -48,11 +48,15 @@ pub enum Key {
     TlogSignerState,
     /// `tlog.checkpoint_interval_ms`
     TlogCheckpointIntervalMs,
+    /// `mongo.uri`
+    MongoUri,
+    /// `mongo.database`
+    MongoDatabase,
 }
 
 impl Key {
     /// Every setting, in the order they are printed and checked.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::Listen,
         Self::Store,
         Self::DataDir,
@@ -73,6 +77,8 @@ impl Key {
         Self::TlogOrigin,
         Self::TlogSignerState,
         Self::TlogCheckpointIntervalMs,
+        Self::MongoUri,
+        Self::MongoDatabase,
     ];
 
     /// The dotted path in the TOML file (`log.level` is `level` in the `[log]` table).
@@ -98,6 +104,8 @@ impl Key {
             Self::TlogOrigin => "tlog.origin",
             Self::TlogSignerState => "tlog.signer_state",
             Self::TlogCheckpointIntervalMs => "tlog.checkpoint_interval_ms",
+            Self::MongoUri => "mongo.uri",
+            Self::MongoDatabase => "mongo.database",
         }
     }
 
@@ -124,6 +132,8 @@ impl Key {
             Self::TlogOrigin => "OFFCHAIN_TLOG__ORIGIN",
             Self::TlogSignerState => "OFFCHAIN_TLOG__SIGNER_STATE",
             Self::TlogCheckpointIntervalMs => "OFFCHAIN_TLOG__CHECKPOINT_INTERVAL_MS",
+            Self::MongoUri => "OFFCHAIN_MONGO__URI",
+            Self::MongoDatabase => "OFFCHAIN_MONGO__DATABASE",
         }
     }
 
@@ -150,6 +160,8 @@ impl Key {
             Self::TlogOrigin => "--tlog-origin",
             Self::TlogSignerState => "--tlog-signer-state",
             Self::TlogCheckpointIntervalMs => "--tlog-checkpoint-interval-ms",
+            Self::MongoUri => "--mongo-uri",
+            Self::MongoDatabase => "--mongo-database",
         }
     }
 

@@ -20,6 +20,8 @@ pub mod load;
 mod overrides;
 mod render;
 pub mod settings;
+mod store;
+mod value_names;
 
 #[cfg(test)]
 mod tests;
@@ -43,8 +45,9 @@ pub use key::{Key, Origin};
 pub use load::{CONFIG_FILE_ENV, CONFIG_FILE_FLAG, Loaded, load};
 pub use overrides::Overrides;
 pub use settings::{
-    DurabilityMode, LogFormat, LogSettings, ServingMode, Settings, StoreMode, TlogSettings,
+    DurabilityMode, LogFormat, LogSettings, MongoSettings, ServingMode, Settings, TlogSettings,
 };
+pub use store::{MongoConfig, MongoUri, Store, StoreMode, mask_password};
 
 /// Default listen address: loopback only, so a fresh start exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -60,9 +63,10 @@ pub const CONFIG_ERROR_EXIT_CODE: u8 = 2;
 pub struct Config {
     /// Where to listen.
     pub listen: SocketAddr,
-    /// Which storage backend [`crate::backend::open`] opens.
-    pub store: StoreMode,
-    /// The data folder of the embedded store.
+    /// Which storage backend [`crate::backend::open`] opens, and where it is.
+    pub store: Store,
+    /// The data folder of the embedded store (and, on any store, of a generated signing
+    /// key).
     pub data_dir: PathBuf,
     /// Largest canonical document size, in bytes.
     pub max_document_bytes: usize,
@@ -97,7 +101,7 @@ impl Config {
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            store: StoreMode::Embedded,
+            store: Store::Embedded,
             data_dir: data_dir.into(),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             durability: Durability::Full,

@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::key::Key;
-use super::settings::{DurabilityMode, LogFormat, ServingMode, Settings, StoreMode};
+use super::settings::{DurabilityMode, LogFormat, ServingMode, Settings};
+use super::store::StoreMode;
 
 /// The command-line layer: each field is `Some` only when its flag was given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,6 +55,10 @@ pub struct Overrides {
     pub tlog_signer_state: Option<PathBuf>,
     /// `--tlog-checkpoint-interval-ms`
     pub tlog_checkpoint_interval_ms: Option<u64>,
+    /// `--mongo-uri`
+    pub mongo_uri: Option<String>,
+    /// `--mongo-database`
+    pub mongo_database: Option<String>,
 }
 
 impl Overrides {
@@ -79,6 +84,8 @@ impl Overrides {
             Key::TlogOrigin => self.tlog_origin.is_some(),
             Key::TlogSignerState => self.tlog_signer_state.is_some(),
             Key::TlogCheckpointIntervalMs => self.tlog_checkpoint_interval_ms.is_some(),
+            Key::MongoUri => self.mongo_uri.is_some(),
+            Key::MongoDatabase => self.mongo_database.is_some(),
         }
     }
 
@@ -142,6 +149,12 @@ impl Overrides {
         }
         if let Some(ms) = self.tlog_checkpoint_interval_ms {
             settings.tlog.checkpoint_interval_ms = ms;
+        }
+        if let Some(uri) = &self.mongo_uri {
+            settings.mongo.uri = Some(uri.clone());
+        }
+        if let Some(database) = &self.mongo_database {
+            settings.mongo.database.clone_from(database);
         }
     }
 }

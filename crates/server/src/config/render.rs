@@ -1,11 +1,13 @@
 //! `offchain-db config`: the effective settings as a TOML file that can be fed back through
-//! `--config`, each value followed by a comment saying where it came from.
+//! `--config`, each value followed by a comment saying where it came from. The one exception
+//! is a password in `mongo.uri`, printed as `****`: the output is meant to be shared.
 
 use std::fmt::Write as _;
 
 use super::key::Key;
 use super::load::Loaded;
-use super::settings::value_name;
+use super::store::mask_password;
+use super::value_names::value_name;
 
 impl Loaded {
     /// The effective settings as TOML, one `# from ...` (or `# default`) comment per value.
@@ -44,6 +46,14 @@ impl Loaded {
                         continue;
                     }
                 },
+                Key::MongoUri => match &settings.mongo.uri {
+                    Some(uri) => quoted(&mask_password(uri)),
+                    None => {
+                        unset(&mut out, name, UNSET_MONGO_URI);
+                        continue;
+                    }
+                },
+                Key::MongoDatabase => quoted(&settings.mongo.database),
                 Key::Listen => quoted(&settings.listen.to_string()),
                 Key::Store => quoted(&value_name(&settings.store)),
                 Key::DataDir => quoted(&settings.data_dir.to_string_lossy()),
@@ -72,6 +82,8 @@ impl Loaded {
 const UNSET_SIGNING_KEY: &str = "<data_dir>/log-signing.key, generated on first start";
 /// What an unset `tlog.signer_state` means.
 const UNSET_SIGNER_STATE: &str = "<key file>.signer-state, beside the key file";
+/// What an unset `mongo.uri` means.
+const UNSET_MONGO_URI: &str = "required with store = \"mongo\"";
 /// What an unset `tlog.origin` means.
 const UNSET_ORIGIN: &str = "offchain-db/ + 16 hex characters of SHA-256 of the public key";
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use audit_app::sequencer::CHECKPOINT_INTERVAL;
 use audit_domain::note::KeyName;
 use infra::embedded::Durability;
+use infra::mongo::{MAX_MONGO_DOCUMENT_BYTES, MongoFaults};
 use infra::schema::limits::DEFAULT_MAX_SCHEMA_BYTES;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
@@ -28,6 +29,8 @@ use crate::serving::Serving;
 use audit_app::SequencerOptions;
 
 use super::key::Key;
+use super::store::{MongoConfig, MongoUri, Store, StoreMode};
+use super::value_names::named_value;
 use super::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_REQUEST_TIMEOUT};
 
 /// The default `document_cache_mib`: [`infra::embedded::DEFAULT_DOCUMENT_CACHE_BYTES`].
@@ -40,6 +43,10 @@ pub const MIN_MAX_SCHEMA_BYTES: usize = 1024;
 
 /// The smallest accepted `max_document_bytes`: below this even small documents are refused.
 pub const MIN_MAX_DOCUMENT_BYTES: usize = 1024;
+/// The default `mongo.database`.
+pub const DEFAULT_MONGO_DATABASE: &str = "offchain_db";
+/// The longest MongoDB database name, in bytes.
+pub const MAX_MONGO_DATABASE_NAME_BYTES: usize = 63;
 /// The default log filter.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// The longest accepted header read and keep-alive timeouts (an hour).
@@ -58,7 +65,7 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Which storage backend holds the data.
     pub store: StoreMode,
-    /// Folder of the embedded store.
+    /// Folder of the embedded store (and, on any store, of a generated signing key).
     pub data_dir: PathBuf,
     /// Largest document, in bytes of canonical JSON.
     #[serde(deserialize_with = "whole_number")]
@@ -95,6 +102,28 @@ pub struct Settings {
     pub log: LogSettings,
     /// The verifiable log (the transparency log over audit entries).
     pub tlog: TlogSettings,
+    /// The MongoDB store (read when `store` is `mongo`).
+    pub mongo: MongoSettings,
+}
+
+/// The `[mongo]` table: where the MongoDB store is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MongoSettings {
+    /// The connection string (`mongodb://...`); required with `store = "mongo"`. It may hold
+    /// a password, so `offchain-db config` and the logs print it masked.
+    pub uri: Option<String>,
+    /// The database holding the store.
+    pub database: String,
+}
+
+impl Default for MongoSettings {
+    fn default() -> Self {
+        Self {
+            uri: None,
+            database: DEFAULT_MONGO_DATABASE.to_owned(),
+        }
+    }
 }
 
 /// The `[tlog]` table: the verifiable log's key, name and checkpoint rate.
@@ -134,33 +163,6 @@ pub enum LogFormat {
     Json,
     /// Human-readable lines.
     Text,
-}
-
-/// Which storage backend holds the data; the composition root (`crate::backend`) opens it
-/// and hands the rest of the program its ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
-#[serde(try_from = "String")]
-pub enum StoreMode {
-    /// The embedded store: one SQLite file in `data_dir`, no server to run.
-    #[default]
-    Embedded,
-    /// MongoDB: named so that asking for it says it is not built yet, instead of "unknown".
-    #[value(hide = true)]
-    Mongodb,
-}
-
-impl StoreMode {
-    /// Why this build cannot open the backend, when it cannot: it is not built yet.
-    pub fn not_built(self) -> Option<String> {
-        match self {
-            Self::Embedded => None,
-            Self::Mongodb => Some(
-                "the `mongodb` store is not built yet; `embedded` is the only store this \
-                 build has"
-                    .to_owned(),
-            ),
-        }
-    }
 }
 
 /// How connections are served on the machine's cores (the user-facing names of [`Serving`]).
@@ -206,6 +208,7 @@ impl Default for Settings {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             log: LogSettings::default(),
             tlog: TlogSettings::default(),
+            mongo: MongoSettings::default(),
         }
     }
 }
@@ -237,9 +240,6 @@ impl Settings {
     /// # Errors
     /// The first setting (in [`Key::ALL`] order) whose value breaks its rule, and why.
     pub fn validate(&self) -> Result<(), (Key, String)> {
-        if let Some(reason) = self.store.not_built() {
-            return Err((Key::Store, reason));
-        }
         if self.data_dir.as_os_str().is_empty() {
             return Err((Key::DataDir, "must not be empty".to_owned()));
         }
@@ -248,6 +248,19 @@ impl Settings {
                 Key::MaxDocumentBytes,
                 format!(
                     "must be at least {MIN_MAX_DOCUMENT_BYTES}, got {}",
+                    self.max_document_bytes
+                ),
+            ));
+        }
+        if self.store == StoreMode::Mongo
+            && u64::try_from(self.max_document_bytes).unwrap_or(u64::MAX) > MAX_MONGO_DOCUMENT_BYTES
+        {
+            return Err((
+                Key::MaxDocumentBytes,
+                format!(
+                    "must be at most {MAX_MONGO_DOCUMENT_BYTES} with `store = \"mongo\"` (a \
+                     revision holds the document and its patch, and must fit MongoDB's 16 MiB \
+                     document limit), got {}",
                     self.max_document_bytes
                 ),
             ));
@@ -319,6 +332,54 @@ impl Settings {
                 ),
             ));
         }
+        if self.store == StoreMode::Mongo {
+            self.validate_mongo()?;
+        }
+        Ok(())
+    }
+
+    /// The rules of `store = "mongo"`: a URI, a database name MongoDB accepts, and a
+    /// configured signing key (a key generated in one server's data folder would not be the
+    /// key of the log every server of the database shares).
+    fn validate_mongo(&self) -> Result<(), (Key, String)> {
+        match &self.mongo.uri {
+            None => {
+                return Err((
+                    Key::MongoUri,
+                    "is required with `store = \"mongo\"` (a `mongodb://` or `mongodb+srv://` \
+                     connection string)"
+                        .to_owned(),
+                ));
+            }
+            Some(uri) if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) => {
+                return Err((
+                    Key::MongoUri,
+                    "must start with `mongodb://` or `mongodb+srv://`".to_owned(),
+                ));
+            }
+            Some(_) => {}
+        }
+        let database = &self.mongo.database;
+        if database.is_empty()
+            || database.len() > MAX_MONGO_DATABASE_NAME_BYTES
+            || database.contains(['/', '\\', '.', ' ', '"', '$', '\0'])
+        {
+            return Err((
+                Key::MongoDatabase,
+                format!(
+                    "{database:?} is not a MongoDB database name (1 to \
+                     {MAX_MONGO_DATABASE_NAME_BYTES} bytes, none of `/\\. \"$`)"
+                ),
+            ));
+        }
+        if self.tlog.signing_key.is_none() {
+            return Err((
+                Key::TlogSigningKey,
+                "is required with `store = \"mongo\"`: every server on the database must sign \
+                 with the log's one key, so it cannot be generated in a data folder"
+                    .to_owned(),
+            ));
+        }
         Ok(())
     }
 
@@ -326,7 +387,14 @@ impl Settings {
     pub fn to_config(&self) -> Config {
         Config {
             listen: self.listen,
-            store: self.store,
+            store: match self.store {
+                StoreMode::Embedded => Store::Embedded,
+                StoreMode::Mongo => Store::Mongo(MongoConfig {
+                    uri: MongoUri::new(self.mongo.uri.clone().unwrap_or_default()),
+                    database: self.mongo.database.clone(),
+                    faults: MongoFaults::default(),
+                }),
+            },
             data_dir: self.data_dir.clone(),
             max_document_bytes: self.max_document_bytes,
             durability: match self.durability {
@@ -358,7 +426,11 @@ impl Settings {
                 signer_state: self.tlog.signer_state.clone(),
                 sequencer: SequencerOptions {
                     checkpoint_interval: Duration::from_millis(self.tlog.checkpoint_interval_ms),
-                    ..SequencerOptions::default()
+                    // A batch must fit MongoDB's transaction limits.
+                    batch_size: match self.store {
+                        StoreMode::Embedded => SequencerOptions::default().batch_size,
+                        StoreMode::Mongo => infra::mongo::MAX_LOG_BATCH,
+                    },
                 },
             },
             commit_faults: infra::embedded::CommitFaults::default(),
@@ -367,14 +439,6 @@ impl Settings {
 }
 
 impl TryFrom<String> for LogFormat {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        named_value(&value)
-    }
-}
-
-impl TryFrom<String> for StoreMode {
     type Error = String;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
@@ -396,29 +460,6 @@ impl TryFrom<String> for DurabilityMode {
     fn try_from(value: String) -> Result<Self, Self::Error> {
         named_value(&value)
     }
-}
-
-/// The name of a setting's value, the same in files, variables and flags: its flag's
-/// (clap's kebab-case of the variant), so the three layers cannot drift apart.
-pub(super) fn value_name<T: clap::ValueEnum>(value: &T) -> String {
-    value
-        .to_possible_value()
-        .map(|possible| possible.get_name().to_owned())
-        .unwrap_or_default()
-}
-
-/// Reads a setting's value by its name (see [`value_name`]); the error lists the names (but
-/// those hidden from `--help`, which name what is not built yet).
-fn named_value<T: clap::ValueEnum>(name: &str) -> Result<T, String> {
-    T::from_str(name, false).map_err(|_| {
-        let names: Vec<String> = T::value_variants()
-            .iter()
-            .filter_map(clap::ValueEnum::to_possible_value)
-            .filter(|possible| !possible.is_hide_set())
-            .map(|possible| format!("`{}`", possible.get_name()))
-            .collect();
-        format!("expected {}, got {name:?}", names.join(" or "))
-    })
 }
 
 /// Reads a non-negative whole number from an integer or a string of decimal digits (the

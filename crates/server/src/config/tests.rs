@@ -55,7 +55,7 @@ fn with_nothing_given_every_setting_is_its_default() {
     assert_eq!(settings.durability, DurabilityMode::Full);
     assert_eq!(settings.serving, ServingMode::PerThread);
     assert_eq!(settings.store, StoreMode::Embedded);
-    assert_eq!(settings.to_config().store, StoreMode::Embedded);
+    assert_eq!(settings.to_config().store.mode(), StoreMode::Embedded);
     assert_eq!(
         settings.to_config().serving,
         crate::serving::Serving::one_thread_per_core()
@@ -162,6 +162,8 @@ fn every_setting_is_read_from_its_environment_variable() {
             "/var/lib/offchain-signer/state",
         ),
         ("OFFCHAIN_TLOG__CHECKPOINT_INTERVAL_MS", "1000"),
+        ("OFFCHAIN_MONGO__URI", "mongodb://db1/?replicaSet=rs0"),
+        ("OFFCHAIN_MONGO__DATABASE", "ledger"),
     ];
     let loaded = loaded(&Overrides::default(), env);
     let expected = Settings {
@@ -188,6 +190,10 @@ fn every_setting_is_read_from_its_environment_variable() {
             origin: Some("example.com/ledger".to_owned()),
             signer_state: Some(PathBuf::from("/var/lib/offchain-signer/state")),
             checkpoint_interval_ms: 1000,
+        },
+        mongo: MongoSettings {
+            uri: Some("mongodb://db1/?replicaSet=rs0".to_owned()),
+            database: "ledger".to_owned(),
         },
     };
     assert_eq!(loaded.settings(), &expected);
@@ -227,6 +233,10 @@ signing_key = "/srv/keys/log.key"
 origin = "example.com/log"
 signer_state = "/srv/signer/log.state"
 checkpoint_interval_ms = 50
+
+[mongo]
+uri = "mongodb://db1/?replicaSet=rs0"
+database = "ledger"
 "#,
     );
     let loaded = loaded(&with_file(&path), vec![]);
@@ -256,6 +266,11 @@ checkpoint_interval_ms = 50
         Some(PathBuf::from("/srv/signer/log.state"))
     );
     assert_eq!(settings.tlog.checkpoint_interval_ms, 50);
+    assert_eq!(
+        settings.mongo.uri.as_deref(),
+        Some("mongodb://db1/?replicaSet=rs0")
+    );
+    assert_eq!(settings.mongo.database, "ledger");
     for key in Key::ALL {
         assert_eq!(loaded.origin(key), &Origin::File(path.clone()), "{key}");
     }
@@ -696,32 +711,109 @@ fn settings_become_the_server_configuration() {
 }
 
 #[test]
-fn a_store_that_is_not_built_yet_is_refused_naming_the_setting_in_every_layer() {
-    let (_dir, path) = file("store = \"mongodb\"\n");
-    for (overrides, env, origin) in [
-        (with_file(&path), vec![], "configuration file"),
+fn the_mongo_store_is_named_in_every_layer_and_needs_its_uri_and_a_configured_key() {
+    let (_dir, path) = file(
+        "store = \"mongodb\"\n[mongo]\nuri = \"mongodb://db/?replicaSet=rs0\"\n\
+         [tlog]\nsigning_key = \"/keys/log.key\"\n",
+    );
+    let from_file = loaded(&with_file(&path), vec![]);
+    assert_eq!(
+        from_file.settings().store,
+        StoreMode::Mongo,
+        "`mongodb` is an alias"
+    );
+    let config = from_file.settings().to_config();
+    let Store::Mongo(mongo) = &config.store else {
+        panic!("not the mongo store: {:?}", config.store);
+    };
+    assert_eq!(mongo.uri.expose(), "mongodb://db/?replicaSet=rs0");
+    assert_eq!(mongo.database, settings::DEFAULT_MONGO_DATABASE);
+    assert_eq!(
+        config.tlog.sequencer.batch_size,
+        infra::mongo::MAX_LOG_BATCH,
+        "a log batch fits MongoDB's transaction limits"
+    );
+
+    let key = [("OFFCHAIN_TLOG__SIGNING_KEY", "/keys/log.key")];
+    for (env, key_name, needle) in [
         (
-            Overrides::default(),
-            vec![("OFFCHAIN_STORE", "mongodb")],
-            "environment variable OFFCHAIN_STORE",
+            vec![("OFFCHAIN_STORE", "mongo")],
+            "`mongo.uri`",
+            "is required",
         ),
         (
-            Overrides {
-                store: Some(StoreMode::Mongodb),
-                ..Overrides::default()
-            },
-            vec![],
-            "flag --store",
+            vec![
+                ("OFFCHAIN_STORE", "mongo"),
+                ("OFFCHAIN_MONGO__URI", "db:27017"),
+            ],
+            "`mongo.uri`",
+            "must start with `mongodb://`",
+        ),
+        (
+            vec![
+                ("OFFCHAIN_STORE", "mongo"),
+                ("OFFCHAIN_MONGO__URI", "mongodb://db/"),
+                ("OFFCHAIN_MONGO__DATABASE", "a.b"),
+            ],
+            "`mongo.database`",
+            "not a MongoDB database name",
+        ),
+        (
+            vec![
+                ("OFFCHAIN_STORE", "mongo"),
+                ("OFFCHAIN_MONGO__URI", "mongodb://db/"),
+                ("OFFCHAIN_MAX_DOCUMENT_BYTES", "8388608"),
+            ],
+            "`max_document_bytes`",
+            "16 MiB",
         ),
     ] {
-        let message = refused(&overrides, env);
-        assert!(message.contains("`store`"), "{message}");
-        assert!(message.contains(origin), "{message}");
-        assert!(message.contains("not built yet"), "{message}");
+        let mut env = env;
+        env.extend(key);
+        let message = refused(&Overrides::default(), env);
+        assert!(message.contains(key_name), "{message}");
+        assert!(message.contains(needle), "{message}");
     }
-    // Any other name is refused too, naming the one store there is (and not the hidden one).
+    let message = refused(
+        &Overrides {
+            store: Some(StoreMode::Mongo),
+            mongo_uri: Some("mongodb://db/".to_owned()),
+            ..Overrides::default()
+        },
+        vec![],
+    );
+    assert!(message.contains("`tlog.signing_key`"), "{message}");
+    assert!(message.contains("cannot be generated"), "{message}");
+    // The embedded store's limits are not MongoDB's.
+    let embedded = loaded(
+        &Overrides::default(),
+        vec![("OFFCHAIN_MAX_DOCUMENT_BYTES", "8388608")],
+    );
+    assert_eq!(embedded.settings().max_document_bytes, 8 << 20);
+
+    // Any other name is refused, naming the stores there are.
     let message = refused(&Overrides::default(), vec![("OFFCHAIN_STORE", "redis")]);
     assert!(message.contains("`store`"), "{message}");
-    assert!(message.contains("expected `embedded`, got"), "{message}");
-    assert!(!message.contains("`mongodb`"), "{message}");
+    assert!(
+        message.contains("expected `embedded` or `mongo`, got"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_mongo_password_never_shows_in_the_printed_configuration() {
+    let loaded = loaded(
+        &Overrides {
+            mongo_uri: Some("mongodb://app:hunter2@db/?replicaSet=rs0".to_owned()),
+            ..Overrides::default()
+        },
+        vec![],
+    );
+    let toml = loaded.to_toml();
+    assert!(!toml.contains("hunter2"), "{toml}");
+    assert!(
+        toml.contains("uri = \"mongodb://app:****@db/?replicaSet=rs0\"  # from --mongo-uri"),
+        "{toml}"
+    );
+    assert!(!format!("{:?}", loaded.settings().to_config()).contains("hunter2"));
 }

@@ -46,6 +46,26 @@ impl Server {
 
     /// [`Self::start`] with more flags.
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::try_start_with(data_dir, extra).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// [`Self::start_with`], trying again every second for up to `within` while the server
+    /// exits without listening (on MongoDB, a killed server's sequencer lock refuses a new one
+    /// until it goes stale).
+    pub fn start_retrying(data_dir: &Path, extra: &[&str], within: Duration) -> Self {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            match Self::try_start_with(data_dir, extra) {
+                Ok(server) => return server,
+                Err(why) if std::time::Instant::now() > deadline => {
+                    panic!("{why} (tried for {within:?})")
+                }
+                Err(_) => std::thread::sleep(Duration::from_secs(1)),
+            }
+        }
+    }
+
+    fn try_start_with(data_dir: &Path, extra: &[&str]) -> Result<Self, String> {
         let mut child = serve_command(data_dir, extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -69,14 +89,16 @@ impl Server {
             }
         });
         match address.recv_timeout(START_TIMEOUT) {
-            Ok(Some(address)) => Self {
+            Ok(Some(address)) => Ok(Self {
                 child,
                 base: format!("http://{address}"),
-            },
+            }),
             Ok(None) | Err(_) => {
                 let _ignored = child.kill();
                 let status = child.wait();
-                panic!("offchain-db serve did not say where it listens (exit: {status:?})");
+                Err(format!(
+                    "offchain-db serve did not say where it listens (exit: {status:?})"
+                ))
             }
         }
     }
@@ -213,7 +235,15 @@ impl std::fmt::Display for AuditRun {
 /// Runs `offchain-db audit --data-dir <data_dir> --vkey <vkey> [--checkpoint <note>]...`.
 pub fn audit(data_dir: &Path, vkey: &str, checkpoints: &[&Path]) -> AuditRun {
     let data_dir = data_dir.display().to_string();
-    let mut args = vec!["audit", "--data-dir", &data_dir, "--vkey", vkey];
+    audit_with(&["--data-dir", &data_dir], vkey, checkpoints)
+}
+
+/// Runs `offchain-db audit <store> --vkey <vkey> [--checkpoint <note>]...`, `store` being the
+/// flags that name the store (`--data-dir DIR`, or `--store mongo --mongo-uri ...`).
+pub fn audit_with(store: &[&str], vkey: &str, checkpoints: &[&Path]) -> AuditRun {
+    let mut args = vec!["audit"];
+    args.extend_from_slice(store);
+    args.extend(["--vkey", vkey]);
     let notes: Vec<String> = checkpoints
         .iter()
         .map(|p| p.display().to_string())

@@ -74,6 +74,7 @@ fn manager(
         Arc::new(pause),
         RetryPolicy {
             max_attempts: 3,
+            max_stale_attempts: 3,
             base_delay: Duration::from_millis(4),
             max_delay: Duration::from_millis(40),
             budget: Duration::from_secs(1),

@@ -77,6 +77,12 @@ impl Walk {
 }
 
 /// Audit entries matching `filter` after `after`, in log order, at most `limit`.
+///
+/// The pending part is read first and the log part second: an entry the sequencer moves from
+/// one to the other between the two reads is then in the log part (listed once, by its leaf),
+/// where reading the log part first would miss it from this page. Once a walk has reached the
+/// pending part, the log part skips entries at or below its `(order, id)`: those were listed
+/// while pending, and are not listed again now that they are sequenced.
 pub(crate) async fn audit_entries(
     shared: &Shared,
     filter: &AuditQuery,
@@ -85,46 +91,54 @@ pub(crate) async fn audit_entries(
     deadline: Option<Deadline>,
 ) -> Result<Vec<LoggedAuditEntry>, Error> {
     let mut walk = Walk::parse(after)?;
-    let mut listed = Vec::new();
+    let mut pending = conditions(filter);
+    pending.insert("leaf_index", Bson::Null);
     let mut sequenced = conditions(filter);
     sequenced.insert(
         "leaf_index",
         doc! { "$gte": to_i64(walk.next_leaf, "audit position")? },
     );
-    for stored in part(shared, sequenced, doc! { "leaf_index": 1 }, limit, deadline).await? {
-        let index = optional_i64(&stored, "leaf_index", "leaf index")?.unwrap_or_default();
-        walk.next_leaf = u64::try_from(index).unwrap_or_default().saturating_add(1);
-        listed.push(logged_entry_from_bson(&stored, walk.position())?);
-    }
-    let left = limit.saturating_sub(u32::try_from(listed.len()).unwrap_or(u32::MAX));
-    if left == 0 {
-        return Ok(listed);
-    }
-    let mut pending = conditions(filter);
-    pending.insert("leaf_index", Bson::Null);
     if let Some((order, id)) = &walk.pending_after {
-        pending.insert(
-            "$or",
-            vec![
-                Bson::Document(doc! { "order": { "$gt": order } }),
-                Bson::Document(doc! { "order": order, "_id": { "$gt": id.to_string() } }),
-            ],
-        );
+        let later = vec![
+            Bson::Document(doc! { "order": { "$gt": order } }),
+            Bson::Document(doc! { "order": order, "_id": { "$gt": id.to_string() } }),
+        ];
+        pending.insert("$or", later.clone());
+        sequenced.insert("$or", later);
     }
-    for stored in part(
+    let pending = part(
         shared,
         pending,
         doc! { "order": 1, "_id": 1 },
-        left,
+        limit,
         deadline,
     )
-    .await?
-    {
-        let order = i64_field(&stored, "order", "audit order")?;
-        let id = AuditId::parse(str_field(&stored, "_id", "audit id")?)
-            .map_err(|e| super::super::error::corrupt("audit id", e))?;
+    .await?;
+    let sequenced = part(shared, sequenced, doc! { "leaf_index": 1 }, limit, deadline).await?;
+
+    let mut listed = Vec::new();
+    let mut listed_ids = std::collections::HashSet::new();
+    for stored in &sequenced {
+        let index = optional_i64(stored, "leaf_index", "leaf index")?.unwrap_or_default();
+        walk.next_leaf = u64::try_from(index).unwrap_or_default().saturating_add(1);
+        listed_ids.insert(str_field(stored, "_id", "audit id")?.to_owned());
+        listed.push(logged_entry_from_bson(stored, walk.position())?);
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    for stored in &pending {
+        if listed.len() >= limit {
+            break;
+        }
+        let id_text = str_field(stored, "_id", "audit id")?;
+        if listed_ids.contains(id_text) {
+            // Sequenced between the two reads: listed by its leaf already.
+            continue;
+        }
+        let order = i64_field(stored, "order", "audit order")?;
+        let id =
+            AuditId::parse(id_text).map_err(|e| super::super::error::corrupt("audit id", e))?;
         walk.pending_after = Some((order, id));
-        listed.push(logged_entry_from_bson(&stored, walk.position())?);
+        listed.push(logged_entry_from_bson(stored, walk.position())?);
     }
     Ok(listed)
 }

@@ -138,15 +138,14 @@ async fn statements(
         }
     }
     let guarded_documents = guards.iter().any(|g| matches!(g, Guard::DocumentAt { .. }));
+    let classify = |failure| classify(failure, guarded_documents);
     let order = order_for(shared, session, &ops, now_micros())
         .await
-        .map_err(|failure| classify(failure, guarded_documents))?;
+        .map_err(classify)?;
     let mut fault = None;
     for op in ops {
         let writes_document = matches!(op, Op::SaveDocument { .. });
-        apply(shared, session, op, order)
-            .await
-            .map_err(|failure| classify(failure, guarded_documents))?;
+        apply(shared, session, op, order).await.map_err(classify)?;
         if writes_document && fault.is_none() {
             fault = shared.options.faults.take_document_fault();
             match fault {
@@ -171,9 +170,13 @@ async fn statements(
 /// How a write's failure ends the commit.
 fn classify(failure: OpFailure, guarded_documents: bool) -> CommitError {
     match failure {
-        // With a document guard, a version taken by another writer is the guard breaking.
+        // With a document guard, a version taken by another writer (or a document found past
+        // the version read) is the guard breaking: the read is stale. Run again on fresh
+        // reads, where the application answers as it should (412 for a failed `If-Match`, 409
+        // for an id now taken, or the next version). Without a guard it is the port's
+        // `CONFLICT`.
         OpFailure::VersionTaken(error) if guarded_documents => {
-            drop(error);
+            tracing::debug!(error = %error.chain(), "a write's read went stale");
             CommitError::Stale
         }
         OpFailure::VersionTaken(error) | OpFailure::Failed(error) => CommitError::Failed(error),

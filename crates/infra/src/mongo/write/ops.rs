@@ -232,7 +232,7 @@ async fn save_document(
         .flatten();
     let expected = (version > 1).then_some(version - 1);
     if stored_version != expected {
-        return Err(OpFailure::Failed(Error::conflict(format!(
+        return Err(OpFailure::VersionTaken(Error::conflict(format!(
             "document `{id}` was changed concurrently (expected to store version {version})"
         ))));
     }

@@ -25,10 +25,13 @@ impl MongoTransaction {
     /// "when storage fails" answers at the call as well as at the commit.
     fn check_storage(&self) -> Result<(), Error> {
         if self.shared.options.faults.commits_fail() {
-            return Err(Error::unavailable(
+            let error = Error::unavailable(
                 "MongoDB refuses writes (injected: the store's commit fault)",
                 std::io::Error::other("injected commit failure"),
-            ));
+            );
+            self.shared
+                .set_failure(Some(format!("MongoDB: {}", error.detail())));
+            return Err(error);
         }
         Ok(())
     }
