@@ -20,6 +20,10 @@
 #      writes per group commit, read from the counters the server's writer logs
 #   4. PostgreSQL (Debian's package, installed if missing; a throwaway cluster on loopback)
 #      with a JSONB table and an audit trigger → INSERTs at the same concurrency
+#   5. MongoDB (BENCH_MONGO_URI, else the pinned jongodb stand-in of the tests, on loopback):
+#      offchain-db serve --store mongo → create and read by id, closed loop; then
+#      offchain-mongo-ceiling, a raw driver loop on the same server (the same four records per
+#      write in one transaction each, then finds by _id) → issue 22's "≥ 50% of the raw loop"
 # and prints ONE table with every figure and the ratios the targets name, also written to
 # target/bench/latest.json (and latest.md). Everything started here is stopped on exit.
 #
@@ -35,6 +39,9 @@
 #   BENCH_GROUP_SIZE  writes per commit for the SQLite ceiling (default: the mean group size
 #                     our server achieved in the create run, from its log)
 #   BENCH_SKIP_PG     1 to leave PostgreSQL out
+#   BENCH_MONGO_URI   a MongoDB replica set for step 5 (default: the stand-in, installed by
+#                     scripts/mongo-standin.sh; its figures are the stand-in's, not MongoDB's)
+#   BENCH_SKIP_MONGO  1 to leave MongoDB out
 #   BENCH_HEAVY_DOCS  documents under issue 18's heavy queries (default 20000)
 #   BENCH_HEAVY_CLIENTS   clients running heavy queries beside the reads by version (default 8)
 #   BENCH_PATTERN_CLIENTS clients running pattern-heavy writes beside /healthz (default 4)
@@ -53,6 +60,8 @@ CLIENTS=${BENCH_CLIENTS:-64}
 SEED=${BENCH_SEED:-1000}
 GROUP_SIZE=${BENCH_GROUP_SIZE:-}
 SKIP_PG=${BENCH_SKIP_PG:-0}
+SKIP_MONGO=${BENCH_SKIP_MONGO:-0}
+MONGO_URI=${BENCH_MONGO_URI:-}
 HEAVY_DOCS=${BENCH_HEAVY_DOCS:-20000}
 HEAVY_CLIENTS=${BENCH_HEAVY_CLIENTS:-8}
 PATTERN_CLIENTS=${BENCH_PATTERN_CLIENTS:-4}
@@ -263,6 +272,53 @@ stop_pid "$heavy_pid"
 step sqlite-ceiling "$BIN/offchain-sqlite-ceiling" --dir "$WORK/sqlite" \
     --group-size "$GROUP_SIZE" --group-size-from "$GROUP_FROM" --synchronous full "${common[@]}" \
     --label sqlite-ceiling --json "$RUNS/sqlite-ceiling.json"
+
+# 5. MongoDB: ours on it, then the raw driver loop on the same server.
+mongo_peer() {
+    local uri=$MONGO_URI server_note="MongoDB at BENCH_MONGO_URI"
+    if [ -z "$uri" ]; then
+        local standin port
+        standin=$("$ROOT/scripts/mongo-standin.sh") || return 1
+        port=$(loadgen free-port)
+        "$standin" --host=127.0.0.1 --port="$port" >"$WORK/mongo.log" 2>&1 &
+        PIDS+=("$!")
+        for _ in $(seq 100); do
+            grep -q JONGODB_URI "$WORK/mongo.log" 2>/dev/null && break
+            sleep 0.1
+        done
+        uri="mongodb://127.0.0.1:$port/?directConnection=true"
+        server_note="the jongodb 0.1.6 stand-in (not MongoDB: it runs on this machine's cores)"
+    fi
+    head -c 32 /dev/urandom | base64 >"$WORK/mongo-log.key"
+    chmod 600 "$WORK/mongo-log.key"
+    local mongo_port mongo_pid
+    mongo_port=$(loadgen free-port)
+    "$BIN/offchain-db" serve --listen "127.0.0.1:$mongo_port" --data-dir "$WORK/data-mongo" \
+        --store mongo --mongo-uri "$uri" --mongo-database offchain_bench \
+        --tlog-signing-key "$WORK/mongo-log.key" >"$WORK/server-mongo.log" 2>&1 &
+    mongo_pid=$!
+    PIDS+=("$mongo_pid")
+    if ! loadgen wait --url "http://127.0.0.1:$mongo_port/readyz" --timeout-secs 60; then
+        echo "offchain-db on MongoDB did not become ready; its log:" >&2
+        cat "$WORK/server-mongo.log" >&2
+        return 1
+    fi
+    local on_mongo=(--base-url "http://127.0.0.1:$mongo_port" --seed "$SEED"
+        --server-pid "$mongo_pid" "${common[@]}" --clients "$CLIENTS")
+    step ours-mongo-create loadgen create "${on_mongo[@]}" \
+        --label ours-mongo-create --json "$RUNS/ours-mongo-create.json"
+    step ours-mongo-read loadgen read "${on_mongo[@]}" \
+        --label ours-mongo-read --json "$RUNS/ours-mongo-read.json"
+    stop_pid "$mongo_pid"
+    step mongo-ceiling "$BIN/offchain-mongo-ceiling" --uri "$uri" --clients "$CLIENTS" \
+        --server "$server_note" "${common[@]}" \
+        --json-create "$RUNS/mongo-ceiling-create.json" --json-read "$RUNS/mongo-ceiling-read.json"
+}
+if [ "$SKIP_MONGO" = 1 ]; then
+    echo "== MongoDB skipped (BENCH_SKIP_MONGO=1)" >&2
+else
+    mongo_peer || echo "!! the MongoDB step failed (see above); continuing" >&2
+fi
 
 # 4. PostgreSQL with an audit trigger, at the same concurrency.
 pg_peer() {

@@ -224,5 +224,30 @@ pub(super) fn targets(runs: &[RunResult]) -> Vec<TargetCheck> {
             "ms",
             &why(runs, "ours-healthz-patterns"),
         ),
+        // Issue 22: the MongoDB store beside a raw driver loop on the same server.
+        check(
+            "MongoDB: writes ÷ raw driver loop (4 inserts in one transaction each)",
+            "≥ 50%",
+            ratio("ours-mongo-create", "mongo-ceiling-create"),
+            "%",
+            |v| v >= 0.5,
+            &format!(
+                "{}, {}",
+                why(runs, "ours-mongo-create"),
+                why(runs, "mongo-ceiling-create")
+            ),
+        ),
+        check(
+            "MongoDB: reads by id ÷ raw driver loop (find by _id)",
+            "≥ 50%",
+            ratio("ours-mongo-read", "mongo-ceiling-read"),
+            "%",
+            |v| v >= 0.5,
+            &format!(
+                "{}, {}",
+                why(runs, "ours-mongo-read"),
+                why(runs, "mongo-ceiling-read")
+            ),
+        ),
     ]
 }

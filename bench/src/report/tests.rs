@@ -44,6 +44,23 @@ fn target<'a>(report: &'a Report, prefix: &str) -> &'a TargetCheck {
 }
 
 #[test]
+fn the_mongodb_rows_are_divided_by_the_raw_driver_loop() {
+    let report = build(
+        "m".to_owned(),
+        vec![
+            run("ours-mongo-create", 300.0),
+            run("mongo-ceiling-create", 1000.0),
+            run("ours-mongo-read", 800.0),
+            run("mongo-ceiling-read", 1000.0),
+        ],
+    );
+    let writes = target(&report, "MongoDB: writes");
+    assert_eq!((writes.value, writes.met.as_str()), (Some(0.3), "no"));
+    let reads = target(&report, "MongoDB: reads");
+    assert_eq!((reads.value, reads.met.as_str()), (Some(0.8), "yes"));
+}
+
+#[test]
 fn ratios_divide_our_figure_by_the_peers() {
     let report = build(
         "m".to_owned(),
@@ -58,6 +75,7 @@ fn ratios_divide_our_figure_by_the_peers() {
     assert_eq!(by_name("writes ÷ raw SQLite").met, "yes");
     assert_eq!(by_name("writes ÷ PostgreSQL").value, Some(2.0));
     assert_eq!(by_name("durable audited").met, "no");
+    assert_eq!(by_name("MongoDB: writes").met, "not measured");
 }
 
 #[test]
